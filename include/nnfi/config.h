@@ -1,0 +1,222 @@
+/* config.h - the campaign, as plain C structs.
+ *
+ * A campaign file (YAML, see README "Campaign file reference") is parsed,
+ * checked and defaulted by nnfi_campaign_load() into one nnfi_campaign. All
+ * YAML handling lives in src/config/config_yaml.c; nothing else in nnfi sees
+ * YAML. Optional scalars whose absence matters are pointers (NULL = absent);
+ * sequences are (pointer, count) pairs.
+ *
+ * Lifecycle: nnfi_campaign_load() -> read-only use -> nnfi_campaign_free().
+ * The campaign owns every pointer inside it; callers borrow them.
+ */
+#ifndef NNFI_CONFIG_H
+#define NNFI_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nnfi/fault_bits.h"
+#include "nnfi/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Limits that follow from the generator's counter layout (see sampler.h). */
+#define NNFI_MAX_EXPERIMENTS 4096u
+#define NNFI_MAX_GROUPS 16u
+#define NNFI_MAX_POINTS 65536u
+#define NNFI_MAX_FAULTS_PER_GROUP 4000000000ull
+#define NNFI_MAX_TRIALS_PER_POINT 4000000000ull
+
+typedef enum nnfi_host_kind { NNFI_HOST_NULL = 0, NNFI_HOST_TORCH = 1 } nnfi_host_kind;
+typedef enum nnfi_device_kind { NNFI_DEVICE_AUTO = 0, NNFI_DEVICE_CPU = 1, NNFI_DEVICE_CUDA = 2 } nnfi_device_kind;
+
+/* What a fault group may land on (see site.h for site kinds). */
+typedef enum nnfi_target {
+    NNFI_TARGET_WEIGHT = 0,     /* parameters whose name ends in "weight" */
+    NNFI_TARGET_BIAS = 1,       /* parameters whose name ends in "bias" */
+    NNFI_TARGET_PARAM = 2,      /* any parameter or buffer */
+    NNFI_TARGET_ACTIVATION = 3, /* layer outputs */
+    NNFI_TARGET_INPUT = 4,      /* the model input */
+    NNFI_TARGET_STATE = 5       /* recurrent state (SNN membrane potential) */
+} nnfi_target;
+
+typedef enum nnfi_persistence {
+    NNFI_PERMANENT = 0, /* every forward call of the trial */
+    NNFI_TRANSIENT = 1  /* one forward call or one eval sample (and time steps) */
+} nnfi_persistence;
+
+/* What a transient fault picks at random: a forward call (a batch) or one
+ * eval sample. */
+typedef enum nnfi_transient_scope { NNFI_SCOPE_CALL = 0, NNFI_SCOPE_SAMPLE = 1 } nnfi_transient_scope;
+
+/* How a rate per element becomes a fault count: round(rate * elements), or a
+ * Poisson draw with that mean per trial (the limit of independent per-element
+ * faults). */
+typedef enum nnfi_rate_draw { NNFI_RATE_FIXED = 0, NNFI_RATE_POISSON = 1 } nnfi_rate_draw;
+
+/* The proportion a stopping rule watches. */
+typedef enum nnfi_watch {
+    NNFI_WATCH_ACCURACY_DROP = 0, /* P[golden acc - faulty acc > threshold] */
+    NNFI_WATCH_SDC = 1,           /* P[any top-1 mismatch vs golden] */
+    NNFI_WATCH_CRITICAL_SDC = 2,  /* P[any golden-right -> faulty-wrong] */
+    NNFI_WATCH_DUE = 3            /* P[NaN/Inf or failure] */
+} nnfi_watch;
+
+typedef struct nnfi_null_model_cfg {
+    uint32_t inputs;  /* input features (default 64) */
+    uint32_t hidden;  /* width of each hidden layer (default 128) */
+    uint32_t layers;  /* hidden layers (default 2) */
+    uint32_t classes; /* outputs (default 10) */
+} nnfi_null_model_cfg;
+
+typedef struct nnfi_model_cfg {
+    char *name;
+    nnfi_host_kind host;
+    char *path;                /* torch: TorchScript file; relative to the campaign file */
+    nnfi_device_kind device;
+    uint32_t threads;          /* intra-op threads; 0 = 1 */
+    char *qengine;             /* quantized engine to pin (torch), NULL = host default */
+    nnfi_null_model_cfg *null_model; /* host null: its shape (NULL = defaults) */
+} nnfi_model_cfg;
+
+typedef struct nnfi_eval_cfg {
+    char *path;      /* HDF5 file with images and labels (NULL: the host's own data) */
+    char *images;    /* dataset name (default "images") */
+    char *labels;    /* dataset name (default "labels") */
+    uint32_t samples; /* how many eval samples (0 = all the file has; null host: 512) */
+    uint32_t batch;   /* batch size of one forward call (default 256) */
+} nnfi_eval_cfg;
+
+typedef struct nnfi_bits_cfg {
+    nnfi_bit_preset preset; /* candidate set when neither list nor range is given */
+    uint32_t *list;         /* explicit bit positions */
+    unsigned list_count;
+    uint32_t *range;        /* [lo, hi] inclusive */
+    unsigned range_count;
+    uint32_t count;         /* distinct random bits of the candidate set per fault (default 1) */
+    bool all;               /* every candidate bit at once (a fixed multi-bit mask) */
+} nnfi_bits_cfg;
+
+typedef struct nnfi_window_cfg {
+    uint32_t from; /* first time step (inclusive) */
+    uint32_t to;   /* last time step (inclusive) */
+} nnfi_window_cfg;
+
+typedef struct nnfi_group_cfg {
+    char *name;                  /* default "g<index>" */
+    nnfi_target target;
+    char **sites;                /* glob patterns on site names (any matches) */
+    unsigned sites_count;
+    char *regex;                 /* POSIX extended regex on site names */
+    uint64_t *element;           /* explicit element index (one site, count 1) */
+    nnfi_bits_cfg *bits;         /* NULL = one random bit of the whole element */
+    nnfi_op op;
+    double *value;               /* NNFI_OP_SET: the number written (in the site's dtype) */
+    nnfi_persistence persistence;
+    nnfi_transient_scope scope;  /* transient only */
+    nnfi_window_cfg *time_steps; /* SNN time-step window (NULL = all steps) */
+    uint32_t duration;           /* transient: consecutive time steps hit (default 1) */
+    bool distinct;               /* faults of the group hit distinct elements */
+    uint64_t *count;             /* fixed fault count (else the swept value) */
+    double *rate;                /* fixed rate per element (else the swept value) */
+} nnfi_group_cfg;
+
+typedef struct nnfi_sweep_cfg {
+    uint64_t *faults; /* fault counts per trial, one point each */
+    unsigned faults_count;
+    double *rates;    /* rates per selected element, one point each */
+    unsigned rates_count;
+    nnfi_rate_draw draw;
+} nnfi_sweep_cfg;
+
+typedef struct nnfi_budget_cfg {
+    double margin;     /* e.g. 0.01 */
+    double confidence; /* e.g. 0.95 */
+    double *p;         /* expected proportion (default 0.5, the worst case) */
+} nnfi_budget_cfg;
+
+typedef struct nnfi_stop_cfg {
+    nnfi_watch watch;
+    double threshold;  /* accuracy_drop: the drop that counts (e.g. 0.4) */
+    double width;      /* stop when the Wilson interval is narrower than this */
+    double confidence; /* of the interval (default 0.95) */
+    uint64_t min;      /* trials before the rule is checked (default 30) */
+    uint64_t max;      /* hard cap (required) */
+} nnfi_stop_cfg;
+
+typedef struct nnfi_experiment_cfg {
+    char *name;
+    char *model;              /* name of a models[] entry */
+    nnfi_group_cfg *groups;
+    unsigned groups_count;
+    nnfi_sweep_cfg *sweep;    /* NULL: every group has a fixed count or rate (one point) */
+    uint64_t *trials;         /* fixed trials per point */
+    nnfi_budget_cfg *budget;  /* or a Leveugle sample size */
+    nnfi_stop_cfg *stop;      /* or a stopping rule */
+} nnfi_experiment_cfg;
+
+typedef struct nnfi_output_cfg {
+    char *path;           /* result file (default: campaign name + ".h5") */
+    uint64_t faults_max_n; /* store fault lists of trials with at most this many faults (default 1000) */
+} nnfi_output_cfg;
+
+typedef struct nnfi_campaign {
+    char *name;
+    uint64_t seed;
+    nnfi_model_cfg *models;
+    unsigned models_count;
+    nnfi_eval_cfg *eval;          /* never NULL after load (defaults filled) */
+    nnfi_experiment_cfg *experiments;
+    unsigned experiments_count;
+    nnfi_output_cfg *output;      /* never NULL after load */
+
+    /* Filled by the loader, not by the file: */
+    char *source_path;  /* the file as given */
+    char *source_dir;   /* its directory, for relative paths */
+    char *source_text;  /* the whole file (stored in results for provenance) */
+    uint64_t hash;      /* FNV-1a of source_text: resume refuses another config */
+    struct nnfi_config_index *index; /* field path -> line:column, for later errors */
+} nnfi_campaign;
+
+/* Parse, validate and default a campaign file. On success *out owns a new
+ * campaign. On failure returns NNFI_E_CONFIG (or NNFI_E_IO) with a message
+ * "FILE:LINE:COL: FIELD.PATH: problem\n  hint: ..." and *out is NULL. */
+nnfi_status nnfi_campaign_load(const char *path, nnfi_campaign **out);
+
+/* Same, from text in memory; `name` stands for the file in messages. */
+nnfi_status nnfi_campaign_load_text(const char *text, size_t len, const char *name,
+                                    nnfi_campaign **out);
+
+/* Free a campaign and everything it owns. NULL is fine. */
+void nnfi_campaign_free(nnfi_campaign *c);
+
+/* Report an error about a field found later (for example a selector that
+ * matches no site once the model is open), located like a parse error:
+ * "FILE:LINE:COL: PATH: message". `path` is a field path such as
+ * "experiments[0].groups[1].sites". Returns st. */
+nnfi_status nnfi_campaign_error(const nnfi_campaign *c, nnfi_status st, const char *path,
+                                const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 4, 5)))
+#endif
+    ;
+
+/* "libcyaml 1.3.1, libyaml 0.2.5" (static storage). */
+const char *nnfi_config_library_versions(void);
+
+/* Names of enum values as written in campaign files (static strings). */
+const char *nnfi_dtype_name(nnfi_dtype dt);
+const char *nnfi_op_name(nnfi_op op);
+const char *nnfi_preset_name(nnfi_bit_preset p);
+const char *nnfi_target_name(nnfi_target t);
+const char *nnfi_persistence_name(nnfi_persistence p);
+const char *nnfi_scope_name(nnfi_transient_scope s);
+const char *nnfi_watch_name(nnfi_watch w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NNFI_CONFIG_H */

@@ -1,0 +1,66 @@
+/* inject.h - injection backends: apply a trial's faults, restore bit-exactly.
+ *
+ * A backend is a versioned table of function pointers (the plug-in point for
+ * `cpu` here and `cuda` in kernels/). One injector serves one open model and
+ * is reused for every trial:
+ *
+ *   create(sites)                      once per model
+ *   for each trial:
+ *     arm(faults)                      parameter faults applied now (permanent ones,
+ *                                      originals saved); the rest kept for later
+ *     for each forward call c:
+ *       begin_call(c, first_sample, rows)  transient parameter faults of call c
+ *                                          swapped in, those of c-1 restored
+ *       on_site(site, data, t)         the host calls this for each activation,
+ *                                      input and state tensor as it is produced;
+ *                                      the matching faults are applied in place
+ *     disarm()                         every parameter restored bit-exactly
+ *   destroy()
+ *
+ * Legal order: arm only when disarmed; begin_call/on_site only while armed;
+ * disarm any time (no-op when disarmed). The injector borrows `sites` (and the
+ * memory their data pointers name) for its whole life, and borrows `faults`
+ * from arm() until disarm(). Faults on one element are applied in list order
+ * and restored in reverse, so any mix of ops restores exactly.
+ */
+#ifndef NNFI_INJECT_H
+#define NNFI_INJECT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nnfi/sampler.h"
+#include "nnfi/site.h"
+#include "nnfi/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define NNFI_INJECT_ABI 1
+
+typedef struct nnfi_injector nnfi_injector;
+
+typedef struct nnfi_inject_backend {
+    uint32_t abi;         /* NNFI_INJECT_ABI */
+    uint32_t size;        /* sizeof(nnfi_inject_backend) the backend was built with */
+    const char *name;     /* "cpu", "cuda" */
+    nnfi_status (*create)(const nnfi_site *sites, size_t n_sites, nnfi_injector **out);
+    nnfi_status (*arm)(nnfi_injector *inj, const nnfi_fault *faults, size_t n);
+    nnfi_status (*begin_call)(nnfi_injector *inj, uint64_t call, uint64_t first_sample, uint64_t rows);
+    /* data: the site's tensor for this call, `rows` samples of sites[site].numel
+     * elements each; t: the site's call count within this forward (time step). */
+    nnfi_status (*on_site)(nnfi_injector *inj, uint32_t site, void *data, uint32_t t);
+    nnfi_status (*disarm)(nnfi_injector *inj);
+    void (*destroy)(nnfi_injector *inj);
+    /* optional (may be NULL): faults applied during the current trial so far */
+    uint64_t (*applied)(const nnfi_injector *inj);
+} nnfi_inject_backend;
+
+/* The CPU backend (host memory). */
+const nnfi_inject_backend *nnfi_inject_cpu(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NNFI_INJECT_H */

@@ -1,0 +1,42 @@
+/* inject_apply.cuh - apply a fault list to a device tensor and restore it,
+ * on the caller's CUDA stream, with the same bit primitives as the CPU
+ * backend (include/nnfi/fault_bits.h), so the results are bit-identical.
+ *
+ * Three layers: the bounds-checked kernels (inject_apply.cu), launchers that
+ * take a cudaStream_t, and the validating C entry points declared here.
+ * Semantics match src/inject/inject_cpu.c for faults on ONE tensor: faults are
+ * applied in list order and restored in reverse order. The parallel kernels
+ * need the faults to hit distinct elements; when they may not (may_repeat !=
+ * 0) a single-thread kernel keeps the exact list order (slower; the
+ * multi-fault GPU path of a later issue will sort and segment instead).
+ */
+#ifndef NNFI_KERNELS_INJECT_APPLY_CUH
+#define NNFI_KERNELS_INJECT_APPLY_CUH
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nnfi/sampler.h"
+#include "nnfi/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Apply n device-resident faults to `data` (device memory, dtype dt, numel
+ * elements), saving each original word into `saved` (device, n words).
+ * Asynchronous on `stream` (a cudaStream_t passed as void*). */
+nnfi_status nnfi_cuda_apply(void *data, nnfi_dtype dt, uint64_t numel, const nnfi_fault *faults,
+                            uint64_t n, uint64_t *saved, int may_repeat, void *stream);
+
+/* Undo nnfi_cuda_apply with the same arguments. */
+nnfi_status nnfi_cuda_restore(void *data, nnfi_dtype dt, uint64_t numel, const nnfi_fault *faults,
+                              uint64_t n, const uint64_t *saved, int may_repeat, void *stream);
+
+/* Number of usable CUDA devices (0 on error or without a driver). */
+int nnfi_cuda_device_count(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,112 @@
+/* cli_common.c - helpers shared by the nnfi subcommands (see cli.h). */
+#include "cli.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+int cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "nnfi %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nusage: %s\n  hint: 'nnfi %s --help' explains every option\n", usage, cmd);
+    return CLI_USAGE;
+}
+
+int cli_fail(nnfi_status st)
+{
+    fprintf(stderr, "nnfi: error (%s): %s\n", nnfi_status_name(st), nnfi_error_message());
+    return CLI_FAIL;
+}
+
+int cli_parse_u64(const char *s, uint64_t *out)
+{
+    if (!s || !*s || *s == '-' || *s == '+') return -1;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end) return -1;
+    *out = v;
+    return 0;
+}
+
+int cli_parse_format(const char *s, cli_format *out)
+{
+    if (strcmp(s, "table") == 0) *out = CLI_TABLE;
+    else if (strcmp(s, "csv") == 0) *out = CLI_CSV;
+    else if (strcmp(s, "json") == 0) *out = CLI_JSON;
+    else return -1;
+    return 0;
+}
+
+nnfi_status cli_model_open(const nnfi_campaign *c, const char *model_name, cli_model *out)
+{
+    memset(out, 0, sizeof *out);
+    const nnfi_model_cfg *mc = NULL;
+    for (unsigned i = 0; i < c->models_count; i++)
+        if (strcmp(c->models[i].name, model_name) == 0) mc = &c->models[i];
+    if (!mc) return NNFI_FAIL(NNFI_E_NOTFOUND, "no model named '%s'", model_name);
+    NNFI_TRY(nnfi_host_lookup(mc->host, &out->host));
+    NNFI_TRY(out->host->open(mc, c->source_dir, c->seed, &out->model));
+    out->sites = out->host->sites(out->model);
+    out->n_sites = out->host->n_sites(out->model);
+    out->samples = c->eval->samples ? c->eval->samples : 512;
+    out->calls = (out->samples + c->eval->batch - 1) / c->eval->batch;
+    return NNFI_OK;
+}
+
+void cli_model_close(cli_model *m)
+{
+    if (m->host && m->model) m->host->close(m->model);
+    memset(m, 0, sizeof *m);
+}
+
+nnfi_status cli_resolve_groups(const nnfi_campaign *c, unsigned xi, const cli_model *m,
+                               nnfi_group_plan *groups)
+{
+    const nnfi_experiment_cfg *x = &c->experiments[xi];
+    for (unsigned g = 0; g < x->groups_count; g++) {
+        nnfi_status st = nnfi_group_resolve(c, xi, g, m->sites, m->n_sites, m->calls, m->samples, &groups[g]);
+        if (st != NNFI_OK) {
+            cli_free_groups(groups, g);
+            return st;
+        }
+    }
+    return NNFI_OK;
+}
+
+void cli_free_groups(nnfi_group_plan *groups, unsigned n)
+{
+    for (unsigned g = 0; g < n; g++) nnfi_group_plan_free(&groups[g]);
+}
+
+int cli_find_experiment(const nnfi_campaign *c, const char *name_or_index, unsigned *xi)
+{
+    for (unsigned i = 0; i < c->experiments_count; i++)
+        if (strcmp(c->experiments[i].name, name_or_index) == 0) {
+            *xi = i;
+            return 0;
+        }
+    uint64_t v;
+    if (cli_parse_u64(name_or_index, &v) == 0 && v < c->experiments_count) {
+        *xi = (unsigned)v;
+        return 0;
+    }
+    return -1;
+}
+
+void cli_json_string(FILE *f, const char *s)
+{
+    fputc('"', f);
+    for (; *s; s++) {
+        unsigned char ch = (unsigned char)*s;
+        if (ch == '"' || ch == '\\') fprintf(f, "\\%c", ch);
+        else if (ch < 0x20) fprintf(f, "\\u%04x", ch);
+        else fputc(ch, f);
+    }
+    fputc('"', f);
+}

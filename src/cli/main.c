@@ -1,0 +1,73 @@
+/* main.c - the nnfi command: dispatches subcommands and prints help/version.
+ * This is the only place that decides the process exit code. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "nnfi/build_info.h"
+
+#ifdef NNFI_HAVE_HDF5
+#include <hdf5.h>
+#endif
+#ifdef NNFI_HAVE_MPI
+#include <mpi.h>
+#endif
+
+static void print_usage(FILE *f)
+{
+    fprintf(f,
+            "nnfi - fault-injection campaigns for deep, spiking and compressed neural networks\n\n"
+            "usage: nnfi <command> [options]\n\n"
+            "commands:\n"
+            "  plan CAMPAIGN.yaml               experiments, points, trial counts, time estimate\n"
+            "  faults CAMPAIGN.yaml --trial K   print the faults of one trial (regenerated from the seed)\n\n"
+            "options:\n"
+            "  -h, --help      this text ('nnfi <command> --help' for a command)\n"
+            "  -V, --version   version, git sha and library versions\n\n"
+            "The campaign file format is described in README.md (\"Campaign file reference\").\n");
+}
+
+static void print_version(void)
+{
+    printf("nnfi %s (git %s)\n", NNFI_VERSION, NNFI_GIT_SHA);
+    printf("  config: %s\n", nnfi_config_library_versions());
+#ifdef NNFI_HAVE_HDF5
+    unsigned maj, min, rel;
+    H5get_libversion(&maj, &min, &rel);
+    printf("  hdf5: %u.%u.%u\n", maj, min, rel);
+#endif
+#ifdef NNFI_HAVE_MPI
+    char mpi[MPI_MAX_LIBRARY_VERSION_STRING];
+    int len = 0;
+    MPI_Get_library_version(mpi, &len);
+    char *nl = strchr(mpi, '\n');
+    if (nl) *nl = '\0';
+    char *comma = strchr(mpi, ',');
+    if (comma) *comma = '\0';
+    printf("  mpi: %s\n", mpi);
+#endif
+    printf("  built with: mpi %s, torch %s, cuda %s, nccl %s\n", NNFI_BUILT_WITH_MPI, NNFI_BUILT_WITH_TORCH,
+           NNFI_BUILT_WITH_CUDA, NNFI_BUILT_WITH_NCCL);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        print_usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "-V") == 0 || strcmp(cmd, "--version") == 0) {
+        print_version();
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "plan") == 0) return cmd_plan(argc - 1, argv + 1);
+    if (strcmp(cmd, "faults") == 0) return cmd_faults(argc - 1, argv + 1);
+    fprintf(stderr, "nnfi: unknown command '%s'\n  hint: commands are plan, faults; 'nnfi --help' lists them\n", cmd);
+    return CLI_USAGE;
+}
