@@ -111,7 +111,7 @@ typedef struct nnfi_group_cfg {
     char **sites;                /* glob patterns on site names (any matches) */
     unsigned sites_count;
     char *regex;                 /* POSIX extended regex on site names */
-    uint64_t *element;           /* explicit element index (one site, count 1) */
+    uint64_t *element;           /* explicit element index; the selectors must match one site */
     nnfi_bits_cfg *bits;         /* NULL = one random bit of the whole element */
     nnfi_op op;
     double *value;               /* NNFI_OP_SET: the number written (in the site's dtype) */

@@ -13,6 +13,9 @@
  * exists; it accepts a subset of what libcyaml accepts, so pass 3 cannot fail
  * on anything pass 2 let through (if it does, its message is reported).
  */
+#ifndef _POSIX_C_SOURCE
+#define _POSIX_C_SOURCE 200809L /* strdup */
+#endif
 #include "nnfi/config.h"
 
 #include <cyaml/cyaml.h>
@@ -267,6 +270,14 @@ static void index_find(const struct nnfi_config_index *ix, const char *path, int
         if (!cut) return;
         *cut = '\0';
     }
+}
+
+/* Whether the file spelled out this field (to tell an explicit 0 from absent). */
+static int index_has(const struct nnfi_config_index *ix, const char *path)
+{
+    for (size_t i = 0; i < ix->n; i++)
+        if (strcmp(ix->e[i].path, path) == 0) return 1;
+    return 0;
 }
 
 /* ------------------------------------------------------ error helpers -- */
@@ -615,6 +626,9 @@ static nnfi_status check_group(nnfi_campaign *c, const nnfi_experiment_cfg *x, n
         return fail_path(c, AT("distinct"), "an explicit element cannot be hit by distinct faults",
                          "'distinct' with 'element'");
     if (g->persistence == NNFI_PERMANENT) {
+        if (index_has(c->index, AT("scope")))
+            return fail_path(c, AT("scope"), "'scope' applies to transient faults; add 'persistence: transient'",
+                             "scope given for a permanent fault");
         if (g->duration)
             return fail_path(c, AT("duration"), "'duration' applies to transient faults; add 'persistence: transient'",
                              "duration given for a permanent fault");
@@ -632,7 +646,7 @@ static nnfi_status check_group(nnfi_campaign *c, const nnfi_experiment_cfg *x, n
         if (g->time_steps->from > g->time_steps->to)
             return fail_path(c, AT("time_steps.from"), "write from <= to",
                              "from %u is after to %u", g->time_steps->from, g->time_steps->to);
-        if (g->duration && g->duration > g->time_steps->to - g->time_steps->from + 1)
+        if (g->duration && g->duration > (uint64_t)g->time_steps->to - g->time_steps->from + 1)
             return fail_path(c, AT("duration"), "make the window wider or the duration shorter",
                              "duration %u is longer than the time-step window", g->duration);
     }
@@ -661,6 +675,9 @@ static nnfi_status check_group(nnfi_campaign *c, const nnfi_experiment_cfg *x, n
         if (b->all && b->count)
             return fail_path(c, AT("bits.count"), "'all: true' hits every candidate bit; drop 'count'",
                              "'count' and 'all' both given");
+        if (b->count == 0 && index_has(c->index, AT("bits.count")))
+            return fail_path(c, AT("bits.count"), "at least one bit per fault, or 'all: true' for the whole set",
+                             "count 0");
         if (!b->all && b->count == 0) b->count = 1;
         if (b->count > 64)
             return fail_path(c, AT("bits.count"), "an element has at most 64 bits",
@@ -822,6 +839,8 @@ static nnfi_status check_semantics(nnfi_campaign *c)
     }
     if (!c->eval->images) c->eval->images = xstrdup("images");
     if (!c->eval->labels) c->eval->labels = xstrdup("labels");
+    if (!c->eval->batch && index_has(c->index, "eval.batch"))
+        return fail_path(c, "eval.batch", "a batch of 1 to 65536 samples", "batch 0");
     if (!c->eval->batch) c->eval->batch = 256;
     if (c->eval->batch > 65536)
         return fail_path(c, "eval.batch", "a batch of 1 to 65536 samples", "batch %u out of range",
@@ -830,8 +849,8 @@ static nnfi_status check_semantics(nnfi_campaign *c)
     if (!c->output) {
         c->output = calloc(1, sizeof *c->output);
         if (!c->output) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
-        c->output->faults_max_n = 1000;
     }
+    if (!index_has(c->index, "output.faults_max_n")) c->output->faults_max_n = 1000;
     if (!c->output->path) {
         char buf[128];
         snprintf(buf, sizeof buf, "%s.h5", c->name);
@@ -902,8 +921,12 @@ nnfi_status nnfi_campaign_load_text(const char *text, size_t len, const char *na
     if (!yaml_parser_load(&parser, &doc)) {
         yaml_mark_t m = parser.problem_mark;
         char what[512];
-        snprintf(what, sizeof what, "YAML syntax error: %s%s%s", parser.problem ? parser.problem : "?",
-                 parser.context ? " " : "", parser.context ? parser.context : "");
+        if (parser.context)
+            snprintf(what, sizeof what, "YAML syntax error: %s %s (started at line %d, column %d)",
+                     parser.problem ? parser.problem : "?", parser.context, (int)parser.context_mark.line + 1,
+                     (int)parser.context_mark.column + 1);
+        else
+            snprintf(what, sizeof what, "YAML syntax error: %s", parser.problem ? parser.problem : "?");
         yaml_parser_delete(&parser);
         return fail_at(name, (int)m.line + 1, (int)m.column + 1, "",
                        what, "check indentation (spaces, not tabs), colons and brackets near here");

@@ -460,6 +460,10 @@ static void check_good(const char *text, size_t len)
     const char *base = base_name(g_path);
     if (strcmp(base, "minimal.yaml") == 0) check_minimal(c);
     if (strcmp(base, "full.yaml") == 0) check_full(c);
+    if (strcmp(base, "output_path_only.yaml") == 0) {
+        assert_str(c->output->path, "only.h5");
+        assert_int_equal(c->output->faults_max_n, 1000);
+    }
 
     /* Same text from memory: same hash, whatever name it goes by. */
     nnfi_campaign *d = NULL;

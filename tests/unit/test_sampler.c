@@ -361,6 +361,24 @@ static void test_bit_count(void **state)
         if (fabs((double)hits[b] - e) > 5 * sd)
             fail_msg("fp64 bit %d picked %llu times, expected %.1f", b, (unsigned long long)hits[b], e);
     }
+    /* the picks are independent: on int8 (8 candidates) every pair (bit_count
+     * 2) and every triple (bit_count 3, one pick from draw 2) is equally likely */
+    for (uint32_t bc = 2; bc <= 3; bc++) {
+        g.bit_count = bc;
+        nnfi_sampler_faults(&g, id, 0, N, f);
+        uint64_t by_mask[256] = {0}, n_i8 = 0;
+        for (int k = 0; k < N; k++) {
+            if (site_dtype[local_site(f[k].site)] != NNFI_DT_I8) continue;
+            assert_int_equal(__builtin_popcountll(f[k].mask), bc);
+            by_mask[f[k].mask & 0xff]++;
+            n_i8++;
+        }
+        double cells = bc == 2 ? 28 : 56, e = (double)n_i8 / cells, chi2 = 0;
+        for (int m = 0; m < 256; m++)
+            if (__builtin_popcount((unsigned)m) == (int)bc) chi2 += ((double)by_mask[m] - e) * ((double)by_mask[m] - e) / e;
+        double df = cells - 1;
+        if (chi2 > df + 5 * sqrt(2 * df)) fail_msg("bit_count %u: chi-square %.1f over %g cells", bc, chi2, cells);
+    }
     /* many bits use the extra draws (bit picks 2..): still distinct and inside */
     g.bit_count = 20;
     g.candidates[NNFI_DT_F16] = nnfi_preset_mask(NNFI_DT_F16, NNFI_BITS_ALL);
