@@ -1,0 +1,49 @@
+/* outcome.h - classifying a faulty evaluation against the golden one.
+ *
+ * The golden run (fault-free) is done once per model and eval set; its logits
+ * and the labels are kept. Each trial's logits are compared with them, sample
+ * by sample, and folded into one nnfi_outcome. Pure functions of their inputs;
+ * batches can be accumulated in any split (sums and maxima only).
+ *
+ * Lifecycle: nnfi_outcome_init -> nnfi_outcome_add (per batch) ->
+ * nnfi_outcome_finish. No allocation; the caller owns every array.
+ */
+#ifndef NNFI_OUTCOME_H
+#define NNFI_OUTCOME_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nnfi_outcome {
+    uint64_t samples;        /* compared so far */
+    uint64_t correct;        /* faulty top-1 == label */
+    uint64_t golden_correct; /* golden top-1 == label */
+    uint64_t mismatches;     /* faulty top-1 != golden top-1 (SDC) */
+    uint64_t critical;       /* golden right, faulty wrong (critical SDC) */
+    uint64_t nonfinite;      /* samples with any NaN/Inf logit (DUE) */
+    double max_abs_err;      /* over finite logit pairs */
+    double sum_abs_err;      /* over finite logit pairs */
+    uint64_t n_err;          /* finite logit pairs summed */
+    /* derived by nnfi_outcome_finish */
+    double accuracy, golden_accuracy, accuracy_drop, mean_abs_err;
+} nnfi_outcome;
+
+void nnfi_outcome_init(nnfi_outcome *o);
+
+/* Argmax of one row of logits; the first maximum wins; NaN never wins (a row
+ * of NaN gives 0). */
+uint32_t nnfi_top1(const float *row, uint32_t classes);
+
+/* Fold `rows` samples: golden and faulty logits (rows x classes) and labels. */
+void nnfi_outcome_add(nnfi_outcome *o, const float *golden, const float *faulty, const int32_t *labels,
+                      uint64_t rows, uint32_t classes);
+
+void nnfi_outcome_finish(nnfi_outcome *o);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NNFI_OUTCOME_H */
