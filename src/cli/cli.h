@@ -59,5 +59,6 @@ void cli_json_string(FILE *f, const char *s);
 
 int cmd_faults(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
+int cmd_sites(int argc, char **argv);
 
 #endif /* NNFI_CLI_H */

@@ -21,7 +21,8 @@ static void print_usage(FILE *f)
             "usage: nnfi <command> [options]\n\n"
             "commands:\n"
             "  plan CAMPAIGN.yaml               experiments, points, trial counts, time estimate\n"
-            "  faults CAMPAIGN.yaml --trial K   print the faults of one trial (regenerated from the seed)\n\n"
+            "  faults CAMPAIGN.yaml --trial K   print the faults of one trial (regenerated from the seed)\n"
+            "  sites MODEL.pt | CAMPAIGN.yaml   every site of a model: kind, dtype, shape, elements\n\n"
             "options:\n"
             "  -h, --help      this text ('nnfi <command> --help' for a command)\n"
             "  -V, --version   version, git sha and library versions\n\n"
@@ -68,6 +69,7 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "plan") == 0) return cmd_plan(argc - 1, argv + 1);
     if (strcmp(cmd, "faults") == 0) return cmd_faults(argc - 1, argv + 1);
-    fprintf(stderr, "nnfi: unknown command '%s'\n  hint: commands are plan, faults; 'nnfi --help' lists them\n", cmd);
+    if (strcmp(cmd, "sites") == 0) return cmd_sites(argc - 1, argv + 1);
+    fprintf(stderr, "nnfi: unknown command '%s'\n  hint: commands are plan, faults, sites; 'nnfi --help' lists them\n", cmd);
     return CLI_USAGE;
 }

@@ -52,6 +52,16 @@ expect 1 "trial 985 is outside the plan" -- faults "$camp" --global 985
 expect 0 "help|Print the faults" -- faults --help
 expect 0 "total: 985 trials over 2 experiment" -- plan "$camp" --no-timing
 
+expect 0 "fc2.weight +param +fp32 +\[512, 512\] +262144" -- sites "$camp"
+expect 0 "# 662026 parameter and buffer elements" -- sites "$camp" --model mlp
+expect 2 "no model or campaign file given" -- sites
+expect 2 "has no model 'cnn'" -- sites "$camp" --model cnn
+expect 2 "unknown format 'csv'" -- sites "$camp" --format csv
+if ! "$nnfi" sites "$camp" --format json | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); assert len(d["sites"]) == 13 and d["sites"][1]["numel"] == 131072, d'; then
+  echo "FAIL: sites --format json"
+  fails=$((fails + 1))
+fi
+
 # a malformed file: line and column of the offending token
 printf 'seed: 1\nmodels:\n  - name: m\n    host: nul\nexperiments: []\n' >"$tmp/bad.yaml"
 expect 1 "bad.yaml:4:11: models\[0\]\.host: unknown value 'nul'" -- plan "$tmp/bad.yaml"

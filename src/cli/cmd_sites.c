@@ -1,0 +1,116 @@
+/* cmd_sites.c - `nnfi sites MODEL|CAMPAIGN.yaml`: every site of a model with
+ * kind, dtype, shape and element count (table or --format json). A campaign
+ * file names its models (pick one with --model); any other argument is a
+ * TorchScript file for the torch host. */
+#include "cli.h"
+
+#include <inttypes.h>
+#include <string.h>
+
+static const char *usage = "nnfi sites MODEL.pt | CAMPAIGN.yaml [--model NAME] [--format table|json]";
+
+static int is_yaml(const char *p)
+{
+    size_t n = strlen(p);
+    return (n > 5 && strcmp(p + n - 5, ".yaml") == 0) || (n > 4 && strcmp(p + n - 4, ".yml") == 0);
+}
+
+static void shape_text(const nnfi_site *s, char *out, size_t n)
+{
+    size_t used = (size_t)snprintf(out, n, "[");
+    for (int d = 0; d < s->ndim && used < n; d++)
+        used += (size_t)snprintf(out + used, n - used, "%s%" PRId64, d ? ", " : "", s->shape[d]);
+    if (used < n) snprintf(out + used, n - used, "]");
+}
+
+static void print_sites(const char *model, const nnfi_model_host *h, const nnfi_site *sites, size_t n, cli_format fmt)
+{
+    uint64_t params = 0;
+    char shape[160];
+    if (fmt == CLI_JSON) {
+        printf("{\"model\": ");
+        cli_json_string(stdout, model);
+        printf(", \"host\": \"%s\", \"sites\": [", h->name);
+    } else {
+        printf("# model %s (host %s): %zu sites; activation/input/state shapes are per sample\n", model, h->name, n);
+        printf("%-40s %-10s %-6s %-20s %12s\n", "site", "kind", "dtype", "shape", "elements");
+    }
+    for (size_t i = 0; i < n; i++) {
+        const nnfi_site *s = &sites[i];
+        shape_text(s, shape, sizeof shape);
+        if (s->kind == NNFI_SITE_PARAM || s->kind == NNFI_SITE_BUFFER) params += s->numel;
+        if (fmt == CLI_JSON) {
+            printf("%s\n  {\"name\": ", i ? "," : "");
+            cli_json_string(stdout, s->name);
+            printf(", \"kind\": \"%s\", \"dtype\": \"%s\", \"shape\": %s, \"numel\": %" PRIu64 "}",
+                   nnfi_site_kind_name(s->kind), nnfi_dtype_name(s->dtype), shape, s->numel);
+        } else {
+            printf("%-40s %-10s %-6s %-20s %12" PRIu64 "\n", s->name, nnfi_site_kind_name(s->kind),
+                   nnfi_dtype_name(s->dtype), shape, s->numel);
+        }
+    }
+    if (fmt == CLI_JSON) printf("\n], \"parameter_elements\": %" PRIu64 "}\n", params);
+    else printf("# %" PRIu64 " parameter and buffer elements\n", params);
+}
+
+int cmd_sites(int argc, char **argv)
+{
+    const char *arg = NULL, *model_name = NULL;
+    cli_format fmt = CLI_TABLE;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            printf("%s\n\nList every site of a model: name, kind, dtype, shape, element count.\n\n"
+                   "  --model NAME   which model of the campaign (default: the first)\n"
+                   "  --format F     table (default) or json\n", usage);
+            return CLI_OK;
+        } else if (strcmp(a, "--model") == 0 || strcmp(a, "--format") == 0) {
+            if (i + 1 >= argc) return cli_usage_error("sites", usage, "%s needs a value", a);
+            const char *v = argv[++i];
+            if (strcmp(a, "--model") == 0) model_name = v;
+            else if (cli_parse_format(v, &fmt) || fmt == CLI_CSV)
+                return cli_usage_error("sites", usage, "unknown format '%s' (table, json)", v);
+        } else if (a[0] == '-' && a[1]) {
+            return cli_usage_error("sites", usage, "unknown option '%s'", a);
+        } else if (!arg) {
+            arg = a;
+        } else {
+            return cli_usage_error("sites", usage, "unexpected argument '%s'", a);
+        }
+    }
+    if (!arg) return cli_usage_error("sites", usage, "no model or campaign file given");
+    nnfi_status st;
+    if (is_yaml(arg)) {
+        nnfi_campaign *c = NULL;
+        if ((st = nnfi_campaign_load(arg, &c)) != NNFI_OK) return cli_fail(st);
+        if (!model_name) model_name = c->models[0].name;
+        cli_model m;
+        st = cli_model_open(c, model_name, &m);
+        if (st == NNFI_E_NOTFOUND) {
+            fprintf(stderr, "nnfi sites: campaign %s has no model '%s'\n  hint: models:", arg, model_name);
+            for (unsigned i = 0; i < c->models_count; i++) fprintf(stderr, " %s", c->models[i].name);
+            fprintf(stderr, "\n");
+            nnfi_campaign_free(c);
+            return CLI_USAGE;
+        }
+        if (st == NNFI_OK) {
+            print_sites(model_name, m.host, m.sites, m.n_sites, fmt);
+            cli_model_close(&m);
+        }
+        nnfi_campaign_free(c);
+        return st == NNFI_OK ? CLI_OK : cli_fail(st);
+    }
+    if (model_name) return cli_usage_error("sites", usage, "--model only applies to a campaign file");
+    const nnfi_model_host *h = NULL;
+    if ((st = nnfi_host_lookup(NNFI_HOST_TORCH, &h)) != NNFI_OK) return cli_fail(st);
+    nnfi_model_cfg cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.name = (char *)"model";
+    cfg.host = NNFI_HOST_TORCH;
+    cfg.path = (char *)arg;
+    nnfi_model *m = NULL;
+    if ((st = h->open(&cfg, ".", 0, &m)) != NNFI_OK) return cli_fail(st);
+    print_sites(arg, h, h->sites(m), h->n_sites(m), fmt);
+    h->close(m);
+    return CLI_OK;
+}
