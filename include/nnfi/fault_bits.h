@@ -246,8 +246,10 @@ NNFI_HD uint64_t nnfi_value_encode(double v, nnfi_dtype dt)
     if (!(v == v)) v = 0;
     if (v < lo) v = lo;
     if (v > hi) v = hi;
-    double r = v >= 0 ? (double)(int64_t)(v + 0.5) : -(double)(int64_t)(-v + 0.5);
-    int64_t i = (int64_t)r;
+    int64_t i = (int64_t)v;      /* truncation is exact for |v| < 2^31 */
+    double frac = v - (double)i; /* exact too; adding 0.5 first would round 0.49999999999999994 up */
+    if (frac >= 0.5) i++;        /* half away from zero */
+    else if (frac <= -0.5) i--;
     return (uint64_t)i & nnfi_low_mask(nnfi_dtype_bits(dt));
 }
 

@@ -20,8 +20,10 @@
  * Legal order: arm only when disarmed; begin_call/on_site only while armed;
  * disarm any time (no-op when disarmed). The injector borrows `sites` (and the
  * memory their data pointers name) for its whole life, and borrows `faults`
- * from arm() until disarm(). Faults on one element are applied in list order
- * and restored in reverse, so any mix of ops restores exactly.
+ * from arm() until disarm(). Permanent parameter faults are applied at arm()
+ * in list order; transient ones go on top of them at their call, in list
+ * order; everything is restored in reverse, so any mix of ops restores
+ * exactly.
  */
 #ifndef NNFI_INJECT_H
 #define NNFI_INJECT_H

@@ -26,7 +26,7 @@
 extern "C" {
 #endif
 
-/* One concrete fault. 56 bytes; plain data, safe to copy to a device. */
+/* One concrete fault. 48 bytes, no padding; plain data, safe to copy to a device. */
 typedef struct nnfi_fault {
     uint64_t element;  /* element index within the site (per sample for activations) */
     uint64_t mask;     /* bits changed, within the dtype's width */

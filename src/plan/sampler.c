@@ -74,7 +74,7 @@ void nnfi_sampler_fault(const nnfi_group_plan *g, nnfi_fault_id id, uint64_t k, 
     if (g->element >= 0)
         x = (uint64_t)g->element;
     else if (g->distinct)
-        x = permute(id, k, g->total);
+        x = permute(id, k % g->total, g->total); /* k >= total cannot be distinct; callers refuse it, never loop */
     else
         x = nnfi_mulhi64(nnfi_u64_of(d0.v[0], d0.v[1]), g->total);
     /* the site holding global element x: last i with prefix[i] <= x */

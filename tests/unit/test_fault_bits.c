@@ -231,6 +231,9 @@ static void test_encode_f16(void **state)
     check_encode(65519.0, NNFI_DT_F16, 0x7bff);   /* just below the overflow midpoint */
     check_encode(65520.0, NNFI_DT_F16, 0x7c00);   /* midpoint to 2^16 rounds to even: inf */
     check_encode(-65520.0, NNFI_DT_F16, 0xfc00);
+    check_encode(65536.0, NNFI_DT_F16, 0x7c00);   /* 2^16: the first binade above the range */
+    check_encode(100000.0, NNFI_DT_F16, 0x7c00);
+    check_encode(-131071.0, NNFI_DT_F16, 0xfc00);
     check_encode(1e300, NNFI_DT_F16, 0x7c00);
     check_encode(INFINITY, NNFI_DT_F16, 0x7c00);
     check_encode(-INFINITY, NNFI_DT_F16, 0xfc00);
@@ -275,12 +278,35 @@ static void test_encode_bf16(void **state)
     check_encode(1.0 + ldexp(3, -8), NNFI_DT_BF16, 0x3f82); /* tie, even (up) */
     check_encode(1e39, NNFI_DT_BF16, 0x7f80);               /* beyond fp32 max: inf */
     check_encode(-1e39, NNFI_DT_BF16, 0xff80);
+    check_encode(ldexp(1.5, 128), NNFI_DT_BF16, 0x7f80);
     check_encode(ldexp(1, -133), NNFI_DT_BF16, 0x0001);     /* smallest subnormal */
     check_encode(ldexp(1, -134), NNFI_DT_BF16, 0x0000);     /* tie: even */
     check_encode(-0.0, NNFI_DT_BF16, 0x8000);
     uint64_t nan = nnfi_value_encode(-NAN, NNFI_DT_BF16);
     assert_true((nan & 0x7f80) == 0x7f80 && (nan & 0x007f) != 0);
     assert_true(isnan(nnfi_value_decode(nan, NNFI_DT_BF16)));
+}
+
+/* Every NaN stays a NaN, whatever its payload (a payload only in the low bits
+ * must not collapse to infinity), and keeps its sign. */
+static void test_encode_nan_payloads(void **state)
+{
+    (void)state;
+    const uint64_t nans[] = {0x7ff8000000000000ull, 0x7ff0000000000001ull, 0x7ff0000000000400ull,
+                             0x7ff4000000000000ull, 0xfff0000000000001ull, 0x7fffffffffffffffull};
+    for (size_t i = 0; i < sizeof nans / sizeof nans[0]; i++) {
+        double v;
+        memcpy(&v, &nans[i], 8);
+        assert_true(isnan(v));
+        uint64_t h = nnfi_value_encode(v, NNFI_DT_F16);
+        assert_true((h & 0x7c00) == 0x7c00 && (h & 0x03ff) != 0);
+        assert_true((h >> 15) == (nans[i] >> 63));
+        uint64_t b = nnfi_value_encode(v, NNFI_DT_BF16);
+        assert_true((b & 0x7f80) == 0x7f80 && (b & 0x007f) != 0);
+        assert_true((b >> 15) == (nans[i] >> 63));
+        assert_true(isnan(nnfi_value_decode(nnfi_value_encode(v, NNFI_DT_F32), NNFI_DT_F32)));
+        assert_true(nnfi_value_encode(v, NNFI_DT_F64) == nans[i]);
+    }
 }
 
 static void test_encode_f32_f64(void **state)
@@ -475,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_presets),
         cmocka_unit_test(test_encode_f16),
         cmocka_unit_test(test_encode_bf16),
+        cmocka_unit_test(test_encode_nan_payloads),
         cmocka_unit_test(test_encode_f32_f64),
         cmocka_unit_test(test_encode_int),
         cmocka_unit_test(test_encode_int_below_half),
