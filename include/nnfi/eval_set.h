@@ -1,0 +1,40 @@
+/* eval_set.h - the evaluation set of a campaign in memory: fp32 inputs and
+ * int32 labels, loaded once per rank from an HDF5 file (or made by a host's
+ * builtin_eval).
+ *
+ * Lifecycle: nnfi_eval_load() -> read-only use -> nnfi_eval_free(). The set
+ * owns its arrays.
+ */
+#ifndef NNFI_EVAL_SET_H
+#define NNFI_EVAL_SET_H
+
+#include <stdint.h>
+
+#include "nnfi/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nnfi_eval_set {
+    float *inputs;        /* samples x numel, C order */
+    int32_t *labels;      /* samples */
+    uint64_t samples;
+    uint64_t numel;       /* elements per sample */
+    int ndim;             /* of one sample */
+    int64_t shape[8];
+} nnfi_eval_set;
+
+/* Load datasets `images` (any float or integer type, converted to fp32;
+ * first dimension = samples) and `labels` (integers, one per sample) from
+ * `path`; keep the first `max_samples` (0 = all). Errors name the file and
+ * dataset and say what was expected. */
+nnfi_status nnfi_eval_load(const char *path, const char *images, const char *labels, uint64_t max_samples,
+                           nnfi_eval_set *out);
+
+void nnfi_eval_free(nnfi_eval_set *e);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NNFI_EVAL_SET_H */
