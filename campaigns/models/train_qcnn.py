@@ -129,10 +129,9 @@ def main():
     res = common.save_and_evaluate(scripted, os.path.join(out, NAME + ".pt"), x_test, y_test)
 
     layers = quant_layers(qmodel)
-    n_params = sum(l["weight_shape"] and int(torch.tensor(l["weight_shape"]).prod())
-                   for l in layers if "weight_shape" in l)
-    n_bias = sum(qmodel.get_submodule(l["module"]).bias().numel()
-                 for l in layers if "weight_shape" in l)
+    wmods = [qmodel.get_submodule(l["module"]) for l in layers if "weight_shape" in l]
+    n_params = sum(m.weight().numel() for m in wmods)
+    n_bias = sum(m.bias().numel() for m in wmods if m.bias() is not None)
     info = {
         "name": NAME,
         "kind": "int8 post-training static quantized CNN (weights of cnn)",

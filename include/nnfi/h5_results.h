@@ -1,0 +1,95 @@
+/* h5_results.h - the HDF5 result file: one writer (rank 0) per campaign.
+ *
+ * Layout (see README "Results file"):
+ *   /                root attributes: provenance (schema_version, nnfi_version,
+ *                    git_sha, seed, config (full text), config_hash, config_path,
+ *                    library_versions, world_size, slurm_job_id,
+ *                    slurm_array_job_id, slurm_array_task_id, created)
+ *   /trials/<col>    one chunked shuffle+deflate 1-D dataset per column of
+ *                    NNFI_TRIAL_COLUMNS, length = the plan's total trials,
+ *                    fill 0, each attached to the dimension scale /trials/trial
+ *                    (0..T-1); attributes unit, description; categorical
+ *                    columns carry flag_values / flag_meanings
+ *   /experiments     columnar table: name, model, first_trial, trials, n_points
+ *   /points          columnar table: experiment, point, x, is_rate, first_trial, trials
+ *   /sites/<model>   name, kind, dtype, numel, shape (text) of every site
+ *   /golden/<model>  logits [samples, classes] fp32, labels int32, attributes
+ *                    accuracy and host facts (threads, qengine, ...)
+ *   /faults          fault lists of trials with at most output.faults_max_n
+ *                    faults: extendible columns trial, group, site, element,
+ *                    mask, value, op, transient, scope, when, t_first, t_last
+ *   /progress        attributes: trials_done, checkpoints, last_checkpoint
+ *
+ * Durability: the file is CLOSED between checkpoints. Rows and faults are
+ * buffered in memory by put_rows/put_faults and written by checkpoint(),
+ * which opens the file, writes, and closes it; a kill -9 outside that short
+ * window leaves a consistent file holding every checkpointed row, and
+ * resume() continues from the `done` column.
+ *
+ * Lifecycle: create() or resume() -> [add_sites/add_golden once per model]
+ *            -> (put_rows | put_faults | checkpoint)* -> close(). Not thread-safe.
+ * The writer borrows the campaign and plan (they must outlive it) and copies
+ * everything passed to add_*/put_*.
+ */
+#ifndef NNFI_H5_RESULTS_H
+#define NNFI_H5_RESULTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "nnfi/config.h"
+#include "nnfi/plan.h"
+#include "nnfi/results.h"
+#include "nnfi/sampler.h"
+#include "nnfi/site.h"
+#include "nnfi/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nnfi_h5_results nnfi_h5_results;
+
+typedef struct nnfi_h5_provenance {
+    int world_size;
+    const char *slurm_job_id;        /* NULL when absent */
+    const char *slurm_array_job_id;  /* NULL when absent */
+    const char *slurm_array_task_id; /* NULL when absent */
+} nnfi_h5_provenance;
+
+/* Create `path` for campaign c and plan p. Refuses an existing file unless
+ * force (NNFI_E_IO, hint: --force to overwrite, --resume to continue). */
+nnfi_status nnfi_h5_create(const char *path, int force, const nnfi_campaign *c, const nnfi_plan *p,
+                           const nnfi_h5_provenance *prov, nnfi_h5_results **out);
+
+/* Reopen `path` to continue campaign c. Refuses a file written for another
+ * config (config_hash differs: message names both hashes, hint: use the
+ * original campaign file or a new -o), another schema version or another
+ * total trial count. *done receives a malloc'd copy of the `done` column
+ * (p->total_trials bytes; caller frees). */
+nnfi_status nnfi_h5_resume(const char *path, const nnfi_campaign *c, const nnfi_plan *p, nnfi_h5_results **out,
+                           uint8_t **done);
+
+/* Once per model: its site table, and its golden logits and labels. `facts`
+ * is a NULL-terminated list of "key=value" strings stored as attributes. */
+nnfi_status nnfi_h5_add_sites(nnfi_h5_results *r, const char *model, const nnfi_site *sites, size_t n);
+nnfi_status nnfi_h5_add_golden(nnfi_h5_results *r, const char *model, const float *logits, const int32_t *labels,
+                               uint64_t samples, uint32_t classes, double accuracy, const char *const *facts);
+
+/* Buffer finished rows (row.trial says where each goes) / one trial's faults. */
+nnfi_status nnfi_h5_put_rows(nnfi_h5_results *r, const nnfi_trial_row *rows, size_t n);
+nnfi_status nnfi_h5_put_faults(nnfi_h5_results *r, uint64_t trial, const nnfi_fault *faults, size_t n);
+
+/* Write everything buffered and close the file again (see Durability). */
+nnfi_status nnfi_h5_checkpoint(nnfi_h5_results *r);
+
+/* Checkpoint and free. NULL is fine. Returns the checkpoint's status. */
+nnfi_status nnfi_h5_close(nnfi_h5_results *r);
+
+/* Trials marked done so far (written or buffered). */
+uint64_t nnfi_h5_trials_done(const nnfi_h5_results *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NNFI_H5_RESULTS_H */
