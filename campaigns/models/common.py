@@ -5,7 +5,8 @@
 
 Reproducibility: every script calls setup(seed) which seeds torch, numpy and
 python's random, pins the thread count to 2 and turns on deterministic
-algorithms.  Mini-batch order comes from a torch.Generator seeded with
+algorithms; outdir_from_argv() pins PYTHONHASHSEED=0 (see fixed_hash_seed).
+Mini-batch order comes from a torch.Generator seeded with
 (seed, epoch), never from global state, so re-running a script gives the same
 weights (on the same machine, torch build and thread count).
 """
@@ -105,6 +106,7 @@ def save_and_evaluate(scripted, path, x_test, y_test):
     return {
         "file": os.path.basename(path),
         "file_bytes": os.path.getsize(path),
+        "file_sha256": sha256_file(path),
         "test_accuracy": acc,
         "test_correct": int(round(acc * x_test.shape[0])),
         "test_images": int(x_test.shape[0]),
@@ -114,6 +116,14 @@ def save_and_evaluate(scripted, path, x_test, y_test):
         "logits_sha256_float32": hashlib.sha256(lg.tobytes()).hexdigest(),
         "logits_image0": [float(v) for v in lg[0]],
     }
+
+
+def sha256_file(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def count_params(model):
@@ -138,7 +148,21 @@ def write_json(path, obj):
     os.replace(tmp, path)
 
 
+def fixed_hash_seed():
+    """Re-exec this script with PYTHONHASHSEED=0 unless it already runs so.
+
+    TorchScript writes a module's `__constants__` (a python set of strings) in
+    set order, which follows the per-process string-hash seed; pinning the seed
+    makes the saved .pt files byte-for-byte reproducible, not just their weights.
+    """
+    if os.environ.get("PYTHONHASHSEED") != "0":
+        env = dict(os.environ, PYTHONHASHSEED="0")
+        sys.stdout.flush()
+        os.execve(sys.executable, [sys.executable] + sys.argv, env)
+
+
 def outdir_from_argv():
+    fixed_hash_seed()
     if len(sys.argv) != 2:
         sys.exit(f"usage: {sys.argv[0]} OUTDIR")
     out = os.path.abspath(sys.argv[1])

@@ -1,6 +1,6 @@
 /* h5_results.h - the HDF5 result file: one writer (rank 0) per campaign.
  *
- * Layout (see README "Results file"):
+ * Layout:
  *   /                root attributes: provenance (schema_version, nnfi_version,
  *                    git_sha, seed, config (full text), config_hash, config_path,
  *                    library_versions, world_size, slurm_job_id,
@@ -26,10 +26,13 @@
  * window leaves a consistent file holding every checkpointed row, and
  * resume() continues from the `done` column.
  *
+ * The file uses the HDF5 1.10 format (free-space tracking across opens keeps
+ * frequently checkpointed files small): readers need HDF5 >= 1.10.
+ *
  * Lifecycle: create() or resume() -> [add_sites/add_golden once per model]
  *            -> (put_rows | put_faults | checkpoint)* -> close(). Not thread-safe.
  * The writer borrows the campaign and plan (they must outlive it) and copies
- * everything passed to add_*/put_*.
+ * everything passed to the add and put calls.
  */
 #ifndef NNFI_H5_RESULTS_H
 #define NNFI_H5_RESULTS_H
@@ -65,8 +68,8 @@ nnfi_status nnfi_h5_create(const char *path, int force, const nnfi_campaign *c, 
 /* Reopen `path` to continue campaign c. Refuses a file written for another
  * config (config_hash differs: message names both hashes, hint: use the
  * original campaign file or a new -o), another schema version or another
- * total trial count. *done receives a malloc'd copy of the `done` column
- * (p->total_trials bytes; caller frees). */
+ * total trial count. Unless done is NULL, *done receives a malloc'd copy of
+ * the `done` column (p->total_trials bytes; caller frees). */
 nnfi_status nnfi_h5_resume(const char *path, const nnfi_campaign *c, const nnfi_plan *p, nnfi_h5_results **out,
                            uint8_t **done);
 
@@ -85,6 +88,11 @@ nnfi_status nnfi_h5_checkpoint(nnfi_h5_results *r);
 
 /* Checkpoint and free. NULL is fine. Returns the checkpoint's status. */
 nnfi_status nnfi_h5_close(nnfi_h5_results *r);
+
+/* Read a whole /trials column as written in the file (its native type, one
+ * value per planned trial) into out. Buffered rows are not included: call
+ * after resume() or checkpoint(). */
+nnfi_status nnfi_h5_read_column(nnfi_h5_results *r, const char *name, void *out);
 
 /* Trials marked done so far (written or buffered). */
 uint64_t nnfi_h5_trials_done(const nnfi_h5_results *r);

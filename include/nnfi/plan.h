@@ -75,6 +75,12 @@ nnfi_status nnfi_group_resolve(const nnfi_campaign *c, unsigned xi, unsigned gi,
                                uint64_t samples, nnfi_group_plan *out);
 void nnfi_group_plan_free(nnfi_group_plan *g);
 
+/* Leveugle's population for experiment x given its first group resolved:
+ * elements x distinct bit masks when the experiment injects single faults of
+ * one group (count 1, no sweep); 0 (infinite) otherwise. `nnfi plan` and
+ * `nnfi run` both size budgets with this, so they agree. */
+double nnfi_plan_population(const nnfi_experiment_cfg *x, const nnfi_group_plan *g0);
+
 /* The count rule of group gi at point pi. */
 nnfi_count_rule nnfi_plan_count_rule(const nnfi_plan *p, unsigned xi, unsigned gi, unsigned pi);
 

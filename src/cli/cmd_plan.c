@@ -91,17 +91,7 @@ int cmd_plan(int argc, char **argv)
             cli_model_close(&models[e]);
             goto fail;
         }
-        /* Leveugle's finite population: single faults of one group only */
-        const nnfi_group_plan *g0 = &groups[(size_t)e * NNFI_MAX_GROUPS];
-        int single = x->groups_count == 1 && !x->sweep && x->groups[0].count && *x->groups[0].count == 1;
-        if (single) {
-            uint64_t bits = 0;
-            for (int d = 0; d < NNFI_DT_COUNT; d++)
-                if (g0->candidates[d]) bits = (uint64_t)__builtin_popcountll(g0->candidates[d]);
-            double masks = 1; /* distinct masks: C(bits, k), or 1 for 'all' */
-            for (uint32_t k = 0; k < g0->bit_count && k < bits; k++) masks = masks * (double)(bits - k) / (double)(k + 1);
-            population[e] = (double)g0->total * masks;
-        }
+        population[e] = nnfi_plan_population(x, &groups[(size_t)e * NNFI_MAX_GROUPS]);
         if (timing && (st = time_eval_pass(c, &models[e], &pass_s[e])) != NNFI_OK) goto fail;
     }
     if ((st = nnfi_plan_create(c, population, &plan)) != NNFI_OK) goto fail;

@@ -20,9 +20,11 @@ static void print_usage(FILE *f)
             "nnfi - fault-injection campaigns for deep, spiking and compressed neural networks\n\n"
             "usage: nnfi <command> [options]\n\n"
             "commands:\n"
+            "  run CAMPAIGN.yaml [-o OUT.h5]    run a campaign (one process, mpirun or srun) into HDF5\n"
             "  plan CAMPAIGN.yaml               experiments, points, trial counts, time estimate\n"
             "  faults CAMPAIGN.yaml --trial K   print the faults of one trial (regenerated from the seed)\n"
-            "  sites MODEL.pt | CAMPAIGN.yaml   every site of a model: kind, dtype, shape, elements\n\n"
+            "  sites MODEL.pt | CAMPAIGN.yaml   every site of a model: kind, dtype, shape, elements\n"
+            "  inspect OUT.h5                   a result file: provenance, per-point accuracy, SDC and DUE rates\n\n"
             "options:\n"
             "  -h, --help      this text ('nnfi <command> --help' for a command)\n"
             "  -V, --version   version, git sha and library versions\n\n"
@@ -67,9 +69,11 @@ int main(int argc, char **argv)
         print_version();
         return CLI_OK;
     }
+    if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "plan") == 0) return cmd_plan(argc - 1, argv + 1);
     if (strcmp(cmd, "faults") == 0) return cmd_faults(argc - 1, argv + 1);
     if (strcmp(cmd, "sites") == 0) return cmd_sites(argc - 1, argv + 1);
-    fprintf(stderr, "nnfi: unknown command '%s'\n  hint: commands are plan, faults, sites; 'nnfi --help' lists them\n", cmd);
+    if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
+    fprintf(stderr, "nnfi: unknown command '%s'\n  hint: commands are run, plan, faults, sites, inspect; 'nnfi --help' lists them\n", cmd);
     return CLI_USAGE;
 }

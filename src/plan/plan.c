@@ -152,3 +152,15 @@ nnfi_count_rule nnfi_plan_count_rule(const nnfi_plan *p, unsigned xi, unsigned g
     }
     return r;
 }
+
+double nnfi_plan_population(const nnfi_experiment_cfg *x, const nnfi_group_plan *g0)
+{
+    int single = x->groups_count == 1 && !x->sweep && x->groups[0].count && *x->groups[0].count == 1;
+    if (!single) return 0;
+    uint64_t bits = 0;
+    for (int d = 0; d < NNFI_DT_COUNT; d++)
+        if (g0->candidates[d]) bits = (uint64_t)__builtin_popcountll(g0->candidates[d]);
+    double masks = 1; /* distinct masks: C(bits, k), or 1 for 'all' */
+    for (uint32_t k = 0; k < g0->bit_count && k < bits; k++) masks = masks * (double)(bits - k) / (double)(k + 1);
+    return (double)g0->total * masks;
+}

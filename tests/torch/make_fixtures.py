@@ -12,7 +12,7 @@ Writes into OUT_DIR (created if needed):
   corrupt.pt      not a TorchScript file (garbage bytes)
   input.bin       float32 [ROWS, 1, 28, 28] inputs, U(0, 1), seed 1
   cnn_logits.bin  float32 [ROWS, 10] python logits of cnn.pt on input.bin (same for snn, qcnn)
-  meta.txt        "rows 8\\nT 4\\n" and the site counts the C test expects
+  meta.txt        "rows 8\\nT 4\\n" (the sizes the C test assumes)
 
 Everything is deterministic (torch.manual_seed). Threads are pinned to 1 and the quantized
 engine to qnnpack, as the C host does, so the logits compare bit-for-bit in most cases and

@@ -22,8 +22,9 @@ extern "C" {
 const nnfi_model_host *nnfi_host_torch(void);
 
 /* One line for provenance and logs, e.g.
- * "libtorch 1.13.0a0 cpu, qengine qnnpack, threads 1, sites: 10 param, 0 buffer,
- *  5 activation, 0 state, 1 input; skipped: ..." Borrowed, valid until close. */
+ * "libtorch 1.13.0 cpu, qengine qnnpack, threads 1, sites: 6 param, 0 buffer,
+ *  5 activation, 0 state, 1 input; skipped: ...; quantized packed weights: not
+ *  exposed". Borrowed, valid until close. */
 const char *nnfi_host_torch_info(const nnfi_model *m);
 
 #ifdef __cplusplus

@@ -1,0 +1,75 @@
+/* worker.h - runs trials: the per-rank half of a campaign.
+ *
+ * A worker holds, for each model the campaign names, the open model, the
+ * eval set, the golden logits (computed once) and an injector; for each
+ * experiment, its fault groups resolved against the model's sites. It turns
+ * a global trial index into a result row:
+ *   sampler(seed, e, g, p, t) -> faults -> arm -> forward over the eval set in
+ *   batches (activation/input/state faults applied per call through the site
+ *   hook; no hook at all when a trial has none) -> outcome vs golden ->
+ *   disarm (bit-exact restore) -> row.
+ * Models are opened lazily, on the first trial that needs them.
+ *
+ * Lifecycle: nnfi_worker_create -> nnfi_worker_run_trial* -> nnfi_worker_destroy.
+ * The worker borrows the campaign and the plan. One thread.
+ */
+#ifndef NNFI_WORKER_H
+#define NNFI_WORKER_H
+
+#include <stdint.h>
+
+#include "nnfi/config.h"
+#include "nnfi/plan.h"
+#include "nnfi/results.h"
+#include "nnfi/sampler.h"
+#include "nnfi/site.h"
+#include "nnfi/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct nnfi_worker nnfi_worker;
+
+nnfi_status nnfi_worker_create(const nnfi_campaign *c, const nnfi_plan *p, int rank, nnfi_worker **out);
+
+/* Attach the plan (when nnfi_worker_create got NULL because the plan needed
+ * the worker's resolved groups first). Borrowed. */
+void nnfi_worker_set_plan(nnfi_worker *w, const nnfi_plan *p);
+
+/* Run global trial `trial` and fill *row (row->done = 1). An error inside the
+ * trial (the host failing) is an outcome: status FAILED, due = 1, and the
+ * model is restored; only errors that make further trials meaningless
+ * (cannot open the model, bad selectors) are returned. */
+nnfi_status nnfi_worker_run_trial(nnfi_worker *w, uint64_t trial, nnfi_trial_row *row);
+
+/* The faults of global trial `trial`, regenerated (for the result file's
+ * /faults). *faults points into the worker's buffer (valid until the next
+ * call); *n receives the count. */
+nnfi_status nnfi_worker_faults(nnfi_worker *w, uint64_t trial, const nnfi_fault **faults, uint64_t *n);
+
+/* What the writer records once per model (opens the model if needed). All
+ * pointers borrowed from the worker. */
+typedef struct nnfi_model_facts {
+    const char *name;
+    const nnfi_site *sites;
+    size_t n_sites;
+    const float *golden_logits; /* samples x classes */
+    const int32_t *labels;
+    uint64_t samples;
+    uint32_t classes;
+    double golden_accuracy;
+} nnfi_model_facts;
+
+nnfi_status nnfi_worker_model_facts(nnfi_worker *w, unsigned model_index, nnfi_model_facts *out);
+
+/* Group gi of experiment e resolved against its model (opens it if needed).
+ * Borrowed from the worker. */
+nnfi_status nnfi_worker_group_plan(nnfi_worker *w, unsigned e, unsigned gi, const nnfi_group_plan **out);
+
+void nnfi_worker_destroy(nnfi_worker *w);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NNFI_WORKER_H */

@@ -1,0 +1,454 @@
+/* run.c - a campaign run across ranks (see run.h).
+ *
+ * Rank 0 is coordinator, writer and worker at once: between its own trials it
+ * drains the reports that other ranks sent (rows of finished trials), buffers
+ * the rows for the result file, and answers requests for work with the next
+ * range of not-yet-done trial indices. Range sizes are guided (remaining /
+ * (2 x ranks), so early ranges are large and the last ones small), which
+ * keeps fast ranks busy and lets no slow rank hold the end of the campaign.
+ * Rank 0 serves between trials rather than from a second thread: a trial is
+ * the unit of latency (milliseconds to seconds), MPI stays single-threaded,
+ * and nothing in the worker needs locking.
+ *
+ * Results do not depend on the number of ranks: rows are written at their
+ * trial index and every trial's faults come from (seed, indices) alone.
+ *
+ * Stopping: SIGTERM, SIGUSR1 and SIGINT set a flag. A rank that sees it
+ * finishes its current trial, reports its rows with STOPPING, and leaves
+ * when rank 0 answers with an empty range; rank 0 stops handing out work,
+ * collects what is in flight, writes a checkpoint and returns INTERRUPTED.
+ */
+#include "nnfi/run.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "comm.h"
+#include "dispatch.h"
+#include "nnfi/build_info.h"
+#include "nnfi/config.h"
+#include "nnfi/h5_results.h"
+#include "nnfi/plan.h"
+#include "nnfi/worker.h"
+
+#define MAX_RANGE 65536u /* rows a worker buffers (the dispatcher's largest range) */
+#define REPORT_EVERY_S 1.0
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------ progress -- */
+
+typedef struct progress {
+    int mode; /* 0 off, 1 bar, 2 lines */
+    double start, last;
+    uint64_t total, done_before, done;
+} progress;
+
+static void progress_show(progress *pg, int final)
+{
+    double t = now_s();
+    if (pg->mode == 0 || (!final && t - pg->last < (pg->mode == 1 ? 0.2 : 10.0))) return;
+    pg->last = t;
+    uint64_t ran = pg->done - pg->done_before;
+    double rate = t > pg->start ? (double)ran / (t - pg->start) : 0;
+    double left = rate > 0 ? (double)(pg->total - pg->done) / rate : 0;
+    double frac = pg->total ? (double)pg->done / (double)pg->total : 1;
+    if (pg->mode == 1) {
+        char bar[31];
+        int fill = (int)(frac * 30);
+        for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+        bar[30] = '\0';
+        fprintf(stderr, "\r[%s] %5.1f%%  %llu/%llu trials  %.1f trials/s  ETA %02d:%02d:%02d ", bar, 100 * frac,
+                (unsigned long long)pg->done, (unsigned long long)pg->total, rate, (int)(left / 3600),
+                (int)(left / 60) % 60, (int)left % 60);
+        if (final) fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "nnfi: %llu/%llu trials (%.1f%%), %.1f trials/s, ETA %.0f s\n", (unsigned long long)pg->done,
+                (unsigned long long)pg->total, 100 * frac, rate, left);
+    }
+    fflush(stderr);
+}
+
+/* ----------------------------------------------------------------- rank 0 -- */
+
+typedef struct coordinator {
+    nnfi_comm *comm;
+    const nnfi_campaign *c;
+    const nnfi_plan *plan;
+    nnfi_worker *worker;
+    nnfi_h5_results *h5;
+    nnfi_dispatch *d;
+    progress pg;
+    int stopping;
+    int failed_rank;
+    int *waiting;  /* ranks whose request waits for a stopping rule's prefix */
+    int n_waiting;
+} coordinator;
+
+static nnfi_status take_rows(coordinator *co, const nnfi_trial_row *rows, size_t n)
+{
+    NNFI_TRY(nnfi_h5_put_rows(co->h5, rows, n));
+    for (size_t i = 0; i < n; i++) {
+        nnfi_dispatch_finished(co->d, &rows[i]);
+        co->pg.done++;
+        if (rows[i].n_faults <= co->c->output->faults_max_n) {
+            const nnfi_fault *f;
+            uint64_t nf;
+            NNFI_TRY(nnfi_worker_faults(co->worker, rows[i].trial, &f, &nf));
+            NNFI_TRY(nnfi_h5_put_faults(co->h5, rows[i].trial, f, nf));
+        }
+    }
+    return NNFI_OK;
+}
+
+/* Answer rank src: the next range, an empty range (no more work: it
+ * leaves), or nothing yet (it waits while a stopping rule needs rows). */
+static nnfi_status answer(coordinator *co, int src, int *active)
+{
+    uint64_t lo = 0, hi = 0;
+    nnfi_next nx = co->stopping ? NNFI_NEXT_END : nnfi_dispatch_next(co->d, 1, &lo, &hi);
+    if (nx == NNFI_NEXT_WAIT) {
+        co->waiting[co->n_waiting++] = src;
+        return NNFI_OK;
+    }
+    NNFI_TRY(nnfi_comm_send_range(co->comm, src, lo, hi));
+    if (nx == NNFI_NEXT_END) (*active)--;
+    return NNFI_OK;
+}
+
+/* Drain every pending report, then retry the ranks that wait; *active
+ * counts ranks still working. */
+static nnfi_status serve(coordinator *co, int *active)
+{
+    for (;;) {
+        int got = 0, src = 0;
+        const nnfi_trial_row *rows = NULL;
+        size_t n = 0;
+        unsigned flags = 0;
+        NNFI_TRY(nnfi_comm_poll_report(co->comm, &got, &src, &rows, &n, &flags));
+        if (!got) break;
+        NNFI_TRY(take_rows(co, rows, n));
+        if (flags & NNFI_REPORT_STOPPING) co->stopping = 1;
+        if (flags & NNFI_REPORT_FAILED) {
+            co->stopping = 1;
+            co->failed_rank = src;
+            (*active)--;
+            continue;
+        }
+        if (flags & NNFI_REPORT_WANTS_WORK) NNFI_TRY(answer(co, src, active));
+    }
+    int n = co->n_waiting;
+    co->n_waiting = 0;
+    for (int i = 0; i < n; i++) NNFI_TRY(answer(co, co->waiting[i], active));
+    return NNFI_OK;
+}
+
+static nnfi_status coordinate(coordinator *co, double checkpoint_every)
+{
+    int active = nnfi_comm_size(co->comm) - 1;
+    uint64_t own_lo = 0, own_hi = 0;
+    double last_ckpt = now_s();
+    nnfi_trial_row row;
+    for (;;) {
+        if (stop_signal) co->stopping = 1;
+        NNFI_TRY(serve(co, &active));
+        nnfi_next nx = NNFI_NEXT_RANGE;
+        if (co->stopping) own_lo = own_hi; /* abandon the rest of the own range */
+        else if (own_lo == own_hi) nx = nnfi_dispatch_next(co->d, 4, &own_lo, &own_hi);
+        if (own_lo < own_hi) {
+            NNFI_TRY(nnfi_worker_run_trial(co->worker, own_lo, &row));
+            NNFI_TRY(take_rows(co, &row, 1));
+            own_lo++;
+        } else if (active == 0 && (co->stopping || nx == NNFI_NEXT_END)) {
+            break;
+        } else {
+            struct timespec nap = {0, 100000}; /* waiting for the other ranks */
+            nanosleep(&nap, NULL);
+        }
+        if (now_s() - last_ckpt >= checkpoint_every) {
+            NNFI_TRY(nnfi_h5_checkpoint(co->h5));
+            last_ckpt = now_s();
+        }
+        co->pg.total = nnfi_dispatch_expected(co->d);
+        progress_show(&co->pg, 0);
+    }
+    co->pg.total = nnfi_dispatch_expected(co->d);
+    progress_show(&co->pg, 1);
+    return NNFI_OK;
+}
+
+/* ---------------------------------------------------------- other ranks -- */
+
+static nnfi_status work(nnfi_comm *comm, nnfi_worker *w)
+{
+    nnfi_trial_row *rows = malloc(MAX_RANGE * sizeof *rows);
+    if (!rows) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    nnfi_status st = nnfi_comm_send_report(comm, NULL, 0, NNFI_REPORT_WANTS_WORK);
+    while (st == NNFI_OK) {
+        uint64_t lo, hi;
+        if ((st = nnfi_comm_recv_range(comm, &lo, &hi)) != NNFI_OK || lo == hi) break;
+        size_t n = 0;
+        double last = now_s();
+        unsigned flags = NNFI_REPORT_WANTS_WORK;
+        for (uint64_t t = lo; t < hi; t++) {
+            if (stop_signal) {
+                flags |= NNFI_REPORT_STOPPING;
+                break;
+            }
+            st = nnfi_worker_run_trial(w, t, &rows[n]);
+            if (st != NNFI_OK) break;
+            n++;
+            if (now_s() - last >= REPORT_EVERY_S && t + 1 < hi) { /* stream rows back: fresher checkpoints */
+                if ((st = nnfi_comm_send_report(comm, rows, n, 0)) != NNFI_OK) break;
+                n = 0;
+                last = now_s();
+            }
+        }
+        if (st != NNFI_OK) {
+            fprintf(stderr, "nnfi: rank error: %s\n", nnfi_error_message());
+            nnfi_comm_send_report(comm, rows, n, NNFI_REPORT_FAILED);
+            break;
+        }
+        st = nnfi_comm_send_report(comm, rows, n, flags);
+    }
+    free(rows);
+    return st;
+}
+
+/* ------------------------------------------------------------------ setup -- */
+
+static nnfi_status read_file(const char *path, char **text, uint64_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return NNFI_FAIL(NNFI_E_IO, "%s: cannot open campaign file\n  hint: check the path", path);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    *text = malloc(n > 0 ? (size_t)n + 1 : 1);
+    if (!*text) {
+        fclose(f);
+        return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    }
+    size_t got = n > 0 ? fread(*text, 1, (size_t)n, f) : 0;
+    fclose(f);
+    (*text)[got] = '\0';
+    *len = got;
+    return NNFI_OK;
+}
+
+/* Slurm's task count must match the MPI world (a job launched without srun
+ * or with the wrong launcher would silently duplicate or skip work). */
+static nnfi_status check_slurm(int size)
+{
+    const char *ntasks = getenv("SLURM_NTASKS"), *job = getenv("SLURM_JOB_ID");
+    if (!ntasks || !job || !*ntasks) return NNFI_OK;
+    long n = strtol(ntasks, NULL, 10);
+    if (n == size) return NNFI_OK;
+    return NNFI_FAIL(NNFI_E_INVALID,
+                     "MPI world size %d differs from SLURM_NTASKS=%ld (job %s)\n  hint: launch with 'srun --mpi=pmix nnfi run ...' or 'mpirun nnfi run ...' inside the allocation, one rank per task",
+                     size, n, job);
+}
+
+static nnfi_status plan_with_population(const nnfi_campaign *c, nnfi_worker *w, nnfi_plan **plan)
+{
+    double *pop = calloc(c->experiments_count, sizeof *pop);
+    if (!pop) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    nnfi_status st = NNFI_OK;
+    for (unsigned e = 0; e < c->experiments_count && st == NNFI_OK; e++) {
+        if (!c->experiments[e].budget) continue; /* only Leveugle budgets depend on the model */
+        const nnfi_group_plan *g0;
+        st = nnfi_worker_group_plan(w, e, 0, &g0);
+        if (st == NNFI_OK) pop[e] = nnfi_plan_population(&c->experiments[e], g0);
+    }
+    if (st == NNFI_OK) st = nnfi_plan_create(c, pop, plan);
+    free(pop);
+    return st;
+}
+
+/* Feed the dispatcher the trials a previous run finished, with the columns
+ * its stopping rules watch. */
+static nnfi_status resume_dispatch(nnfi_h5_results *h5, const nnfi_plan *plan, nnfi_dispatch *d)
+{
+    uint64_t t = plan->total_trials ? plan->total_trials : 1;
+    uint8_t *done = malloc(t), *due = malloc(t);
+    uint64_t *sdc = malloc(t * sizeof *sdc), *crit = malloc(t * sizeof *crit);
+    double *drop = malloc(t * sizeof *drop);
+    nnfi_status st = done && due && sdc && crit && drop ? NNFI_OK : NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    if (st == NNFI_OK) st = nnfi_h5_read_column(h5, "done", done);
+    if (st == NNFI_OK) st = nnfi_h5_read_column(h5, "due", due);
+    if (st == NNFI_OK) st = nnfi_h5_read_column(h5, "sdc", sdc);
+    if (st == NNFI_OK) st = nnfi_h5_read_column(h5, "critical_sdc", crit);
+    if (st == NNFI_OK) st = nnfi_h5_read_column(h5, "accuracy_drop", drop);
+    for (uint64_t i = 0; st == NNFI_OK && i < plan->total_trials; i++) {
+        if (!done[i]) continue;
+        nnfi_trial_row row;
+        memset(&row, 0, sizeof row);
+        row.trial = i;
+        row.done = 1;
+        row.due = due[i];
+        row.sdc = sdc[i];
+        row.critical_sdc = crit[i];
+        row.accuracy_drop = drop[i];
+        nnfi_dispatch_finished(d, &row);
+    }
+    free(done);
+    free(due);
+    free(sdc);
+    free(crit);
+    free(drop);
+    return st;
+}
+
+/* Every rank learns whether every rank succeeded; a rank that did fine while
+ * another failed gets a status saying so. Returns 1 when all are fine. */
+static int agree(nnfi_comm *comm, nnfi_status *st)
+{
+    int all_ok = 0;
+    nnfi_status cs = nnfi_comm_all_ok(comm, *st == NNFI_OK, &all_ok);
+    if (*st != NNFI_OK) return 0;
+    if (cs != NNFI_OK) {
+        *st = cs;
+        return 0;
+    }
+    if (!all_ok) *st = NNFI_FAIL(NNFI_E_BACKEND, "another rank failed (its message is above)\n  hint: fix that error and rerun");
+    return all_ok;
+}
+
+nnfi_status nnfi_campaign_run(int *argc, char ***argv, const nnfi_run_options *opt, nnfi_run_end *end)
+{
+    *end = NNFI_RUN_COMPLETE;
+    nnfi_comm *comm = NULL;
+    NNFI_TRY(nnfi_comm_init(argc, argv, &comm));
+    int rank = nnfi_comm_rank(comm), size = nnfi_comm_size(comm);
+    char *text = NULL;
+    uint64_t len = 0;
+    nnfi_status st = NNFI_OK, st_all;
+    if (rank == 0) {
+        st = read_file(opt->campaign_path, &text, &len);
+        if (st != NNFI_OK) len = UINT64_MAX; /* tells the others to give up */
+    }
+    if ((st_all = nnfi_comm_bcast_bytes(comm, &text, &len)) != NNFI_OK || len == UINT64_MAX) {
+        free(text);
+        nnfi_comm_finalize(comm);
+        return st != NNFI_OK ? st : st_all != NNFI_OK ? st_all : NNFI_FAIL(NNFI_E_IO, "rank 0 could not read the campaign");
+    }
+    nnfi_campaign *c = NULL;
+    nnfi_plan *plan = NULL;
+    nnfi_worker *w = NULL;
+    coordinator co;
+    memset(&co, 0, sizeof co);
+
+    st = nnfi_campaign_load_text(text, len, opt->campaign_path, &c);
+    if (st == NNFI_OK) st = check_slurm(size);
+    /* the worker runs trials of the plan, and the plan's Leveugle budgets
+     * need the worker's resolved groups: create, plan, then attach */
+    if (st == NNFI_OK) st = nnfi_worker_create(c, NULL, rank, &w);
+    if (st == NNFI_OK) st = plan_with_population(c, w, &plan);
+    if (st == NNFI_OK) nnfi_worker_set_plan(w, plan);
+    if (!agree(comm, &st)) goto done;
+
+    const char *out = opt->output ? opt->output : c->output->path;
+    if (rank == 0) {
+        st = nnfi_dispatch_create(c, plan, size, &co.d);
+        if (st == NNFI_OK && opt->resume) {
+            st = nnfi_h5_resume(out, c, plan, &co.h5, NULL);
+            if (st == NNFI_OK) st = resume_dispatch(co.h5, plan, co.d);
+        } else if (st == NNFI_OK) {
+            nnfi_h5_provenance prov = {size, getenv("SLURM_JOB_ID"), getenv("SLURM_ARRAY_JOB_ID"),
+                                       getenv("SLURM_ARRAY_TASK_ID")};
+            st = nnfi_h5_create(out, opt->force, c, plan, &prov, &co.h5);
+            for (unsigned m = 0; st == NNFI_OK && m < c->models_count; m++) {
+                int used = 0;
+                for (unsigned e = 0; e < c->experiments_count; e++) used |= strcmp(c->experiments[e].model, c->models[m].name) == 0;
+                if (!used) continue;
+                nnfi_model_facts f;
+                st = nnfi_worker_model_facts(w, m, &f);
+                if (st == NNFI_OK) st = nnfi_h5_add_sites(co.h5, f.name, f.sites, f.n_sites);
+                if (st == NNFI_OK) {
+                    char acc[64];
+                    snprintf(acc, sizeof acc, "host=%s", c->models[m].host == NNFI_HOST_NULL ? "null" : "torch");
+                    const char *facts[] = {acc, NULL};
+                    st = nnfi_h5_add_golden(co.h5, f.name, f.golden_logits, f.labels, f.samples, f.classes,
+                                            f.golden_accuracy, facts);
+                }
+            }
+            if (st == NNFI_OK) st = nnfi_h5_checkpoint(co.h5);
+        }
+    }
+    if (!agree(comm, &st)) goto done;
+    install_signals();
+    if (rank == 0) {
+        co.comm = comm;
+        co.c = c;
+        co.plan = plan;
+        co.worker = w;
+        co.failed_rank = -1;
+        co.waiting = calloc((size_t)size, sizeof *co.waiting);
+        if (!co.waiting) {
+            st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+            goto done;
+        }
+        co.pg.mode = opt->progress >= 0 ? opt->progress : (isatty(2) ? 1 : 2);
+        co.pg.start = co.pg.last = now_s();
+        co.pg.total = nnfi_dispatch_expected(co.d);
+        co.pg.done = nnfi_dispatch_done(co.d);
+        co.pg.done_before = co.pg.done;
+        double every = opt->checkpoint_every > 0 ? opt->checkpoint_every : 10;
+        st = coordinate(&co, every);
+        nnfi_status cs = nnfi_h5_close(co.h5);
+        co.h5 = NULL;
+        if (st == NNFI_OK) st = cs;
+        if (st == NNFI_OK && co.failed_rank >= 0)
+            st = NNFI_FAIL(NNFI_E_BACKEND, "rank %d failed (its message is above); the rows finished so far are saved\n  hint: fix the cause, then continue with: nnfi run %s -o %s --resume",
+                           co.failed_rank, opt->campaign_path, out);
+        if (st == NNFI_OK && co.stopping) {
+            *end = NNFI_RUN_INTERRUPTED;
+            fprintf(stderr, "nnfi: stopped by a signal after %llu of %llu trials; checkpoint written to %s\n"
+                            "  resume with: nnfi run %s -o %s --resume\n",
+                    (unsigned long long)co.pg.done, (unsigned long long)co.pg.total, out, opt->campaign_path, out);
+        } else if (st == NNFI_OK && !opt->quiet) {
+            double secs = now_s() - co.pg.start;
+            uint64_t ran = co.pg.done - co.pg.done_before;
+            printf("nnfi run: %llu trials in %.2f s (%.1f trials/s) on %d rank(s); %llu/%llu done -> %s\n",
+                   (unsigned long long)ran, secs, secs > 0 ? (double)ran / secs : 0, size,
+                   (unsigned long long)co.pg.done, (unsigned long long)co.pg.total, out);
+        }
+    } else {
+        st = work(comm, w);
+        if (stop_signal) *end = NNFI_RUN_INTERRUPTED;
+    }
+done:
+    if (co.h5) nnfi_h5_close(co.h5);
+    nnfi_dispatch_destroy(co.d);
+    free(co.waiting);
+    nnfi_worker_destroy(w);
+    nnfi_plan_free(plan);
+    nnfi_campaign_free(c);
+    free(text);
+    nnfi_comm_finalize(comm);
+    return st;
+}

@@ -1,0 +1,597 @@
+/* cmd_inspect.c - `nnfi inspect OUT.h5 [--format table|json]`: what a result
+ * file holds. The root provenance (nnfi version, git sha, seed, config hash,
+ * world size, created), progress, and per experiment and point: trials done /
+ * planned, mean accuracy and mean accuracy drop with the half-width of a 95%
+ * Student-t interval, the SDC rate (trials with sdc > 0) and the DUE rate
+ * (trials with due != 0) with 95% Wilson intervals, and the mean critical SDC
+ * samples per trial. Only rows whose `done` is set count. The file is read
+ * with HDF5 directly (layout: nnfi/h5_results.h); it may be one a run is still
+ * writing, since the writer keeps it closed between checkpoints. */
+#include "cli.h"
+
+#include <hdf5.h>
+#include <inttypes.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static const char *usage = "nnfi inspect OUT.h5 [--format table|json]";
+
+#define BLOCK 65536u
+
+typedef struct point_stats {
+    uint32_t experiment, point;
+    double x;
+    int is_rate;
+    uint64_t first, planned;
+    uint64_t n;                  /* done trials */
+    double acc_mean, acc_m2;     /* Welford */
+    double drop_mean, drop_m2;
+    uint64_t k_sdc, k_due;
+    double crit_sum;
+} point_stats;
+
+typedef struct experiment_info {
+    char *name, *model;
+    uint64_t first, trials, done;
+    uint32_t n_points;
+} experiment_info;
+
+typedef struct inspect {
+    const char *path;
+    hid_t f;
+    char nnfi_version[64], git_sha[64], created[64], config_path[1024], campaign[256], last_checkpoint[64];
+    char slurm_job[64], slurm_array_job[64], slurm_array_task[64];
+    int32_t schema, world_size;
+    uint64_t seed, hash, total, progress_done, checkpoints;
+    size_t n_exp, n_pts;
+    experiment_info *exp;
+    point_stats *pts;
+} inspect;
+
+/* ---------------------------------------------------------------- reading -- */
+
+static hid_t vstr_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    return t;
+}
+
+static int read_attr(hid_t obj, const char *name, hid_t mtype, void *out)
+{
+    if (H5Aexists(obj, name) <= 0) return -1;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return -1;
+    int rc = H5Aread(a, mtype, out) < 0 ? -1 : 0;
+    H5Aclose(a);
+    return rc;
+}
+
+static int read_attr_str(hid_t obj, const char *name, char *buf, size_t n)
+{
+    buf[0] = '\0';
+    if (H5Aexists(obj, name) <= 0) return -1;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    if (a < 0) return -1;
+    hid_t ft = H5Aget_type(a);
+    int rc = -1;
+    if (ft >= 0 && H5Tget_class(ft) == H5T_STRING) {
+        if (H5Tis_variable_str(ft) > 0) {
+            hid_t mt = vstr_type();
+            char *s = NULL;
+            if (H5Aread(a, mt, &s) >= 0 && s) {
+                snprintf(buf, n, "%s", s);
+                H5free_memory(s);
+                rc = 0;
+            }
+            H5Tclose(mt);
+        } else {
+            size_t len = H5Tget_size(ft);
+            char *s = calloc(len + 1, 1);
+            if (s && H5Aread(a, ft, s) >= 0) {
+                snprintf(buf, n, "%s", s);
+                rc = 0;
+            }
+            free(s);
+        }
+    }
+    if (ft >= 0) H5Tclose(ft);
+    H5Aclose(a);
+    return rc;
+}
+
+/* Length of a 1-D dataset, -1 if absent or not 1-D. */
+static int64_t ds_len(hid_t f, const char *name)
+{
+    if (H5Lexists(f, name, H5P_DEFAULT) <= 0) return -1;
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+    if (ds < 0) return -1;
+    hid_t sp = H5Dget_space(ds);
+    hsize_t n = 0;
+    int64_t len = -1;
+    if (sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, &n, NULL) == 1)
+        len = (int64_t)n;
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(ds);
+    return len;
+}
+
+/* Read a whole 1-D numeric dataset of exactly n values. */
+static int read_all(hid_t f, const char *name, hid_t mtype, size_t n, void *out)
+{
+    if (ds_len(f, name) != (int64_t)n) return -1;
+    if (!n) return 0;
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
+    if (ds < 0) return -1;
+    int rc = H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0 ? -1 : 0;
+    H5Dclose(ds);
+    return rc;
+}
+
+/* Read a 1-D variable-length string dataset of n values into malloc'd copies. */
+static int read_strings(hid_t f, const char *name, size_t n, char **out)
+{
+    if (ds_len(f, name) != (int64_t)n) return -1;
+    if (!n) return 0;
+    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT), mt = vstr_type();
+    char **raw = calloc(n, sizeof *raw);
+    int rc = -1;
+    if (ds >= 0 && raw && H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) >= 0) {
+        rc = 0;
+        for (size_t i = 0; i < n; i++) {
+            out[i] = strdup(raw[i] ? raw[i] : "");
+            if (!out[i]) rc = -1;
+            if (raw[i]) H5free_memory(raw[i]);
+        }
+    }
+    free(raw);
+    H5Tclose(mt);
+    if (ds >= 0) H5Dclose(ds);
+    return rc;
+}
+
+/* Rows [start, start+count) of a 1-D dataset. */
+static int read_block(hid_t ds, hid_t mtype, uint64_t start, uint64_t count, void *out)
+{
+    hsize_t s = start, c = count;
+    hid_t fs = H5Dget_space(ds), ms = H5Screate_simple(1, &c, NULL);
+    int rc = -1;
+    if (fs >= 0 && ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, &s, NULL, &c, NULL) >= 0 &&
+        H5Dread(ds, mtype, ms, fs, H5P_DEFAULT, out) >= 0)
+        rc = 0;
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    return rc;
+}
+
+static nnfi_status bad_file(const char *path, const char *what)
+{
+    return NNFI_FAIL(NNFI_E_IO, "%s: %s\n  hint: the file is damaged or was not written by this nnfi; 'h5ls -r %s' "
+                                "shows what it holds",
+                     path, what, path);
+}
+
+static nnfi_status read_meta(inspect *in)
+{
+    hid_t f = in->f;
+    if (read_attr(f, "schema_version", H5T_NATIVE_INT32, &in->schema) < 0 ||
+        read_attr(f, "config_hash", H5T_NATIVE_UINT64, &in->hash) < 0)
+        return NNFI_FAIL(NNFI_E_IO, "%s: not an nnfi result file (no schema_version/config_hash attributes)\n  hint: "
+                                    "nnfi inspect reads the files 'nnfi run' writes",
+                         in->path);
+    read_attr(f, "seed", H5T_NATIVE_UINT64, &in->seed);
+    in->world_size = 0;
+    read_attr(f, "world_size", H5T_NATIVE_INT32, &in->world_size);
+    read_attr_str(f, "nnfi_version", in->nnfi_version, sizeof in->nnfi_version);
+    read_attr_str(f, "git_sha", in->git_sha, sizeof in->git_sha);
+    read_attr_str(f, "created", in->created, sizeof in->created);
+    read_attr_str(f, "config_path", in->config_path, sizeof in->config_path);
+    read_attr_str(f, "campaign", in->campaign, sizeof in->campaign);
+    read_attr_str(f, "slurm_job_id", in->slurm_job, sizeof in->slurm_job);
+    read_attr_str(f, "slurm_array_job_id", in->slurm_array_job, sizeof in->slurm_array_job);
+    read_attr_str(f, "slurm_array_task_id", in->slurm_array_task, sizeof in->slurm_array_task);
+    if (H5Lexists(f, "progress", H5P_DEFAULT) > 0) {
+        hid_t g = H5Gopen2(f, "progress", H5P_DEFAULT);
+        if (g >= 0) {
+            read_attr(g, "trials_done", H5T_NATIVE_UINT64, &in->progress_done);
+            read_attr(g, "checkpoints", H5T_NATIVE_UINT64, &in->checkpoints);
+            read_attr_str(g, "last_checkpoint", in->last_checkpoint, sizeof in->last_checkpoint);
+            H5Gclose(g);
+        }
+    }
+    int64_t total = ds_len(f, "trials/done");
+    if (total < 0) return bad_file(in->path, "no /trials/done column");
+    in->total = (uint64_t)total;
+
+    int64_t ne = ds_len(f, "experiments/name"), np = ds_len(f, "points/experiment");
+    if (ne < 0 || np < 0) return bad_file(in->path, "no /experiments or /points table");
+    in->n_exp = (size_t)ne;
+    in->n_pts = (size_t)np;
+    in->exp = calloc(in->n_exp ? in->n_exp : 1, sizeof *in->exp);
+    in->pts = calloc(in->n_pts ? in->n_pts : 1, sizeof *in->pts);
+    char **names = calloc(in->n_exp ? in->n_exp : 1, sizeof *names), **models = calloc(in->n_exp ? in->n_exp : 1, sizeof *models);
+    uint64_t *u64 = calloc((in->n_exp > in->n_pts ? in->n_exp : in->n_pts) + 1, sizeof *u64);
+    uint32_t *u32 = calloc((in->n_exp > in->n_pts ? in->n_exp : in->n_pts) + 1, sizeof *u32);
+    double *dbl = calloc(in->n_pts + 1, sizeof *dbl);
+    uint8_t *u8 = calloc(in->n_pts + 1, 1);
+    nnfi_status st = NNFI_OK;
+    if (!in->exp || !in->pts || !names || !models || !u64 || !u32 || !dbl || !u8) {
+        st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory reading %s", in->path);
+        goto out;
+    }
+    size_t ne_ = in->n_exp, np_ = in->n_pts;
+    if (read_strings(f, "experiments/name", ne_, names) < 0 || read_strings(f, "experiments/model", ne_, models) < 0) {
+        st = bad_file(in->path, "cannot read /experiments/name or /experiments/model");
+        goto out;
+    }
+    for (size_t e = 0; e < ne_; e++) {
+        in->exp[e].name = names[e];
+        in->exp[e].model = models[e];
+        names[e] = models[e] = NULL;
+    }
+#define READ_EXP(col, buf, type, field)                                                                    \
+    if (read_all(f, "experiments/" col, type, ne_, buf) < 0) {                                             \
+        st = bad_file(in->path, "cannot read /experiments/" col);                                          \
+        goto out;                                                                                          \
+    }                                                                                                      \
+    for (size_t e = 0; e < ne_; e++) in->exp[e].field = buf[e];
+    READ_EXP("first_trial", u64, H5T_NATIVE_UINT64, first)
+    READ_EXP("trials", u64, H5T_NATIVE_UINT64, trials)
+    READ_EXP("n_points", u32, H5T_NATIVE_UINT32, n_points)
+#undef READ_EXP
+#define READ_PT(col, buf, type, field)                                                                     \
+    if (read_all(f, "points/" col, type, np_, buf) < 0) {                                                  \
+        st = bad_file(in->path, "cannot read /points/" col);                                               \
+        goto out;                                                                                          \
+    }                                                                                                      \
+    for (size_t q = 0; q < np_; q++) in->pts[q].field = buf[q];
+    READ_PT("experiment", u32, H5T_NATIVE_UINT32, experiment)
+    READ_PT("point", u32, H5T_NATIVE_UINT32, point)
+    READ_PT("x", dbl, H5T_NATIVE_DOUBLE, x)
+    READ_PT("is_rate", u8, H5T_NATIVE_UINT8, is_rate)
+    READ_PT("first_trial", u64, H5T_NATIVE_UINT64, first)
+    READ_PT("trials", u64, H5T_NATIVE_UINT64, planned)
+#undef READ_PT
+    for (size_t q = 0; q < np_; q++)
+        if (in->pts[q].experiment >= ne_ || in->pts[q].first > in->total ||
+            in->pts[q].planned > in->total - in->pts[q].first) {
+            st = bad_file(in->path, "/points names trials outside /trials");
+            goto out;
+        }
+out:
+    for (size_t e = 0; names && models && e < in->n_exp; e++) {
+        free(names[e]);
+        free(models[e]);
+    }
+    free(names);
+    free(models);
+    free(u64);
+    free(u32);
+    free(dbl);
+    free(u8);
+    return st;
+}
+
+/* Accumulate the done rows of every point, a block at a time. */
+static nnfi_status read_stats(inspect *in)
+{
+    static const char *const names[] = {"trials/done", "trials/accuracy", "trials/accuracy_drop",
+                                        "trials/sdc", "trials/critical_sdc", "trials/due"};
+    hid_t ds[6];
+    for (int i = 0; i < 6; i++) ds[i] = -1;
+    uint8_t *done = malloc(BLOCK), *due = malloc(BLOCK);
+    double *acc = malloc(BLOCK * sizeof *acc), *drop = malloc(BLOCK * sizeof *drop);
+    uint64_t *sdc = malloc(BLOCK * sizeof *sdc), *crit = malloc(BLOCK * sizeof *crit);
+    nnfi_status st = NNFI_OK;
+    if (!done || !due || !acc || !drop || !sdc || !crit) {
+        st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory reading %s", in->path);
+        goto out;
+    }
+    for (int i = 0; i < 6; i++) {
+        if (ds_len(in->f, names[i]) != (int64_t)in->total || (ds[i] = H5Dopen2(in->f, names[i], H5P_DEFAULT)) < 0) {
+            char what[96];
+            snprintf(what, sizeof what, "no readable /%s column of %" PRIu64 " rows", names[i], in->total);
+            st = bad_file(in->path, what);
+            goto out;
+        }
+    }
+    for (size_t q = 0; q < in->n_pts; q++) {
+        point_stats *p = &in->pts[q];
+        for (uint64_t at = 0; at < p->planned; at += BLOCK) {
+            uint64_t start = p->first + at, count = p->planned - at < BLOCK ? p->planned - at : BLOCK;
+            if (read_block(ds[0], H5T_NATIVE_UINT8, start, count, done) < 0 ||
+                read_block(ds[1], H5T_NATIVE_DOUBLE, start, count, acc) < 0 ||
+                read_block(ds[2], H5T_NATIVE_DOUBLE, start, count, drop) < 0 ||
+                read_block(ds[3], H5T_NATIVE_UINT64, start, count, sdc) < 0 ||
+                read_block(ds[4], H5T_NATIVE_UINT64, start, count, crit) < 0 ||
+                read_block(ds[5], H5T_NATIVE_UINT8, start, count, due) < 0) {
+                st = bad_file(in->path, "cannot read the /trials columns");
+                goto out;
+            }
+            for (uint64_t i = 0; i < count; i++) {
+                if (!done[i]) continue;
+                p->n++;
+                double d = acc[i] - p->acc_mean;
+                p->acc_mean += d / (double)p->n;
+                p->acc_m2 += d * (acc[i] - p->acc_mean);
+                d = drop[i] - p->drop_mean;
+                p->drop_mean += d / (double)p->n;
+                p->drop_m2 += d * (drop[i] - p->drop_mean);
+                p->k_sdc += sdc[i] > 0;
+                p->k_due += due[i] != 0;
+                p->crit_sum += (double)crit[i];
+            }
+        }
+        if (p->experiment < in->n_exp) in->exp[p->experiment].done += p->n;
+    }
+out:
+    for (int i = 0; i < 6; i++)
+        if (ds[i] >= 0) H5Dclose(ds[i]);
+    free(done);
+    free(due);
+    free(acc);
+    free(drop);
+    free(sdc);
+    free(crit);
+    return st;
+}
+
+/* ------------------------------------------------------------ statistics -- */
+
+/* Two-sided 95% Student-t quantile for df degrees of freedom. */
+static double t95(uint64_t df)
+{
+    static const double table[30] = {
+        12.7062047, 4.3026527, 3.1824463, 2.7764451, 2.5705818, 2.4469118, 2.3646243, 2.3060041, 2.2621572, 2.2281389,
+        2.2009852,  2.1788128, 2.1603687, 2.1447867, 2.1314495, 2.1199053, 2.1098156, 2.1009220, 2.0930241, 2.0859634,
+        2.0796138,  2.0738731, 2.0686576, 2.0638986, 2.0595386, 2.0555294, 2.0518305, 2.0484071, 2.0452296, 2.0422725};
+    if (df == 0) return NAN;
+    if (df <= 30) return table[df - 1];
+    /* Cornish-Fisher expansion around the normal quantile (error < 2e-6 from df 31 on) */
+    double z = 1.959963984540054, v = (double)df, z3 = z * z * z, z5 = z3 * z * z, z7 = z5 * z * z;
+    return z + (z3 + z) / (4 * v) + (5 * z5 + 16 * z3 + 3 * z) / (96 * v * v) +
+           (3 * z7 + 19 * z5 + 17 * z3 - 15 * z) / (384 * v * v * v);
+}
+
+static double half_width(double m2, uint64_t n)
+{
+    if (n < 2) return NAN;
+    return t95(n - 1) * sqrt(m2 / (double)(n - 1)) / sqrt((double)n);
+}
+
+/* -------------------------------------------------------------- printing -- */
+
+static void json_num(double v)
+{
+    if (isfinite(v)) printf("%.10g", v);
+    else printf("null");
+}
+
+static void json_rate(const char *key, uint64_t k, uint64_t n)
+{
+    double lo, hi;
+    nnfi_wilson_interval(k, n, 0.95, &lo, &hi);
+    printf("\"%s\": {\"k\": %" PRIu64 ", \"p\": ", key, k);
+    json_num(n ? (double)k / (double)n : NAN);
+    printf(", \"lo\": ");
+    json_num(n ? lo : NAN);
+    printf(", \"hi\": ");
+    json_num(n ? hi : NAN);
+    printf("}");
+}
+
+static void json_opt_str(const char *key, const char *v)
+{
+    printf(",\n  \"%s\": ", key);
+    if (v[0]) cli_json_string(stdout, v);
+    else printf("null");
+}
+
+static void print_json(const inspect *in)
+{
+    printf("{\n  \"file\": ");
+    cli_json_string(stdout, in->path);
+    json_opt_str("campaign", in->campaign);
+    json_opt_str("nnfi_version", in->nnfi_version);
+    json_opt_str("git_sha", in->git_sha);
+    printf(",\n  \"schema_version\": %d,\n  \"seed\": %" PRIu64 ",\n  \"config_hash\": \"%016" PRIx64 "\"", (int)in->schema,
+           in->seed, in->hash);
+    json_opt_str("config_path", in->config_path);
+    printf(",\n  \"world_size\": %d", (int)in->world_size);
+    json_opt_str("slurm_job_id", in->slurm_job);
+    json_opt_str("slurm_array_job_id", in->slurm_array_job);
+    json_opt_str("slurm_array_task_id", in->slurm_array_task);
+    json_opt_str("created", in->created);
+    json_opt_str("last_checkpoint", in->last_checkpoint);
+    uint64_t done = 0;
+    for (size_t e = 0; e < in->n_exp; e++) done += in->exp[e].done;
+    printf(",\n  \"checkpoints\": %" PRIu64 ",\n  \"trials_done\": %" PRIu64 ",\n  \"trials\": %" PRIu64
+           ",\n  \"experiments\": [",
+           in->checkpoints, done, in->total);
+    for (size_t e = 0; e < in->n_exp; e++) {
+        const experiment_info *x = &in->exp[e];
+        printf("%s\n    {\"index\": %zu, \"name\": ", e ? "," : "", e);
+        cli_json_string(stdout, x->name);
+        printf(", \"model\": ");
+        cli_json_string(stdout, x->model);
+        printf(", \"first_trial\": %" PRIu64 ", \"trials_done\": %" PRIu64 ", \"trials\": %" PRIu64 ", \"points\": [",
+               x->first, x->done, x->trials);
+        int any = 0;
+        for (size_t q = 0; q < in->n_pts; q++) {
+            const point_stats *p = &in->pts[q];
+            if (p->experiment != e) continue;
+            printf("%s\n      {\"point\": %u, \"x\": ", any++ ? "," : "", p->point);
+            json_num(p->x);
+            printf(", \"is_rate\": %s, \"first_trial\": %" PRIu64 ", \"trials_done\": %" PRIu64 ", \"trials\": %" PRIu64,
+                   p->is_rate ? "true" : "false", p->first, p->n, p->planned);
+            printf(",\n       \"accuracy\": {\"mean\": ");
+            json_num(p->n ? p->acc_mean : NAN);
+            printf(", \"half_width\": ");
+            json_num(half_width(p->acc_m2, p->n));
+            printf("}, \"accuracy_drop\": {\"mean\": ");
+            json_num(p->n ? p->drop_mean : NAN);
+            printf(", \"half_width\": ");
+            json_num(half_width(p->drop_m2, p->n));
+            printf("},\n       ");
+            json_rate("sdc_rate", p->k_sdc, p->n);
+            printf(", ");
+            json_rate("due_rate", p->k_due, p->n);
+            printf(", \"critical_sdc_per_trial\": ");
+            json_num(p->n ? p->crit_sum / (double)p->n : NAN);
+            printf("}");
+        }
+        printf("%s]}", any ? "\n    " : "");
+    }
+    printf("%s]\n}\n", in->n_exp ? "\n  " : "");
+}
+
+static void fmt_mean(char *buf, size_t n, double mean, double hw, uint64_t count)
+{
+    if (!count) snprintf(buf, n, "-");
+    else if (!isfinite(hw)) snprintf(buf, n, "%.4f", mean);
+    else snprintf(buf, n, "%.4f ± %.4f", mean, hw);
+}
+
+static void fmt_rate(char *buf, size_t n, uint64_t k, uint64_t count)
+{
+    if (!count) {
+        snprintf(buf, n, "-");
+        return;
+    }
+    double lo, hi;
+    nnfi_wilson_interval(k, count, 0.95, &lo, &hi);
+    snprintf(buf, n, "%.3f [%.3f, %.3f]", (double)k / (double)count, lo, hi);
+}
+
+/* printf pads by bytes; '±' is two bytes and one column */
+static void print_cell(const char *s, int width)
+{
+    int len = 0;
+    for (const char *c = s; *c; c++) len += ((unsigned char)*c & 0xC0) != 0x80;
+    printf("%s%*s", s, width > len ? width - len : 0, "");
+}
+
+static void print_table(const inspect *in)
+{
+    uint64_t done = 0;
+    for (size_t e = 0; e < in->n_exp; e++) done += in->exp[e].done;
+    printf("file        %s\n", in->path);
+    printf("campaign    %s  (%s)  config hash %016" PRIx64 "\n", in->campaign[0] ? in->campaign : "?",
+           in->config_path[0] ? in->config_path : "?", in->hash);
+    printf("nnfi        %s (git %s), schema %d, created %s\n", in->nnfi_version[0] ? in->nnfi_version : "?",
+           in->git_sha[0] ? in->git_sha : "?", (int)in->schema, in->created[0] ? in->created : "?");
+    printf("seed        %" PRIu64 "  world size %d", in->seed, (int)in->world_size);
+    if (in->slurm_job[0]) printf("  slurm job %s", in->slurm_job);
+    if (in->slurm_array_job[0]) printf("  array %s_%s", in->slurm_array_job, in->slurm_array_task[0] ? in->slurm_array_task : "?");
+    printf("\nprogress    %" PRIu64 " / %" PRIu64 " trials done, %" PRIu64 " checkpoint(s)%s%s\n", done, in->total,
+           in->checkpoints, in->last_checkpoint[0] ? ", last " : "", in->last_checkpoint);
+    for (size_t e = 0; e < in->n_exp; e++) {
+        const experiment_info *x = &in->exp[e];
+        printf("\nexperiment %zu '%s' (model %s): %" PRIu64 " / %" PRIu64 " trials done\n", e, x->name, x->model,
+               x->done, x->trials);
+        printf("  %-6s %-12s %-14s ", "point", "swept", "done/planned");
+        print_cell("accuracy ± 95%", 20);
+        print_cell("drop ± 95%", 20);
+        printf("%-24s %-24s %s\n", "SDC rate [95% CI]", "DUE rate [95% CI]", "crit SDC/trial");
+        for (size_t q = 0; q < in->n_pts; q++) {
+            const point_stats *p = &in->pts[q];
+            if (p->experiment != e) continue;
+            char swept[32], dp[48], acc[48], drop[48], sdc[48], due[48], crit[32];
+            if (p->is_rate) snprintf(swept, sizeof swept, "rate %g", p->x);
+            else if (p->x != 0) snprintf(swept, sizeof swept, "N %.0f", p->x);
+            else snprintf(swept, sizeof swept, "-");
+            snprintf(dp, sizeof dp, "%" PRIu64 "/%" PRIu64, p->n, p->planned);
+            fmt_mean(acc, sizeof acc, p->acc_mean, half_width(p->acc_m2, p->n), p->n);
+            fmt_mean(drop, sizeof drop, p->drop_mean, half_width(p->drop_m2, p->n), p->n);
+            fmt_rate(sdc, sizeof sdc, p->k_sdc, p->n);
+            fmt_rate(due, sizeof due, p->k_due, p->n);
+            if (p->n) snprintf(crit, sizeof crit, "%.3f", p->crit_sum / (double)p->n);
+            else snprintf(crit, sizeof crit, "-");
+            printf("  %-6u %-12s %-14s ", p->point, swept, dp);
+            print_cell(acc, 20);
+            print_cell(drop, 20);
+            printf("%-24s %-24s %s\n", sdc, due, crit);
+        }
+    }
+}
+
+/* ------------------------------------------------------------------ main -- */
+
+static nnfi_status open_result(inspect *in)
+{
+    struct stat sb;
+    if (stat(in->path, &sb) != 0)
+        return NNFI_FAIL(NNFI_E_IO, "%s: no such file\n  hint: give the result file 'nnfi run' wrote (-o, or "
+                                    "output.path of the campaign)",
+                         in->path);
+    if (H5Fis_hdf5(in->path) <= 0)
+        return NNFI_FAIL(NNFI_E_IO, "%s: not an HDF5 file\n  hint: nnfi inspect reads the result files 'nnfi run' "
+                                    "writes (.h5)",
+                         in->path);
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    H5Pset_file_locking(fapl, 0, 1); /* a reader: never block on the writer's lock */
+    in->f = H5Fopen(in->path, H5F_ACC_RDONLY, fapl);
+    H5Pclose(fapl);
+    if (in->f < 0)
+        return NNFI_FAIL(NNFI_E_IO, "%s: cannot open the HDF5 file (damaged?)\n  hint: a kill during a checkpoint can "
+                                    "break the file; 'h5ls -r %s' shows what is readable",
+                         in->path, in->path);
+    NNFI_TRY(read_meta(in));
+    return read_stats(in);
+}
+
+int cmd_inspect(int argc, char **argv)
+{
+    const char *path = NULL;
+    cli_format fmt = CLI_TABLE;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            printf("%s\n\nSummarise a result file: provenance, progress, and per experiment and point the trials\n"
+                   "done/planned, mean accuracy and accuracy drop (± 95%% t-interval half-width), SDC rate\n"
+                   "(trials with sdc > 0) and DUE rate (trials with due != 0) with 95%% Wilson intervals, and\n"
+                   "the mean critical SDC samples per trial. Works on files a run is still writing.\n\n"
+                   "  --format table|json   output format (default table)\n",
+                   usage);
+            return CLI_OK;
+        } else if (strcmp(a, "--format") == 0 || strncmp(a, "--format=", 9) == 0) {
+            const char *v = a[8] == '=' ? a + 9 : (i + 1 < argc ? argv[++i] : NULL);
+            if (!v) return cli_usage_error("inspect", usage, "--format needs a value (table or json)");
+            if (cli_parse_format(v, &fmt) != 0 || fmt == CLI_CSV)
+                return cli_usage_error("inspect", usage, "unknown format '%s' (table or json)", v);
+        } else if (a[0] == '-' && a[1]) {
+            return cli_usage_error("inspect", usage, "unknown option '%s'", a);
+        } else if (!path) {
+            path = a;
+        } else {
+            return cli_usage_error("inspect", usage, "unexpected argument '%s'", a);
+        }
+    }
+    if (!path) return cli_usage_error("inspect", usage, "no result file given");
+
+    H5E_auto2_t old_fn;
+    void *old_data;
+    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    inspect in;
+    memset(&in, 0, sizeof in);
+    in.path = path;
+    in.f = -1;
+    nnfi_status st = open_result(&in);
+    int rc = CLI_OK;
+    if (st != NNFI_OK) rc = cli_fail(st);
+    else if (fmt == CLI_JSON) print_json(&in);
+    else print_table(&in);
+    if (in.f >= 0) H5Fclose(in.f);
+    for (size_t e = 0; in.exp && e < in.n_exp; e++) {
+        free(in.exp[e].name);
+        free(in.exp[e].model);
+    }
+    free(in.exp);
+    free(in.pts);
+    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+    return rc;
+}

@@ -1,0 +1,80 @@
+/* cmd_run.c - `nnfi run CAMPAIGN.yaml [-o OUT.h5] [--resume] [--force]`: the
+ * campaign engine's command line (a plain process, or one rank of mpirun /
+ * srun). Exit 0 when the campaign completed or was stopped by a signal with
+ * its checkpoint written; 1 on errors; 2 on usage errors. */
+#include "cli.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "nnfi/run.h"
+
+static const char *usage =
+    "nnfi run CAMPAIGN.yaml [-o OUT.h5] [--resume | --force] [--checkpoint-every S] [--progress bar|lines|off] [--quiet]";
+
+static void print_help(void)
+{
+    printf("%s\n\n"
+           "Run a campaign: every trial of 'nnfi plan', rows into one HDF5 file.\n"
+           "Runs as one process, or under 'mpirun -np K' / 'srun --mpi=pmix' (rank 0 coordinates and writes).\n\n"
+           "  -o, --output OUT.h5     result file (default: the campaign's output.path)\n"
+           "  --resume                continue an interrupted result file (same campaign file only)\n"
+           "  --force                 overwrite an existing result file\n"
+           "  --checkpoint-every S    seconds between checkpoints (default 10)\n"
+           "  --progress MODE         bar (terminal default), lines (default otherwise) or off\n"
+           "  --quiet                 no summary at the end\n\n"
+           "SIGTERM, SIGUSR1 or Ctrl-C: finish the current trials, write a checkpoint, exit 0;\n"
+           "then 'nnfi run CAMPAIGN.yaml -o OUT.h5 --resume' completes the campaign.\n",
+           usage);
+}
+
+int cmd_run(int argc, char **argv)
+{
+    nnfi_run_options opt;
+    memset(&opt, 0, sizeof opt);
+    opt.progress = -1;
+    opt.checkpoint_every = 10;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            print_help();
+            return CLI_OK;
+        } else if (strcmp(a, "--resume") == 0) {
+            opt.resume = 1;
+        } else if (strcmp(a, "--force") == 0) {
+            opt.force = 1;
+        } else if (strcmp(a, "--quiet") == 0) {
+            opt.quiet = 1;
+        } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "--checkpoint-every") == 0 ||
+                   strcmp(a, "--progress") == 0) {
+            if (i + 1 >= argc) return cli_usage_error("run", usage, "%s needs a value", a);
+            const char *v = argv[++i];
+            if (a[1] == 'o' || strcmp(a, "--output") == 0) {
+                opt.output = v;
+            } else if (strcmp(a, "--progress") == 0) {
+                if (strcmp(v, "bar") == 0) opt.progress = 1;
+                else if (strcmp(v, "lines") == 0) opt.progress = 2;
+                else if (strcmp(v, "off") == 0) opt.progress = 0;
+                else return cli_usage_error("run", usage, "unknown progress mode '%s' (bar, lines, off)", v);
+            } else {
+                char *end = NULL;
+                opt.checkpoint_every = strtod(v, &end);
+                if (!*v || *end || !(opt.checkpoint_every > 0 && opt.checkpoint_every <= 86400))
+                    return cli_usage_error("run", usage, "--checkpoint-every wants seconds in (0, 86400], got '%s'", v);
+            }
+        } else if (a[0] == '-' && a[1]) {
+            return cli_usage_error("run", usage, "unknown option '%s'", a);
+        } else if (!opt.campaign_path) {
+            opt.campaign_path = a;
+        } else {
+            return cli_usage_error("run", usage, "unexpected argument '%s'", a);
+        }
+    }
+    if (!opt.campaign_path) return cli_usage_error("run", usage, "no campaign file given");
+    if (opt.resume && opt.force)
+        return cli_usage_error("run", usage, "--resume continues a file and --force overwrites it: choose one");
+    nnfi_run_end end;
+    nnfi_status st = nnfi_campaign_run(&argc, &argv, &opt, &end);
+    if (st != NNFI_OK) return cli_fail(st);
+    return CLI_OK;
+}
