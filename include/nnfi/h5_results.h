@@ -4,7 +4,8 @@
  *   /                root attributes: provenance (schema_version, nnfi_version,
  *                    git_sha, seed, config (full text), config_hash, config_path,
  *                    library_versions, world_size, slurm_job_id,
- *                    slurm_array_job_id, slurm_array_task_id, created)
+ *                    slurm_array_job_id, slurm_array_task_id, created,
+ *                    shard_index, shard_count)
  *   /trials/<col>    one chunked shuffle+deflate 1-D dataset per column of
  *                    NNFI_TRIAL_COLUMNS, length = the plan's total trials,
  *                    fill 0, each attached to the dimension scale /trials/trial
@@ -58,6 +59,7 @@ typedef struct nnfi_h5_provenance {
     const char *slurm_job_id;        /* NULL when absent */
     const char *slurm_array_job_id;  /* NULL when absent */
     const char *slurm_array_task_id; /* NULL when absent */
+    unsigned shard_index, shard_count; /* this file holds shard i of n (0/1: the whole campaign) */
 } nnfi_h5_provenance;
 
 /* Create `path` for campaign c and plan p. Refuses an existing file unless

@@ -23,6 +23,8 @@ typedef struct nnfi_run_options {
     double checkpoint_every;   /* seconds between checkpoints (default 10) */
     int progress;              /* -1 auto (a bar on a terminal, log lines otherwise), 0 off, 1 bar, 2 lines */
     int quiet;                 /* no summary */
+    unsigned shard_index;      /* run only shard i of n (see nnfi merge); n <= 1: everything */
+    unsigned shard_count;
 } nnfi_run_options;
 
 /* Outcome of a run, for the caller's exit code and message. */

@@ -23,7 +23,28 @@ struct nnfi_dispatch {
     point_rule *rules; /* one per point, in global order */
     uint32_t n_rules;
     uint64_t cut;      /* trials removed by stopping rules */
+    uint64_t foreign;  /* trials of other shards */
+    unsigned shard_index, shard_count;
 };
+
+static unsigned range_shard(uint64_t trial, uint64_t total, unsigned n)
+{
+    /* shard i holds [floor(T*i/n), floor(T*(i+1)/n)) */
+    unsigned s = (unsigned)(((unsigned __int128)trial * n) / (total ? total : 1));
+    while (s + 1 < n && (uint64_t)(((unsigned __int128)total * (s + 1)) / n) <= trial) s++;
+    while (s > 0 && (uint64_t)(((unsigned __int128)total * s) / n) > trial) s--;
+    return s;
+}
+
+unsigned nnfi_shard_of(const nnfi_plan *p, const nnfi_campaign *c, uint64_t trial, unsigned shard_count)
+{
+    if (shard_count <= 1) return 0;
+    uint32_t e, pt;
+    uint64_t t;
+    if (nnfi_plan_locate(p, trial, &e, &pt, &t) != NNFI_OK) return 0;
+    if (c->experiments[e].stop) trial = p->experiments[e].points[pt].first;
+    return range_shard(trial, p->total_trials, shard_count);
+}
 
 int nnfi_stop_event(const nnfi_stop_cfg *s, const nnfi_trial_row *row)
 {
@@ -36,7 +57,8 @@ int nnfi_stop_event(const nnfi_stop_cfg *s, const nnfi_trial_row *row)
     return 0;
 }
 
-nnfi_status nnfi_dispatch_create(const nnfi_campaign *c, const nnfi_plan *p, int ranks, nnfi_dispatch **out)
+nnfi_status nnfi_dispatch_create(const nnfi_campaign *c, const nnfi_plan *p, int ranks, unsigned shard_index,
+                                 unsigned shard_count, nnfi_dispatch **out)
 {
     *out = NULL;
     nnfi_dispatch *d = calloc(1, sizeof *d);
@@ -62,6 +84,14 @@ nnfi_status nnfi_dispatch_create(const nnfi_campaign *c, const nnfi_plan *p, int
             d->rules[k].first = p->experiments[e].points[i].first;
             d->rules[k].cap = d->rules[k].cutoff = p->experiments[e].points[i].trials;
         }
+    d->shard_index = shard_index;
+    d->shard_count = shard_count > 1 ? shard_count : 1;
+    if (d->shard_count > 1)
+        for (uint64_t i = 0; i < p->total_trials; i++)
+            if (nnfi_shard_of(p, c, i, d->shard_count) != shard_index) {
+                d->done[i] = 2; /* another shard's: never handed out, never counted */
+                d->foreign++;
+            }
     *out = d;
     return NNFI_OK;
 }
@@ -148,4 +178,4 @@ nnfi_next nnfi_dispatch_next(nnfi_dispatch *d, unsigned share, uint64_t *lo, uin
 }
 
 uint64_t nnfi_dispatch_done(const nnfi_dispatch *d) { return d->n_done; }
-uint64_t nnfi_dispatch_expected(const nnfi_dispatch *d) { return d->plan->total_trials - d->cut; }
+uint64_t nnfi_dispatch_expected(const nnfi_dispatch *d) { return d->plan->total_trials - d->cut - d->foreign; }

@@ -24,7 +24,14 @@ typedef struct nnfi_dispatch nnfi_dispatch;
 
 typedef enum nnfi_next { NNFI_NEXT_RANGE = 0, NNFI_NEXT_WAIT = 1, NNFI_NEXT_END = 2 } nnfi_next;
 
-nnfi_status nnfi_dispatch_create(const nnfi_campaign *c, const nnfi_plan *p, int ranks, nnfi_dispatch **out);
+/* shard_count > 1: only the trials of shard shard_index (see nnfi_shard_of). */
+nnfi_status nnfi_dispatch_create(const nnfi_campaign *c, const nnfi_plan *p, int ranks, unsigned shard_index,
+                                 unsigned shard_count, nnfi_dispatch **out);
+
+/* The shard a trial belongs to: contiguous index ranges of equal size, except
+ * that a point with a stopping rule belongs wholly to the shard of its first
+ * trial (its rule judges index-ordered prefixes, which must be in one file). */
+unsigned nnfi_shard_of(const nnfi_plan *p, const nnfi_campaign *c, uint64_t trial, unsigned shard_count);
 
 /* A finished trial (from this run, or from the file on resume). */
 void nnfi_dispatch_finished(nnfi_dispatch *d, const nnfi_trial_row *row);

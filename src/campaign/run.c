@@ -373,13 +373,13 @@ nnfi_status nnfi_campaign_run(int *argc, char ***argv, const nnfi_run_options *o
 
     const char *out = opt->output ? opt->output : c->output->path;
     if (rank == 0) {
-        st = nnfi_dispatch_create(c, plan, size, &co.d);
+        st = nnfi_dispatch_create(c, plan, size, opt->shard_index, opt->shard_count, &co.d);
         if (st == NNFI_OK && opt->resume) {
             st = nnfi_h5_resume(out, c, plan, &co.h5, NULL);
             if (st == NNFI_OK) st = resume_dispatch(co.h5, plan, co.d);
         } else if (st == NNFI_OK) {
             nnfi_h5_provenance prov = {size, getenv("SLURM_JOB_ID"), getenv("SLURM_ARRAY_JOB_ID"),
-                                       getenv("SLURM_ARRAY_TASK_ID")};
+                                       getenv("SLURM_ARRAY_TASK_ID"), opt->shard_index, opt->shard_count};
             st = nnfi_h5_create(out, opt->force, c, plan, &prov, &co.h5);
             for (unsigned m = 0; st == NNFI_OK && m < c->models_count; m++) {
                 int used = 0;

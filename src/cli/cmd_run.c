@@ -10,7 +10,7 @@
 #include "nnfi/run.h"
 
 static const char *usage =
-    "nnfi run CAMPAIGN.yaml [-o OUT.h5] [--resume | --force] [--checkpoint-every S] [--progress bar|lines|off] [--quiet]";
+    "nnfi run CAMPAIGN.yaml [-o OUT.h5] [--resume | --force] [--checkpoint-every S] [--progress bar|lines|off] [--quiet] [--shard I/N]";
 
 static void print_help(void)
 {
@@ -22,7 +22,8 @@ static void print_help(void)
            "  --force                 overwrite an existing result file\n"
            "  --checkpoint-every S    seconds between checkpoints (default 10)\n"
            "  --progress MODE         bar (terminal default), lines (default otherwise) or off\n"
-           "  --quiet                 no summary at the end\n\n"
+           "  --quiet                 no summary at the end\n"
+           "  --shard I/N             run only shard I of N (0-based) into its own file; 'nnfi merge' joins them\n\n"
            "SIGTERM, SIGUSR1 or Ctrl-C: finish the current trials, write a checkpoint, exit 0;\n"
            "then 'nnfi run CAMPAIGN.yaml -o OUT.h5 --resume' completes the campaign.\n",
            usage);
@@ -46,11 +47,18 @@ int cmd_run(int argc, char **argv)
         } else if (strcmp(a, "--quiet") == 0) {
             opt.quiet = 1;
         } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "--checkpoint-every") == 0 ||
-                   strcmp(a, "--progress") == 0) {
+                   strcmp(a, "--progress") == 0 || strcmp(a, "--shard") == 0) {
             if (i + 1 >= argc) return cli_usage_error("run", usage, "%s needs a value", a);
             const char *v = argv[++i];
             if (a[1] == 'o' || strcmp(a, "--output") == 0) {
                 opt.output = v;
+            } else if (strcmp(a, "--shard") == 0) {
+                unsigned si = 0, sn = 0;
+                char extra;
+                if (sscanf(v, "%u/%u%c", &si, &sn, &extra) != 2 || sn < 1 || sn > 65536 || si >= sn)
+                    return cli_usage_error("run", usage, "--shard wants I/N with 0 <= I < N, got '%s'", v);
+                opt.shard_index = si;
+                opt.shard_count = sn;
             } else if (strcmp(a, "--progress") == 0) {
                 if (strcmp(v, "bar") == 0) opt.progress = 1;
                 else if (strcmp(v, "lines") == 0) opt.progress = 2;

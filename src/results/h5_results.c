@@ -497,6 +497,9 @@ static nnfi_status write_provenance(hid_t f, const char *path, const nnfi_campai
     H5_TRY(attr_str(f, "campaign", c->name ? c->name : ""), path, "write attribute campaign");
     H5_TRY(attr_str(f, "library_versions", libs), path, "write attribute library_versions");
     H5_TRY(attr_i32(f, "world_size", prov ? prov->world_size : 1), path, "write attribute world_size");
+    H5_TRY(attr_i32(f, "shard_index", prov ? (int)prov->shard_index : 0), path, "write attribute shard_index");
+    H5_TRY(attr_i32(f, "shard_count", prov && prov->shard_count ? (int)prov->shard_count : 1), path,
+           "write attribute shard_count");
     if (prov && prov->slurm_job_id)
         H5_TRY(attr_str(f, "slurm_job_id", prov->slurm_job_id), path, "write attribute slurm_job_id");
     if (prov && prov->slurm_array_job_id)

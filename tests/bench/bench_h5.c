@@ -40,7 +40,7 @@ static int run_case(const char *label, int filters, const char *path, const nnfi
     nnfi_trial_row *buf = calloc(batch, sizeof *buf);
     if (!buf) return fail("out of memory");
     nnfi_h5_filters = filters;
-    nnfi_h5_provenance prov = {1, NULL, NULL, NULL};
+    nnfi_h5_provenance prov = {1, NULL, NULL, NULL, 0, 1};
     nnfi_h5_results *r = NULL;
     double t0 = now_s();
     if (nnfi_h5_create(path, 1, c, p, &prov, &r) != NNFI_OK) return fail("create");

@@ -46,7 +46,7 @@ static uint8_t *simulate(const nnfi_campaign *c, const nnfi_plan *p, int ranks, 
                          const uint8_t *pre_done)
 {
     nnfi_dispatch *d = NULL;
-    assert_int_equal(nnfi_dispatch_create(c, p, ranks, &d), NNFI_OK);
+    assert_int_equal(nnfi_dispatch_create(c, p, ranks, 0, 1, &d), NNFI_OK);
     uint8_t *ran = calloc(p->total_trials, 1);
     for (uint64_t i = 0; pre_done && i < p->total_trials; i++)
         if (pre_done[i]) {
@@ -124,8 +124,48 @@ static void test_ranks_and_order_do_not_matter(void **state)
     nnfi_campaign_free(c);
 }
 
+/* Shards partition the trials; a stop-rule point stays in one shard; the
+ * union of the shards' trials is the single run's. */
+static void test_shards(void **state)
+{
+    (void)state;
+    nnfi_campaign *c = NULL;
+    assert_int_equal(nnfi_campaign_load_text(campaign_text, strlen(campaign_text), "t.yaml", &c), NNFI_OK);
+    nnfi_plan *p = NULL;
+    assert_int_equal(nnfi_plan_create(c, NULL, &p), NNFI_OK);
+    uint8_t *ref = simulate(c, p, 1, 0, NULL);
+    for (unsigned n = 1; n <= 3; n++) {
+        uint8_t *all = calloc(p->total_trials, 1);
+        for (unsigned i = 0; i < n; i++) {
+            nnfi_dispatch *d = NULL;
+            assert_int_equal(nnfi_dispatch_create(c, p, 2, i, n, &d), NNFI_OK);
+            uint64_t lo, hi;
+            nnfi_next nx;
+            while ((nx = nnfi_dispatch_next(d, 1, &lo, &hi)) == NNFI_NEXT_RANGE)
+                for (uint64_t t = lo; t < hi; t++) {
+                    assert_int_equal(nnfi_shard_of(p, c, t, n), i);
+                    assert_int_equal(all[t], 0);
+                    all[t] = 1;
+                    nnfi_trial_row row;
+                    fake_row(t, &row);
+                    nnfi_dispatch_finished(d, &row);
+                }
+            assert_int_equal(nx, NNFI_NEXT_END);
+            nnfi_dispatch_destroy(d);
+        }
+        assert_memory_equal(all, ref, p->total_trials);
+        free(all);
+    }
+    /* a stop-rule point is never split: every trial of point [100, 400) in one shard */
+    for (uint64_t t = 100; t < 400; t++) assert_int_equal(nnfi_shard_of(p, c, t, 3), nnfi_shard_of(p, c, 100, 3));
+    free(ref);
+    nnfi_plan_free(p);
+    nnfi_campaign_free(c);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_ranks_and_order_do_not_matter)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_ranks_and_order_do_not_matter),
+                                       cmocka_unit_test(test_shards)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

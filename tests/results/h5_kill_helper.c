@@ -29,7 +29,7 @@ int main(int argc, char **argv)
     nnfi_campaign *c = NULL;
     nnfi_plan *p = NULL;
     nnfi_h5_results *r = NULL;
-    nnfi_h5_provenance prov = {1, NULL, NULL, NULL};
+    nnfi_h5_provenance prov = {1, NULL, NULL, NULL, 0, 1};
     if (nnfi_campaign_load_text(h5_test_campaign, strlen(h5_test_campaign), "h5test.yaml", &c) != NNFI_OK ||
         nnfi_plan_create(c, NULL, &p) != NNFI_OK || nnfi_h5_create(argv[1], 1, c, p, &prov, &r) != NNFI_OK ||
         put_range(r, p, 0, 10) != 0 || nnfi_h5_checkpoint(r) != NNFI_OK || put_range(r, p, 10, 20) != 0) {

@@ -121,7 +121,7 @@ static void test_write(void **state)
     char path[4096];
     path_of(path, sizeof path, "results.h5");
     unlink(path);
-    nnfi_h5_provenance prov = {3, "12345", NULL, NULL};
+    nnfi_h5_provenance prov = {3, "12345", NULL, NULL, 0, 1};
     nnfi_h5_results *r = NULL;
     nnfi_status st = nnfi_h5_create(path, 0, fx.c, fx.p, &prov, &r);
     if (st != NNFI_OK) fail_msg("create: %s", nnfi_error_message());
