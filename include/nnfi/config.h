@@ -52,6 +52,9 @@ typedef enum nnfi_persistence {
  * eval sample. */
 typedef enum nnfi_transient_scope { NNFI_SCOPE_CALL = 0, NNFI_SCOPE_SAMPLE = 1 } nnfi_transient_scope;
 
+/* Which elements of a parameter a group may hit (pruned models). */
+typedef enum nnfi_values { NNFI_VALUES_ANY = 0, NNFI_VALUES_NONZERO = 1, NNFI_VALUES_ZERO = 2 } nnfi_values;
+
 /* How a rate per element becomes a fault count: round(rate * elements), or a
  * Poisson draw with that mean per trial (the limit of independent per-element
  * faults). */
@@ -112,6 +115,7 @@ typedef struct nnfi_group_cfg {
     unsigned sites_count;
     char *regex;                 /* POSIX extended regex on site names */
     uint64_t *element;           /* explicit element index; the selectors must match one site */
+    nnfi_values values;          /* parameters: any element, or only the (non)zero ones as loaded */
     nnfi_bits_cfg *bits;         /* NULL = one random bit of the whole element */
     nnfi_op op;
     double *value;               /* NNFI_OP_SET: the number written (in the site's dtype) */
@@ -215,6 +219,7 @@ const char *nnfi_target_name(nnfi_target t);
 const char *nnfi_persistence_name(nnfi_persistence p);
 const char *nnfi_scope_name(nnfi_transient_scope s);
 const char *nnfi_watch_name(nnfi_watch w);
+const char *nnfi_values_name(nnfi_values v);
 
 #ifdef __cplusplus
 }

@@ -69,6 +69,8 @@ typedef struct nnfi_group_plan {
     uint32_t duration;          /* transient: steps hit from a random start */
     uint8_t distinct;
     int64_t element;            /* explicit element (>= 0) or -1 */
+    const uint64_t *index_map;  /* NULL: selected ordinal x is element x - prefix[site]; else the
+                                 * element of ordinal x (only the (non)zero elements are selected) */
 } nnfi_group_plan;
 
 /* How many faults a group produces at one point: a fixed count, or for rates

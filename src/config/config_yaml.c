@@ -53,6 +53,9 @@ static const cyaml_strval_t persistence_strings[] = {{"permanent", NNFI_PERMANEN
                                                      {"transient", NNFI_TRANSIENT}};
 static const cyaml_strval_t scope_strings[] = {{"call", NNFI_SCOPE_CALL},
                                                {"sample", NNFI_SCOPE_SAMPLE}};
+static const cyaml_strval_t values_strings[] = {{"any", NNFI_VALUES_ANY},
+                                                {"nonzero", NNFI_VALUES_NONZERO},
+                                                {"zero", NNFI_VALUES_ZERO}};
 static const cyaml_strval_t draw_strings[] = {{"fixed", NNFI_RATE_FIXED},
                                               {"poisson", NNFI_RATE_POISSON}};
 static const cyaml_strval_t watch_strings[] = {{"accuracy_drop", NNFI_WATCH_ACCURACY_DROP},
@@ -81,6 +84,7 @@ const char *nnfi_target_name(nnfi_target v) { return strval_name(target_strings,
 const char *nnfi_persistence_name(nnfi_persistence v) { return strval_name(persistence_strings, N_OF(persistence_strings), v); }
 const char *nnfi_scope_name(nnfi_transient_scope v) { return strval_name(scope_strings, N_OF(scope_strings), v); }
 const char *nnfi_watch_name(nnfi_watch v) { return strval_name(watch_strings, N_OF(watch_strings), v); }
+const char *nnfi_values_name(nnfi_values v) { return strval_name(values_strings, N_OF(values_strings), v); }
 
 const char *nnfi_config_library_versions(void)
 {
@@ -149,6 +153,7 @@ static const cyaml_schema_field_t group_fields[] = {
     CYAML_FIELD_SEQUENCE("sites", OPT_PTR, nnfi_group_cfg, sites, &string_entry, 1, 1024),
     CYAML_FIELD_STRING_PTR("regex", OPT_PTR, nnfi_group_cfg, regex, 1, 1024),
     CYAML_FIELD_UINT_PTR("element", OPT_PTR, nnfi_group_cfg, element),
+    ENUM_FIELD("values", OPT, nnfi_group_cfg, values, values_strings),
     CYAML_FIELD_MAPPING_PTR("bits", OPT_PTR, nnfi_group_cfg, bits, bits_fields),
     ENUM_FIELD("op", OPT, nnfi_group_cfg, op, op_strings),
     CYAML_FIELD_FLOAT_PTR("value", OPT_PTR, nnfi_group_cfg, value),
@@ -622,6 +627,12 @@ static nnfi_status check_group(nnfi_campaign *c, const nnfi_experiment_cfg *x, n
     if (g->op != NNFI_OP_SET && g->value)
         return fail_path(c, AT("value"), "use 'op: set' to write a value, or drop 'value'",
                          "'value' is only used by op 'set' (op is '%s')", nnfi_op_name(g->op));
+    if (g->values != NNFI_VALUES_ANY && !target_is_param(g->target))
+        return fail_path(c, AT("values"), "'values' selects among a parameter's loaded elements: target weight, bias or param",
+                         "'values: %s' cannot apply to target '%s'", nnfi_values_name(g->values), nnfi_target_name(g->target));
+    if (g->values != NNFI_VALUES_ANY && g->element)
+        return fail_path(c, AT("values"), "an explicit element is already chosen; drop 'values' or 'element'",
+                         "'values' with 'element'");
     if (g->element && g->distinct)
         return fail_path(c, AT("distinct"), "an explicit element cannot be hit by distinct faults",
                          "'distinct' with 'element'");

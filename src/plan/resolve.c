@@ -59,6 +59,21 @@ static void list_sites(nnfi_target t, const nnfi_site *sites, size_t n, char *ou
     else if (shown < total) snprintf(out + used, cap - used, " ... (%zu more; see 'nnfi sites')", total - shown);
 }
 
+/* A (non)zero test on the element's value: +0.0 and -0.0 are both zero. */
+static int value_selected(const nnfi_site *s, uint64_t e, nnfi_values v)
+{
+    uint64_t w = nnfi_elem_load(s->data, s->dtype, e);
+    int zero = nnfi_value_decode(w, s->dtype) == 0.0;
+    return v == NNFI_VALUES_ZERO ? zero : !zero;
+}
+
+static uint64_t count_values(const nnfi_site *s, nnfi_values v)
+{
+    uint64_t k = 0;
+    for (uint64_t e = 0; e < s->numel; e++) k += (uint64_t)value_selected(s, e, v);
+    return k;
+}
+
 static uint64_t candidate_mask(const nnfi_bits_cfg *b, nnfi_dtype dt, int *beyond)
 {
     uint64_t width = nnfi_low_mask(nnfi_dtype_bits(dt)), m = 0;
@@ -80,6 +95,7 @@ void nnfi_group_plan_free(nnfi_group_plan *g)
     free((void *)g->site_ids);
     free((void *)g->prefix);
     free((void *)g->site_dtype);
+    free((void *)g->index_map);
     memset(g, 0, sizeof *g);
 }
 
@@ -117,6 +133,7 @@ nnfi_status nnfi_group_resolve(const nnfi_campaign *c, unsigned xi, unsigned gi,
     for (size_t i = 0; i < n_sites; i++) {
         const nnfi_site *s = &sites[i];
         if (!target_matches(g->target, s) || s->numel == 0) continue;
+        if (g->values != NNFI_VALUES_ANY && !s->data) continue;
         int ok = 1;
         if (g->sites) {
             ok = 0;
@@ -128,7 +145,7 @@ nnfi_status nnfi_group_resolve(const nnfi_campaign *c, unsigned xi, unsigned gi,
         ids[n] = (uint32_t)i;
         dts[n] = (uint8_t)s->dtype;
         prefix[n] = total;
-        total += s->numel;
+        total += g->values == NNFI_VALUES_ANY ? s->numel : count_values(s, g->values);
         n++;
     }
     prefix[n] = total;
@@ -138,6 +155,26 @@ nnfi_status nnfi_group_resolve(const nnfi_campaign *c, unsigned xi, unsigned gi,
     out->site_dtype = dts;
     out->n_sites = n;
     out->total = total;
+    if (n > 0 && total == 0 && g->values != NNFI_VALUES_ANY) {
+        nnfi_group_plan_free(out);
+        return nnfi_campaign_error(c, NNFI_E_NOTFOUND, strcat(path, ".values"),
+                                   "group '%s': the selected sites have no %s elements\n  hint: use 'values: any', or select other sites",
+                                   g->name, nnfi_values_name(g->values));
+    }
+    if (g->values != NNFI_VALUES_ANY && n > 0) {
+        uint64_t *map = malloc(total * sizeof *map);
+        if (!map) {
+            nnfi_group_plan_free(out);
+            return NNFI_FAIL(NNFI_E_NOMEM, "out of memory for %llu selected elements", (unsigned long long)total);
+        }
+        uint64_t k = 0;
+        for (uint32_t j = 0; j < n; j++) {
+            const nnfi_site *s = &sites[ids[j]];
+            for (uint64_t e = 0; e < s->numel; e++)
+                if (value_selected(s, e, g->values)) map[k++] = e;
+        }
+        out->index_map = map;
+    }
     if (n == 0) {
         list_sites(g->target, sites, n_sites, hint, sizeof hint);
         nnfi_group_plan_free(out);

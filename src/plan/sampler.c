@@ -88,7 +88,7 @@ void nnfi_sampler_fault(const nnfi_group_plan *g, nnfi_fault_id id, uint64_t k, 
     }
     nnfi_dtype dt = (nnfi_dtype)g->site_dtype[lo];
     out->site = g->site_ids[lo];
-    out->element = x - (g->element >= 0 ? 0 : g->prefix[lo]);
+    out->element = g->element >= 0 ? x : g->index_map ? g->index_map[x] : x - g->prefix[lo];
     out->mask = pick_bits(g->candidates[dt], g->bit_count, id, k32, &d1);
     out->op = g->op;
     out->group = (uint8_t)id.group;
