@@ -33,9 +33,15 @@ typedef enum nnfi_run_end {
     NNFI_RUN_INTERRUPTED = 1, /* a signal stopped it; checkpoint written; --resume continues */
 } nnfi_run_end;
 
-/* Runs the campaign. Needs argc/argv for MPI_Init. On success *end says
+typedef struct nnfi_run_result {
+    nnfi_run_end end;
+    int rank;          /* this process's rank (0 wrote the file) */
+    char output[4096]; /* the result file */
+} nnfi_run_result;
+
+/* Runs the campaign. Needs argc/argv for MPI_Init. On success *res says
  * whether it completed or was interrupted (both exit 0). */
-nnfi_status nnfi_campaign_run(int *argc, char ***argv, const nnfi_run_options *opt, nnfi_run_end *end);
+nnfi_status nnfi_campaign_run(int *argc, char ***argv, const nnfi_run_options *opt, nnfi_run_result *res);
 
 #ifdef __cplusplus
 }

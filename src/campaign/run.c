@@ -338,12 +338,14 @@ static int agree(nnfi_comm *comm, nnfi_status *st)
     return all_ok;
 }
 
-nnfi_status nnfi_campaign_run(int *argc, char ***argv, const nnfi_run_options *opt, nnfi_run_end *end)
+nnfi_status nnfi_campaign_run(int *argc, char ***argv, const nnfi_run_options *opt, nnfi_run_result *res)
 {
-    *end = NNFI_RUN_COMPLETE;
+    memset(res, 0, sizeof *res);
+    nnfi_run_end *end = &res->end;
     nnfi_comm *comm = NULL;
     NNFI_TRY(nnfi_comm_init(argc, argv, &comm));
     int rank = nnfi_comm_rank(comm), size = nnfi_comm_size(comm);
+    res->rank = rank;
     char *text = NULL;
     uint64_t len = 0;
     nnfi_status st = NNFI_OK, st_all;
@@ -372,6 +374,7 @@ nnfi_status nnfi_campaign_run(int *argc, char ***argv, const nnfi_run_options *o
     if (!agree(comm, &st)) goto done;
 
     const char *out = opt->output ? opt->output : c->output->path;
+    snprintf(res->output, sizeof res->output, "%s", out);
     if (rank == 0) {
         st = nnfi_dispatch_create(c, plan, size, opt->shard_index, opt->shard_count, &co.d);
         if (st == NNFI_OK && opt->resume) {

@@ -81,8 +81,14 @@ int cmd_run(int argc, char **argv)
     if (!opt.campaign_path) return cli_usage_error("run", usage, "no campaign file given");
     if (opt.resume && opt.force)
         return cli_usage_error("run", usage, "--resume continues a file and --force overwrites it: choose one");
-    nnfi_run_end end;
-    nnfi_status st = nnfi_campaign_run(&argc, &argv, &opt, &end);
+    nnfi_run_result res;
+    nnfi_status st = nnfi_campaign_run(&argc, &argv, &opt, &res);
     if (st != NNFI_OK) return cli_fail(st);
+    if (res.rank == 0 && res.end == NNFI_RUN_COMPLETE && !opt.quiet) {
+        /* the one-screen summary is the file's own, as 'nnfi inspect' shows it */
+        char *iargv[] = {(char *)"inspect", res.output, NULL};
+        printf("\n");
+        return cmd_inspect(2, iargv);
+    }
     return CLI_OK;
 }

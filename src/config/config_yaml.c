@@ -697,7 +697,9 @@ static nnfi_status check_group(nnfi_campaign *c, const nnfi_experiment_cfg *x, n
         g->bits = calloc(1, sizeof *g->bits);
         if (!g->bits) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
         g->bits->preset = NNFI_BITS_ALL;
-        g->bits->count = 1;
+        /* default: one random bit; but 'set' writes a whole value */
+        if (g->op == NNFI_OP_SET) g->bits->all = true;
+        else g->bits->count = 1;
     }
     if (!x->sweep && !g->count && !g->rate)
         return fail_path(c, gp, "add 'count: N' or 'rate: R' to the group, or a 'sweep' to the experiment",
