@@ -59,6 +59,8 @@ typedef struct nnfi_model_facts {
     uint64_t samples;
     uint32_t classes;
     double golden_accuracy;
+    double golden_seconds;      /* the fault-free pass over the eval set, timed */
+    const char *host;           /* host name */
 } nnfi_model_facts;
 
 nnfi_status nnfi_worker_model_facts(nnfi_worker *w, unsigned model_index, nnfi_model_facts *out);

@@ -21,7 +21,7 @@ typedef struct model_state {
     uint32_t classes;
     float *golden;   /* samples x classes */
     float *logits;   /* batch x classes scratch */
-    double golden_accuracy;
+    double golden_accuracy, golden_seconds;
     const nnfi_inject_backend *backend;
     nnfi_injector *inj;
 } model_state;
@@ -118,10 +118,12 @@ static nnfi_status open_model(nnfi_worker *w, unsigned mi)
     m->logits = malloc((batch < n ? batch : n) * m->classes * sizeof(float));
     if (!m->golden || !m->logits) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory for golden logits");
     NNFI_TRY(m->host->set_hook(m->model, NULL, NULL));
+    double t0 = now_s();
     for (uint64_t s = 0; s < n; s += batch) {
         uint64_t rows = n - s < batch ? n - s : batch;
         NNFI_TRY(m->host->forward(m->model, m->eval.inputs + s * m->eval.numel, rows, m->golden + s * m->classes));
     }
+    m->golden_seconds = now_s() - t0;
     nnfi_outcome o;
     nnfi_outcome_init(&o);
     nnfi_outcome_add(&o, m->golden, m->golden, m->eval.labels, n, m->classes);
@@ -286,6 +288,8 @@ nnfi_status nnfi_worker_model_facts(nnfi_worker *w, unsigned mi, nnfi_model_fact
     out->samples = m->eval.samples;
     out->classes = m->classes;
     out->golden_accuracy = m->golden_accuracy;
+    out->golden_seconds = m->golden_seconds;
+    out->host = m->host->name;
     return NNFI_OK;
 }
 
