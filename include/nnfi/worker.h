@@ -8,7 +8,8 @@
  *   batches (activation/input/state faults applied per call through the site
  *   hook; no hook at all when a trial has none) -> outcome vs golden ->
  *   disarm (bit-exact restore) -> row.
- * Models are opened lazily, on the first trial that needs them.
+ * Models are opened lazily, on the first trial that needs them; the golden
+ * run happens on the first trial or model_facts() call.
  *
  * Lifecycle: nnfi_worker_create -> nnfi_worker_run_trial* -> nnfi_worker_destroy.
  * The worker borrows the campaign and the plan. One thread.
@@ -33,9 +34,11 @@ typedef struct nnfi_worker nnfi_worker;
 
 nnfi_status nnfi_worker_create(const nnfi_campaign *c, const nnfi_plan *p, int rank, nnfi_worker **out);
 
-/* Attach the plan (when nnfi_worker_create got NULL because the plan needed
- * the worker's resolved groups first). Borrowed. */
-void nnfi_worker_set_plan(nnfi_worker *w, const nnfi_plan *p);
+/* Make the campaign's plan for a worker created with p == NULL (Leveugle
+ * budgets need the groups resolved against the model first) and attach it.
+ * `nnfi run`, `nnfi plan` and `nnfi faults` all plan this way, so they agree.
+ * The caller owns *out (nnfi_plan_free after destroying the worker). */
+nnfi_status nnfi_worker_plan(nnfi_worker *w, nnfi_plan **out);
 
 /* Run global trial `trial` and fill *row (row->done = 1). An error inside the
  * trial (the host failing) is an outcome: status FAILED, due = 1, and the
@@ -64,6 +67,10 @@ typedef struct nnfi_model_facts {
 } nnfi_model_facts;
 
 nnfi_status nnfi_worker_model_facts(nnfi_worker *w, unsigned model_index, nnfi_model_facts *out);
+
+/* The site table of experiment e's model (opens it, without a golden run).
+ * Borrowed from the worker. */
+nnfi_status nnfi_worker_sites(nnfi_worker *w, unsigned e, const nnfi_site **sites, size_t *n);
 
 /* Group gi of experiment e resolved against its model (opens it if needed).
  * Borrowed from the worker. */

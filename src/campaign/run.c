@@ -273,22 +273,6 @@ static nnfi_status check_slurm(int size)
                      size, n, job);
 }
 
-static nnfi_status plan_with_population(const nnfi_campaign *c, nnfi_worker *w, nnfi_plan **plan)
-{
-    double *pop = calloc(c->experiments_count, sizeof *pop);
-    if (!pop) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
-    nnfi_status st = NNFI_OK;
-    for (unsigned e = 0; e < c->experiments_count && st == NNFI_OK; e++) {
-        if (!c->experiments[e].budget) continue; /* only Leveugle budgets depend on the model */
-        const nnfi_group_plan *g0;
-        st = nnfi_worker_group_plan(w, e, 0, &g0);
-        if (st == NNFI_OK) pop[e] = nnfi_plan_population(&c->experiments[e], g0);
-    }
-    if (st == NNFI_OK) st = nnfi_plan_create(c, pop, plan);
-    free(pop);
-    return st;
-}
-
 /* Feed the dispatcher the trials a previous run finished, with the columns
  * its stopping rules watch. */
 static nnfi_status resume_dispatch(nnfi_h5_results *h5, const nnfi_plan *plan, nnfi_dispatch *d)
@@ -366,11 +350,8 @@ nnfi_status nnfi_campaign_run(int *argc, char ***argv, const nnfi_run_options *o
 
     st = nnfi_campaign_load_text(text, len, opt->campaign_path, &c);
     if (st == NNFI_OK) st = check_slurm(size);
-    /* the worker runs trials of the plan, and the plan's Leveugle budgets
-     * need the worker's resolved groups: create, plan, then attach */
     if (st == NNFI_OK) st = nnfi_worker_create(c, NULL, rank, &w);
-    if (st == NNFI_OK) st = plan_with_population(c, w, &plan);
-    if (st == NNFI_OK) nnfi_worker_set_plan(w, plan);
+    if (st == NNFI_OK) st = nnfi_worker_plan(w, &plan);
     if (!agree(comm, &st)) goto done;
 
     const char *out = opt->output ? opt->output : c->output->path;

@@ -12,7 +12,7 @@
 #include "nnfi/outcome.h"
 
 typedef struct model_state {
-    int open;
+    int open, ready;
     const nnfi_model_host *host;
     nnfi_model *model;
     const nnfi_site *sites;
@@ -67,7 +67,7 @@ nnfi_status nnfi_worker_create(const nnfi_campaign *c, const nnfi_plan *p, int r
     return NNFI_OK;
 }
 
-void nnfi_worker_set_plan(nnfi_worker *w, const nnfi_plan *p) { w->p = p; }
+
 
 static int is_abs(const char *p) { return p[0] == '/'; }
 
@@ -100,37 +100,57 @@ static nnfi_status load_eval(const nnfi_campaign *c, model_state *m)
     return NNFI_OK;
 }
 
-/* Open model mi, load its eval set and compute the golden logits once. */
+/* Open model mi and load its eval set (once). A failure part way leaves
+ * `ready` unset, so a later call reports the problem again instead of using
+ * a half-open model; destroy() frees whatever was made. */
 static nnfi_status open_model(nnfi_worker *w, unsigned mi)
 {
     model_state *m = &w->models[mi];
-    if (m->open) return NNFI_OK;
+    if (m->ready) return NNFI_OK;
+    if (m->open) return NNFI_FAIL(NNFI_E_INVALID, "model '%s' failed to open earlier", w->c->models[mi].name);
     const nnfi_model_cfg *mc = &w->c->models[mi];
     NNFI_TRY(nnfi_host_lookup(mc->host, &m->host));
     NNFI_TRY(m->host->open(mc, w->c->source_dir, w->c->seed, &m->model));
-    m->open = 1; /* from here on, destroy() cleans up whatever follows */
+    m->open = 1;
     m->sites = m->host->sites(m->model);
     m->n_sites = m->host->n_sites(m->model);
     m->classes = m->host->n_classes(m->model);
     NNFI_TRY(load_eval(w->c, m));
     uint64_t batch = w->c->eval->batch, n = m->eval.samples;
-    m->golden = malloc(n * m->classes * sizeof(float));
     m->logits = malloc((batch < n ? batch : n) * m->classes * sizeof(float));
-    if (!m->golden || !m->logits) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory for golden logits");
-    NNFI_TRY(m->host->set_hook(m->model, NULL, NULL));
+    if (!m->logits) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory for logits");
+    m->backend = nnfi_inject_cpu();
+    NNFI_TRY(m->backend->create(m->sites, m->n_sites, &m->inj));
+    m->ready = 1;
+    return NNFI_OK;
+}
+
+/* The golden (fault-free) logits over the eval set, computed once, timed. */
+static nnfi_status ensure_golden(nnfi_worker *w, unsigned mi)
+{
+    NNFI_TRY(open_model(w, mi));
+    model_state *m = &w->models[mi];
+    if (m->golden) return NNFI_OK;
+    uint64_t batch = w->c->eval->batch, n = m->eval.samples;
+    float *golden = malloc(n * m->classes * sizeof(float));
+    if (!golden) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory for golden logits");
+    nnfi_status st = m->host->set_hook(m->model, NULL, NULL);
     double t0 = now_s();
-    for (uint64_t s = 0; s < n; s += batch) {
+    for (uint64_t s = 0; st == NNFI_OK && s < n; s += batch) {
         uint64_t rows = n - s < batch ? n - s : batch;
-        NNFI_TRY(m->host->forward(m->model, m->eval.inputs + s * m->eval.numel, rows, m->golden + s * m->classes));
+        st = m->host->forward(m->model, m->eval.inputs + s * m->eval.numel, rows, golden + s * m->classes);
+    }
+    if (st != NNFI_OK) {
+        free(golden);
+        return st;
     }
     m->golden_seconds = now_s() - t0;
     nnfi_outcome o;
     nnfi_outcome_init(&o);
-    nnfi_outcome_add(&o, m->golden, m->golden, m->eval.labels, n, m->classes);
+    nnfi_outcome_add(&o, golden, golden, m->eval.labels, n, m->classes);
     nnfi_outcome_finish(&o);
     m->golden_accuracy = o.accuracy;
-    m->backend = nnfi_inject_cpu();
-    NNFI_TRY(m->backend->create(m->sites, m->n_sites, &m->inj));
+    m->golden = golden;
     return NNFI_OK;
 }
 
@@ -223,6 +243,7 @@ nnfi_status nnfi_worker_run_trial(nnfi_worker *w, uint64_t trial, nnfi_trial_row
     NNFI_TRY(prepare_experiment(w, e));
     uint64_t n;
     NNFI_TRY(generate(w, e, p, t, &n));
+    NNFI_TRY(ensure_golden(w, w->experiments[e].model));
     model_state *m = &w->models[w->experiments[e].model];
     int needs_hook = 0;
     for (uint64_t i = 0; i < n && !needs_hook; i++) {
@@ -278,7 +299,7 @@ nnfi_status nnfi_worker_model_facts(nnfi_worker *w, unsigned mi, nnfi_model_fact
 {
     memset(out, 0, sizeof *out);
     if (mi >= w->c->models_count) return NNFI_FAIL(NNFI_E_INVALID, "no model %u", mi);
-    NNFI_TRY(open_model(w, mi));
+    NNFI_TRY(ensure_golden(w, mi));
     model_state *m = &w->models[mi];
     out->name = w->c->models[mi].name;
     out->sites = m->sites;
@@ -290,6 +311,33 @@ nnfi_status nnfi_worker_model_facts(nnfi_worker *w, unsigned mi, nnfi_model_fact
     out->golden_accuracy = m->golden_accuracy;
     out->golden_seconds = m->golden_seconds;
     out->host = m->host->name;
+    return NNFI_OK;
+}
+
+nnfi_status nnfi_worker_plan(nnfi_worker *w, nnfi_plan **out)
+{
+    *out = NULL;
+    const nnfi_campaign *c = w->c;
+    double *pop = calloc(c->experiments_count, sizeof *pop);
+    if (!pop) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    nnfi_status st = NNFI_OK;
+    for (unsigned e = 0; e < c->experiments_count && st == NNFI_OK; e++) {
+        st = prepare_experiment(w, e); /* resolve every group now: selector errors before anything runs */
+        if (st == NNFI_OK && c->experiments[e].budget)
+            pop[e] = nnfi_plan_population(&c->experiments[e], &w->experiments[e].groups[0]);
+    }
+    if (st == NNFI_OK) st = nnfi_plan_create(c, pop, out);
+    free(pop);
+    if (st == NNFI_OK) w->p = *out;
+    return st;
+}
+
+nnfi_status nnfi_worker_sites(nnfi_worker *w, unsigned e, const nnfi_site **sites, size_t *n)
+{
+    NNFI_TRY(prepare_experiment(w, e));
+    const model_state *m = &w->models[w->experiments[e].model];
+    *sites = m->sites;
+    *n = m->n_sites;
     return NNFI_OK;
 }
 

@@ -46,10 +46,6 @@ typedef struct cli_model {
 nnfi_status cli_model_open(const nnfi_campaign *c, const char *model_name, cli_model *out);
 void cli_model_close(cli_model *m);
 
-/* Resolve every group of experiment xi; groups must hold NNFI_MAX_GROUPS. */
-nnfi_status cli_resolve_groups(const nnfi_campaign *c, unsigned xi, const cli_model *m,
-                               nnfi_group_plan *groups);
-void cli_free_groups(nnfi_group_plan *groups, unsigned n);
 
 /* Find an experiment by name or index. */
 int cli_find_experiment(const nnfi_campaign *c, const char *name_or_index, unsigned *xi);
@@ -62,5 +58,6 @@ int cmd_plan(int argc, char **argv);
 int cmd_sites(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_merge(int argc, char **argv);
 
 #endif /* NNFI_CLI_H */

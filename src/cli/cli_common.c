@@ -65,25 +65,6 @@ void cli_model_close(cli_model *m)
     memset(m, 0, sizeof *m);
 }
 
-nnfi_status cli_resolve_groups(const nnfi_campaign *c, unsigned xi, const cli_model *m,
-                               nnfi_group_plan *groups)
-{
-    const nnfi_experiment_cfg *x = &c->experiments[xi];
-    for (unsigned g = 0; g < x->groups_count; g++) {
-        nnfi_status st = nnfi_group_resolve(c, xi, g, m->sites, m->n_sites, m->calls, m->samples, &groups[g]);
-        if (st != NNFI_OK) {
-            cli_free_groups(groups, g);
-            return st;
-        }
-    }
-    return NNFI_OK;
-}
-
-void cli_free_groups(nnfi_group_plan *groups, unsigned n)
-{
-    for (unsigned g = 0; g < n; g++) nnfi_group_plan_free(&groups[g]);
-}
-
 int cli_find_experiment(const nnfi_campaign *c, const char *name_or_index, unsigned *xi)
 {
     for (unsigned i = 0; i < c->experiments_count; i++)

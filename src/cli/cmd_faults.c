@@ -1,8 +1,11 @@
 /* cmd_faults.c - `nnfi faults CAMPAIGN.yaml --trial K`: regenerate and print
  * the faults of one trial (they are a pure function of the seed and indices,
- * so this is exactly what a run injects). Opens the model to name sites and
- * show each parameter element's value before and after the fault. */
+ * so this is exactly what a run injects: it asks the run's own worker). Opens
+ * the model to name sites and show each parameter element's value before and
+ * after the fault. */
 #include "cli.h"
+
+#include "nnfi/worker.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -154,12 +157,12 @@ int cmd_faults(int argc, char **argv)
     nnfi_status st = nnfi_campaign_load(campaign, &c);
     if (st != NNFI_OK) return cli_fail(st);
     nnfi_plan *plan = NULL;
+    nnfi_worker *w = NULL;
     int rc = CLI_FAIL;
-    cli_model m = {0};
-    nnfi_group_plan groups[NNFI_MAX_GROUPS];
-    unsigned xi = 0, n_groups = 0;
-    nnfi_fault *buf = NULL;
-    if ((st = nnfi_plan_create(c, NULL, &plan)) != NNFI_OK) goto fail;
+    unsigned xi = 0;
+    /* the run's own worker: same plan, same resolution, same faults */
+    if ((st = nnfi_worker_create(c, NULL, 0, &w)) != NNFI_OK) goto fail;
+    if ((st = nnfi_worker_plan(w, &plan)) != NNFI_OK) goto fail;
     if (have_global) {
         uint32_t e32, p32;
         if ((st = nnfi_plan_locate(plan, global, &e32, &p32, &trial)) != NNFI_OK) goto fail;
@@ -181,10 +184,12 @@ int cmd_faults(int argc, char **argv)
         rc = CLI_USAGE;
         goto out;
     }
-    if (trial > UINT32_MAX) { st = NNFI_FAIL(NNFI_E_INVALID, "trial index too large"); goto fail; }
-    if ((st = cli_model_open(c, pe->cfg->model, &m)) != NNFI_OK) goto fail;
-    if ((st = cli_resolve_groups(c, xi, &m, groups)) != NNFI_OK) goto fail;
-    n_groups = pe->cfg->groups_count;
+    cli_model m;
+    memset(&m, 0, sizeof m);
+    const nnfi_fault *faults = NULL;
+    uint64_t n = 0;
+    if ((st = nnfi_worker_sites(w, xi, &m.sites, &m.n_sites)) != NNFI_OK) goto fail;
+    if ((st = nnfi_worker_faults(w, pe->points[point].first + trial, &faults, &n)) != NNFI_OK) goto fail;
 
     if (fmt == CLI_TABLE) {
         printf("# campaign %s  seed %llu  experiment %s (%u)  point %llu  trial %llu  model %s\n", c->name,
@@ -201,27 +206,15 @@ int cmd_faults(int argc, char **argv)
         cli_json_string(stdout, pe->cfg->name);
         printf(", \"point\": %llu, \"trial\": %llu, \"faults\": [", (unsigned long long)point, (unsigned long long)trial);
     }
-    const uint64_t chunk = 65536;
-    buf = malloc(chunk * sizeof *buf);
-    if (!buf) { st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory"); goto fail; }
     row_ctx rcx = {fmt, 1};
-    for (unsigned g = 0; g < n_groups; g++) {
-        nnfi_fault_id id = {c->seed, xi, g, (uint32_t)point, (uint32_t)trial};
-        uint64_t n = nnfi_sampler_count(&groups[g], nnfi_plan_count_rule(plan, xi, g, (unsigned)point), id);
-        if (groups[g].distinct && n > groups[g].total) {
-            st = nnfi_campaign_error(c, NNFI_E_CONFIG, "experiments", "group '%s' asks for %llu distinct faults but selects %llu elements",
-                                     pe->cfg->groups[g].name, (unsigned long long)n, (unsigned long long)groups[g].total);
-            goto fail;
-        }
-        uint64_t show = n < limit ? n : limit;
-        for (uint64_t k0 = 0; k0 < show; k0 += chunk) {
-            uint64_t len = show - k0 < chunk ? show - k0 : chunk;
-            nnfi_sampler_faults(&groups[g], id, k0, len, buf);
-            for (uint64_t i = 0; i < len; i++) print_fault(&rcx, &m, pe->cfg->groups[g].name, k0 + i, &buf[i]);
-        }
-        if (fmt == CLI_TABLE && show < n)
-            printf("# group %s: %llu more faults not shown (--limit)\n", pe->cfg->groups[g].name,
-                   (unsigned long long)(n - show));
+    /* faults come group after group; k restarts at 0 in each group */
+    for (uint64_t i = 0, k = 0; i < n; i++, k++) {
+        if (i > 0 && faults[i].group != faults[i - 1].group) k = 0;
+        if (k < limit) print_fault(&rcx, &m, pe->cfg->groups[faults[i].group].name, k, &faults[i]);
+        int last_of_group = i + 1 == n || faults[i + 1].group != faults[i].group;
+        if (fmt == CLI_TABLE && last_of_group && k + 1 > limit)
+            printf("# group %s: %llu more faults not shown (--limit)\n", pe->cfg->groups[faults[i].group].name,
+                   (unsigned long long)(k + 1 - limit));
     }
     if (fmt == CLI_JSON) printf("\n]}\n");
     rc = CLI_OK;
@@ -229,9 +222,7 @@ int cmd_faults(int argc, char **argv)
 fail:
     rc = cli_fail(st);
 out:
-    free(buf);
-    cli_free_groups(groups, n_groups);
-    cli_model_close(&m);
+    nnfi_worker_destroy(w);
     nnfi_plan_free(plan);
     nnfi_campaign_free(c);
     return rc;

@@ -29,7 +29,7 @@ static unsigned model_index(const nnfi_campaign *c, const char *name)
 }
 
 static void print_experiment(const nnfi_campaign *c, const nnfi_plan *plan, nnfi_worker *w, unsigned e,
-                             const nnfi_model_facts *f, const double *population)
+                             const nnfi_model_facts *f)
 {
     const nnfi_plan_experiment *pe = &plan->experiments[e];
     const nnfi_experiment_cfg *x = pe->cfg;
@@ -48,10 +48,13 @@ static void print_experiment(const nnfi_campaign *c, const nnfi_plan *plan, nnfi
                gc->bits->all ? " (all)" : "", gc->bits->all ? 0 : gc->bits->count, nnfi_persistence_name(gc->persistence),
                gc->persistence == NNFI_TRANSIENT ? (gc->scope == NNFI_SCOPE_SAMPLE ? " per sample" : " per call") : "");
     }
+    const nnfi_group_plan *gp0 = NULL;
+    nnfi_worker_group_plan(w, e, 0, &gp0);
     const char *how = x->trials ? "fixed" : x->budget ? "Leveugle sample size" : "stopping-rule cap";
     if (x->budget)
         printf("  budget: margin %g at %g confidence, p = %g, population %s -> %llu trials per point\n", x->budget->margin,
-               x->budget->confidence, x->budget->p ? *x->budget->p : 0.5, population[e] > 0 ? "finite" : "infinite",
+               x->budget->confidence, x->budget->p ? *x->budget->p : 0.5,
+               nnfi_plan_population(x, &(*gp0)) > 0 ? "finite" : "infinite",
                (unsigned long long)pe->points[0].trials);
     if (x->stop)
         printf("  stop: when the %g-confidence Wilson interval of P[%s%s] is narrower than %g (checked every %llu, at most %llu trials)\n",
@@ -105,20 +108,9 @@ int cmd_plan(int argc, char **argv)
     if (st != NNFI_OK) return cli_fail(st);
     nnfi_worker *w = NULL;
     nnfi_plan *plan = NULL;
-    double *population = calloc(c->experiments_count, sizeof *population);
     int rc = CLI_FAIL;
-    if (!population) {
-        st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
-        goto fail;
-    }
     if ((st = nnfi_worker_create(c, NULL, 0, &w)) != NNFI_OK) goto fail;
-    for (unsigned e = 0; e < c->experiments_count; e++) {
-        const nnfi_group_plan *g0 = NULL;
-        if ((st = nnfi_worker_group_plan(w, e, 0, &g0)) != NNFI_OK) goto fail;
-        population[e] = nnfi_plan_population(&c->experiments[e], g0);
-    }
-    if ((st = nnfi_plan_create(c, population, &plan)) != NNFI_OK) goto fail;
-    nnfi_worker_set_plan(w, plan);
+    if ((st = nnfi_worker_plan(w, &plan)) != NNFI_OK) goto fail;
 
     printf("campaign %s  (%s)  seed %llu  config hash %016llx\n", c->name, c->source_path, (unsigned long long)c->seed,
            (unsigned long long)c->hash);
@@ -126,7 +118,7 @@ int cmd_plan(int argc, char **argv)
     for (unsigned e = 0; e < plan->n_experiments; e++) {
         nnfi_model_facts f;
         if ((st = nnfi_worker_model_facts(w, model_index(c, c->experiments[e].model), &f)) != NNFI_OK) goto fail;
-        print_experiment(c, plan, w, e, &f, population);
+        print_experiment(c, plan, w, e, &f);
         total_s += f.golden_seconds * (double)plan->experiments[e].trials;
     }
     char d[32];
@@ -140,7 +132,6 @@ fail:
 out:
     nnfi_worker_destroy(w);
     nnfi_plan_free(plan);
-    free(population);
     nnfi_campaign_free(c);
     return rc;
 }
