@@ -99,6 +99,46 @@ nnfi_status nnfi_h5_read_column(nnfi_h5_results *r, const char *name, void *out)
 /* Trials marked done so far (written or buffered). */
 uint64_t nnfi_h5_trials_done(const nnfi_h5_results *r);
 
+/* What nnfi_h5_merge() wrote. */
+typedef struct nnfi_h5_merge_info {
+    unsigned shards; /* shard files merged */
+    uint64_t trials; /* planned trials (rows of /trials) */
+    uint64_t done;   /* rows done in the merged file */
+    uint64_t faults; /* rows of /faults */
+} nnfi_h5_merge_info;
+
+/* `nnfi merge`: join the n shard files of one campaign (written by
+ * `nnfi run --shard I/N`, in any order) into `out`, which then equals a
+ * single run of the whole campaign in every /trials column: each shard's done
+ * rows are copied at their trial index and `done` is the union. A single
+ * whole-campaign file (shard 0 of 1) is accepted too (a copy).
+ *
+ * Written: /trials through this writer (create + put_rows + checkpoint);
+ * /experiments, /points, /sites, /golden once (they must be equal, values and
+ * attributes, in every shard); /faults concatenated in shard order (within a
+ * shard in its checkpoint order; select by `trial`); /progress as the writer
+ * keeps it. Root attributes: the first shard's (provenance: versions,
+ * created, seed, config, slurm_job_id, ...), then shard_index 0,
+ * shard_count 1, world_size = the sum of the shards' world sizes (every rank
+ * that computed rows), slurm_array_task_id removed, and added: merged_from
+ * (the shard paths as given, in shard order), shard_world_sizes,
+ * shard_slurm_job_ids ("" when absent), merged (UTC time), merged_by (the
+ * merging nnfi's version).
+ *
+ * Refused, before anything is written, with a message naming the files:
+ * shards of different campaigns (config_hash), of different splits
+ * (shard_count) or plans, a file or shard index given twice, a shard missing
+ * ("missing shard 2 of 3"), shards whose done rows overlap or lie outside
+ * their own share, a shard incomplete for its own share (the missing trial
+ * ranges, hint: `nnfi run ... --shard i/n --resume`; trials a stopping rule
+ * cut off are not missing), unequal tables, another schema version; an
+ * existing `out` unless force; `out` being one of the shards.
+ *
+ * The output is written to OUT.merging and renamed to `out` when complete
+ * (a failed merge removes it and leaves an existing `out` alone). Reads the
+ * shards only (they may be on read-only storage). `info` may be NULL. */
+nnfi_status nnfi_h5_merge(const char *const *shards, size_t n, const char *out, int force, nnfi_h5_merge_info *info);
+
 #ifdef __cplusplus
 }
 #endif

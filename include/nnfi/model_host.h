@@ -54,7 +54,17 @@ typedef struct nnfi_model_host {
     /* optional (NULL when the host has none): a built-in eval set, for hosts
      * without a data file. The caller frees *inputs and *labels. */
     nnfi_status (*builtin_eval)(nnfi_model *m, uint64_t samples, float **inputs, int32_t **labels);
+    /* optional (may be NULL): NULL-terminated "key=value" strings on this
+     * model's numerics (versions, threads, BLAS, qengine), fixed at open and
+     * recorded with the golden run. Borrowed until close. */
+    const char *const *(*facts)(const nnfi_model *m);
 } nnfi_model_host;
+
+/* A host's facts, or NULL when its table predates the slot or leaves it empty. */
+static inline const char *const *nnfi_host_facts(const nnfi_model_host *h, const nnfi_model *m)
+{
+    return h->size >= offsetof(nnfi_model_host, facts) + sizeof h->facts && h->facts ? h->facts(m) : NULL;
+}
 
 const nnfi_model_host *nnfi_host_null(void);
 

@@ -64,6 +64,7 @@ typedef struct nnfi_model_facts {
     double golden_accuracy;
     double golden_seconds;      /* the fault-free pass over the eval set, timed */
     const char *host;           /* host name */
+    const char *const *host_facts; /* NULL-terminated "key=value" (threads, BLAS, qengine...), or NULL */
 } nnfi_model_facts;
 
 nnfi_status nnfi_worker_model_facts(nnfi_worker *w, unsigned model_index, nnfi_model_facts *out);

@@ -373,9 +373,14 @@ nnfi_status nnfi_campaign_run(int *argc, char ***argv, const nnfi_run_options *o
                 st = nnfi_worker_model_facts(w, m, &f);
                 if (st == NNFI_OK) st = nnfi_h5_add_sites(co.h5, f.name, f.sites, f.n_sites);
                 if (st == NNFI_OK) {
-                    char acc[64];
-                    snprintf(acc, sizeof acc, "host=%s", c->models[m].host == NNFI_HOST_NULL ? "null" : "torch");
-                    const char *facts[] = {acc, NULL};
+                    /* the host and its numerics facts (threads, BLAS, qengine) beside the golden logits */
+                    const char *facts[64];
+                    char host[64];
+                    snprintf(host, sizeof host, "host=%s", f.host);
+                    size_t nf = 0;
+                    facts[nf++] = host;
+                    for (size_t i = 0; f.host_facts && f.host_facts[i] && nf < 63; i++) facts[nf++] = f.host_facts[i];
+                    facts[nf] = NULL;
                     st = nnfi_h5_add_golden(co.h5, f.name, f.golden_logits, f.labels, f.samples, f.classes,
                                             f.golden_accuracy, facts);
                 }

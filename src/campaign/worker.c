@@ -311,6 +311,7 @@ nnfi_status nnfi_worker_model_facts(nnfi_worker *w, unsigned mi, nnfi_model_fact
     out->golden_accuracy = m->golden_accuracy;
     out->golden_seconds = m->golden_seconds;
     out->host = m->host->name;
+    out->host_facts = nnfi_host_facts(m->host, m->model);
     return NNFI_OK;
 }
 

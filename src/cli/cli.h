@@ -59,5 +59,6 @@ int cmd_sites(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_run(int argc, char **argv);
 int cmd_merge(int argc, char **argv);
+int cmd_schema(int argc, char **argv);
 
 #endif /* NNFI_CLI_H */

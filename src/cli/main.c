@@ -24,7 +24,9 @@ static void print_usage(FILE *f)
             "  plan CAMPAIGN.yaml               experiments, points, trial counts, time estimate\n"
             "  faults CAMPAIGN.yaml --trial K   print the faults of one trial (regenerated from the seed)\n"
             "  sites MODEL.pt | CAMPAIGN.yaml   every site of a model: kind, dtype, shape, elements\n"
-            "  inspect OUT.h5                   a result file: provenance, per-point accuracy, SDC and DUE rates\n\n"
+            "  inspect OUT.h5                   a result file: provenance, per-point accuracy, SDC and DUE rates\n"
+            "  merge SHARDS... -o OUT.h5        join the shard files of 'run --shard I/N' into one result file\n"
+            "  schema [OUT.json]                the result-file columns as JSON (for analysis/)\n\n"
             "options:\n"
             "  -h, --help      this text ('nnfi <command> --help' for a command)\n"
             "  -V, --version   version, git sha and library versions\n\n"
@@ -74,6 +76,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd, "faults") == 0) return cmd_faults(argc - 1, argv + 1);
     if (strcmp(cmd, "sites") == 0) return cmd_sites(argc - 1, argv + 1);
     if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
-    fprintf(stderr, "nnfi: unknown command '%s'\n  hint: commands are run, plan, faults, sites, inspect; 'nnfi --help' lists them\n", cmd);
+    if (strcmp(cmd, "merge") == 0) return cmd_merge(argc - 1, argv + 1);
+    if (strcmp(cmd, "schema") == 0) return cmd_schema(argc - 1, argv + 1);
+    fprintf(stderr, "nnfi: unknown command '%s'\n  hint: commands are run, plan, faults, sites, inspect, merge, schema; 'nnfi --help' lists them\n", cmd);
     return CLI_USAGE;
 }

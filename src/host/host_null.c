@@ -253,6 +253,7 @@ static const nnfi_model_host null_host = {
     .forward = null_forward,
     .close = null_close,
     .builtin_eval = null_builtin_eval,
+    .facts = NULL, /* nothing beyond the shape and seed, which the campaign records */
 };
 
 const nnfi_model_host *nnfi_host_null(void) { return &null_host; }

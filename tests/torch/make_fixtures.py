@@ -9,9 +9,11 @@ Writes into OUT_DIR (created if needed):
                   `for t in range(self.T)` loop; membranes mem1, mem2 and the readout acc are
                   loop-carried tensors; logits = acc (sum of the output membrane over time)
   qcnn.pt         the CNN quantized with eager-mode static PTQ (qnnpack), scripted
+  qcnn_pc.pt      the same with per-channel weight quantization (other seed)
   corrupt.pt      not a TorchScript file (garbage bytes)
   input.bin       float32 [ROWS, 1, 28, 28] inputs, U(0, 1), seed 1
-  cnn_logits.bin  float32 [ROWS, 10] python logits of cnn.pt on input.bin (same for snn, qcnn)
+  cnn_logits.bin  float32 [ROWS, 10] python logits of cnn.pt on input.bin (same for snn, qcnn,
+                  qcnn_pc)
   meta.txt        "rows 8\\nT 4\\n" (the sizes the C test assumes)
 
 Everything is deterministic (torch.manual_seed). Threads are pinned to 1 and the quantized
@@ -136,7 +138,18 @@ def main():
     torch.quantization.convert(q, inplace=True)
     qcnn = torch.jit.script(q)
 
-    for name, m in (("cnn", cnn), ("snn", snn), ("qcnn", qcnn)):
+    # the same network with per-channel weight scales and zero points (qnnpack runs them)
+    torch.manual_seed(5)
+    qp = QCNN().eval()
+    qp.qconfig = torch.quantization.QConfig(activation=torch.quantization.default_observer,
+                                            weight=torch.quantization.default_per_channel_weight_observer)
+    torch.quantization.prepare(qp, inplace=True)
+    with torch.no_grad():
+        qp(torch.rand(64, 1, 28, 28))
+    torch.quantization.convert(qp, inplace=True)
+    qcnn_pc = torch.jit.script(qp)
+
+    for name, m in (("cnn", cnn), ("snn", snn), ("qcnn", qcnn), ("qcnn_pc", qcnn_pc)):
         path = os.path.join(out, name + ".pt")
         torch.jit.save(m, path)
         # the logits of the saved file, as the C host will see them

@@ -5,7 +5,9 @@
  * through a site's pointer changes the logits and restoring the word gives
  * identical logits, hooks that edit activations/states/quantized activations
  * change the logits, a no-op hook changes nothing, hook errors propagate, the
- * CPU injector end to end, and clear errors for missing/corrupt files.
+ * CPU injector end to end, the quantized CNN's packed int8 weights and
+ * quantization metadata as sites (fault, read back, exact restore), and clear
+ * errors for missing/corrupt files.
  *
  * Usage: test_host_torch FIXTURE_DIR   (the directory make_fixtures.py wrote)
  */
@@ -546,6 +548,122 @@ static void test_qcnn_quantized_activations(void **state)
     h->close(m);
 }
 
+/* Packed int8 weights as PARAM sites (host-owned copies, one repack per
+ * changed tensor at the next forward, the saved packed object re-set on
+ * restore), quantization metadata as BUFFER sites, read back from the model. */
+static void test_qcnn_packed_weight_sites(void **state)
+{
+    (void)state;
+    const nnfi_model_host *h = nnfi_host_torch();
+    nnfi_model *m = open_model("qcnn.pt", "qnnpack");
+    const nnfi_site *s = h->sites(m);
+    struct {
+        const char *name;
+        nnfi_site_kind kind;
+        nnfi_dtype dtype;
+        uint64_t numel;
+    } want[] = {{"conv1.weight", NNFI_SITE_PARAM, NNFI_DT_I8, 4 * 9},
+                {"conv1.bias", NNFI_SITE_PARAM, NNFI_DT_F32, 4},
+                {"conv2.weight", NNFI_SITE_PARAM, NNFI_DT_I8, 8 * 4 * 9},
+                {"fc.weight", NNFI_SITE_PARAM, NNFI_DT_I8, 10 * 392},
+                {"fc.bias", NNFI_SITE_PARAM, NNFI_DT_F32, 10},
+                {"conv1.weight.scale", NNFI_SITE_BUFFER, NNFI_DT_F64, 1},
+                {"conv1.weight.zero_point", NNFI_SITE_BUFFER, NNFI_DT_I32, 1},
+                {"conv1.scale", NNFI_SITE_BUFFER, NNFI_DT_F64, 1},
+                {"conv1.zero_point", NNFI_SITE_BUFFER, NNFI_DT_I32, 1},
+                {"quant.scale", NNFI_SITE_BUFFER, NNFI_DT_F32, 1},
+                {"quant.zero_point", NNFI_SITE_BUFFER, NNFI_DT_I32, 1}};
+    for (size_t i = 0; i < sizeof want / sizeof want[0]; i++) {
+        int k = site_index(m, want[i].name);
+        if (k < 0) fail_msg("no site %s", want[i].name);
+        assert_int_equal(s[k].kind, want[i].kind);
+        assert_int_equal(s[k].dtype, want[i].dtype);
+        assert_int_equal(s[k].numel, want[i].numel);
+        assert_non_null(s[k].data);
+    }
+    assert_non_null(strstr(nnfi_host_torch_info(m), "quantized packed weights: 3 (conv1, conv2, fc)"));
+    int qengine = 0;
+    for (const char *const *f = nnfi_host_torch_facts(m); *f; f++) qengine += strcmp(*f, "qengine=qnnpack") == 0;
+    assert_int_equal(qengine, 1);
+
+    float golden[ROWS * CLASSES], out[ROWS * CLASSES];
+    forward_ok(m, golden);
+    int k = site_index(m, "conv1.weight");
+    int8_t *w = s[k].data, live[4 * 9];
+    assert_int_equal(nnfi_host_torch_read_live(m, (uint32_t)k, live), NNFI_OK);
+    assert_memory_equal(live, w, sizeof live);
+    nnfi_host_torch_stats st0, st1;
+    nnfi_host_torch_get_stats(m, &st0);
+    int8_t saved = w[0];
+    w[0] = (int8_t)(saved ^ 0x80);
+    forward_ok(m, out);
+    assert_memory_not_equal(out, golden, sizeof out);
+    assert_int_equal(nnfi_host_torch_read_live(m, (uint32_t)k, live), NNFI_OK);
+    assert_memory_equal(live, w, sizeof live); /* the repacked object holds the faulty value */
+    forward_ok(m, out);                         /* no second repack for the same values */
+    nnfi_host_torch_get_stats(m, &st1);
+    assert_int_equal(st1.repacks - st0.repacks, 1);
+    w[0] = saved;
+    forward_ok(m, out);
+    assert_memory_equal(out, golden, sizeof out);
+    nnfi_host_torch_get_stats(m, &st1);
+    assert_int_equal(st1.restores - st0.restores, 1);
+    assert_int_equal(nnfi_host_torch_read_live(m, (uint32_t)k, live), NNFI_OK);
+    assert_memory_equal(live, w, sizeof live);
+
+    /* an output scale (a module attribute): exponent bit 52 doubles or halves it */
+    int sc = site_index(m, "fc.scale");
+    uint64_t *v = s[sc].data, vsaved = v[0], vlive;
+    v[0] = vsaved ^ (1ull << 52);
+    forward_ok(m, out);
+    assert_memory_not_equal(out, golden, sizeof out);
+    assert_int_equal(nnfi_host_torch_read_live(m, (uint32_t)sc, &vlive), NNFI_OK);
+    assert_true(vlive == (vsaved ^ (1ull << 52)));
+    v[0] = vsaved;
+    forward_ok(m, out);
+    assert_memory_equal(out, golden, sizeof out);
+    /* activation sites have no stored value */
+    assert_int_equal(nnfi_host_torch_read_live(m, (uint32_t)site_index(m, "conv2.conv2d#0"), &vlive),
+                     NNFI_E_INVALID);
+    h->close(m);
+}
+
+/* Per-channel weight quantization: scales and zero points are arrays [C]; a
+ * fault in one channel's scale changes that element only. */
+static void test_qcnn_per_channel_sites(void **state)
+{
+    (void)state;
+    const nnfi_model_host *h = nnfi_host_torch();
+    nnfi_model *m = open_model("qcnn_pc.pt", "qnnpack");
+    const nnfi_site *s = h->sites(m);
+    float want[ROWS * CLASSES], golden[ROWS * CLASSES], out[ROWS * CLASSES];
+    read_floats("qcnn_pc_logits.bin", want, ROWS * CLASSES);
+    forward_ok(m, golden);
+    assert_close(golden, want, ROWS * CLASSES, 1e-5f);
+    int k = site_index(m, "conv2.weight.scale");
+    assert_true(k > 0);
+    assert_int_equal(s[k].kind, NNFI_SITE_BUFFER);
+    assert_int_equal(s[k].dtype, NNFI_DT_F64);
+    assert_int_equal(s[k].numel, 8); /* one per output channel */
+    assert_int_equal(s[site_index(m, "conv2.weight.zero_point")].numel, 8);
+    assert_int_equal(s[site_index(m, "fc.weight.scale")].numel, 10);
+    double *sc = s[k].data, live[8], before[8];
+    assert_int_equal(nnfi_host_torch_read_live(m, (uint32_t)k, before), NNFI_OK);
+    assert_memory_equal(before, sc, sizeof before);
+    double saved = sc[2];
+    sc[2] = saved * 4.0;
+    forward_ok(m, out);
+    assert_memory_not_equal(out, golden, sizeof out);
+    assert_int_equal(nnfi_host_torch_read_live(m, (uint32_t)k, live), NNFI_OK);
+    for (int c = 0; c < 8; c++) assert_true(live[c] == (c == 2 ? saved * 4.0 : before[c]));
+    sc[2] = saved;
+    forward_ok(m, out);
+    assert_memory_equal(out, golden, sizeof out);
+    assert_int_equal(nnfi_host_torch_read_live(m, (uint32_t)k, live), NNFI_OK);
+    assert_memory_equal(live, before, sizeof live);
+    h->close(m);
+}
+
 /* ---- errors ----------------------------------------------------------- */
 
 static void expect_open_error(const char *file, const char *qengine, nnfi_status want, const char *needle)
@@ -617,6 +735,8 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_cnn_with_cpu_injector),
         cmocka_unit_test(test_snn_states_per_step),
         cmocka_unit_test(test_qcnn_quantized_activations),
+        cmocka_unit_test(test_qcnn_packed_weight_sites),
+        cmocka_unit_test(test_qcnn_per_channel_sites),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_absolute_path),
     };

@@ -15,6 +15,10 @@
  *     engine changes quantized outputs; at::set_num_threads also sizes the
  *     pthreadpool QNNPACK runs on) and re-pinned by a forward that finds them
  *     changed, since both are process-wide settings another model could change.
+ *     OpenBLAS's own thread pool (one thread per core, not sized by
+ *     at::set_num_threads) is pinned to the same count when the process has
+ *     OpenBLAS (found with dlsym at run time; Debian's libopenblas0-pthread as
+ *     the system BLAS).
  *   - cfg->device cuda is refused (this libtorch is CPU-only).
  *   - the module is put in eval mode; it is never frozen (parameters must stay
  *     parameters so that faults written through their pointers are seen).
@@ -28,11 +32,66 @@
  *   Parameters/buffers map float32/16/bf16/64, int8, uint8, int32 (and qint8,
  *   quint8, qint32 through their integer storage); others (int64, bool) and
  *   non-contiguous tensors are skipped and listed by nnfi_host_torch_info().
- *   Quantized WEIGHTS of quantized modules live in packed-params objects
- *   (Conv2dPackedParamsBase, LinearPackedParamsBase), not in parameters or
- *   buffers; they are NOT exposed. (Measured with qnnpack: the int8 weight
- *   that unpack returns is the object's own storage, but the kernels read a
- *   prepacked copy made at the first forward, so edits after that are ignored.)
+ *   A pruned model (prune.remove before scripting) is an ordinary float model:
+ *   its weights are dense fp32 PARAM sites whose zeros are plain elements.
+ *
+ * Quantized modules (sites in the same order: PARAMs after the parameters,
+ * BUFFERs after the buffers):
+ *   "<m>.weight"             PARAM  int8 (uint8)  the packed int8 weight
+ *   "<m>.bias"               PARAM  f32           the packed bias, if any
+ *   "<m>.weight.scale"       BUFFER f64 [1] or [C] (per-channel) weight scale(s)
+ *   "<m>.weight.zero_point"  BUFFER i32 [1] or [C] weight zero point(s)
+ *   "<m>.scale"              BUFFER f64 [1]  output scale  (module attribute)
+ *   "<m>.zero_point"         BUFFER i32 [1]  output zero point (attribute)
+ *   "<b>.zero_point" int64 buffers (e.g. quant.zero_point of a Quantize
+ *                            module)  BUFFER i32 (values must fit)
+ *   <m> is the module path with the "._packed_params" parts dropped ("conv1",
+ *   "fc1" for fc1._packed_params._packed_params). Found by walking every
+ *   module's attributes: objects of the custom classes Conv2d/Conv3d/Linear
+ *   PackedParamsBase whose state (__getstate__) holds a per-tensor or
+ *   per-channel qint8/quint8 weight, and modules with a float `scale` and an
+ *   int `zero_point` attribute. (fp16 / embedding packed params are skipped.)
+ *   Why copies: the weights are not parameters, and the kernels read a
+ *   prepacked form made inside the packed object (QNNPACK: at the first
+ *   forward), so a write into the unpacked weight is never seen. Each of these
+ *   sites therefore points at HOST MEMORY, a "shadow" of the model's value
+ *   (struct Shadow: cur = the site's memory, pristine = as loaded, applied =
+ *   what the model holds now). At the START OF EVERY FORWARD (sync_shadows,
+ *   hook or not, before the graph runs) the host makes the model hold what the
+ *   shadows hold:
+ *     - packed params whose weight/bias/scale/zero point shadows all equal the
+ *       loaded values again: the SAVED packed object is re-set into its slot
+ *       (no repack; bit-exact: it is the object that was loaded);
+ *     - packed params whose shadows differ from what the model holds: ONE
+ *       repack for the tensor, however many of its elements changed: a copy of
+ *       the saved object gets __setstate__(the saved state with the weight
+ *       rebuilt from the shadows by _make_per_{tensor,channel}_quantized_tensor
+ *       and the bias replaced) and is set into the slot. The saved object is
+ *       never modified;
+ *     - attributes are set (setSlot) and int64 zero points written.
+ *   Without changes this costs one memcmp per shadow (qcnn: ~2 x 1 MB, about
+ *   0.15 ms against a 75 ms forward of 256 rows). So the injector needs no
+ *   notion of "commit": it writes a fault through `data` at arm() and restores
+ *   it at disarm(), and the next forward sees the model it describes. An edit
+ *   is visible to the model only from the next forward on (it must not happen
+ *   during a forward: the worker's parameter faults never do).
+ *   Engine semantics a campaign should know (QNNPACK): the kernels keep scales
+ *   as float (low bits of an f64 scale may be lost) and a weight zero point as
+ *   uint8 (zero_point + 128 mod 256: bits above 7 of a weight zero point have
+ *   no effect); a scale that makes a requantization scale negative, zero or not
+ *   finite, or a zero point out of range, makes the quantized op throw: the
+ *   forward fails with a message naming the refusal (the worker counts the
+ *   trial as failed / DUE). Measured here: such a failed op can leave the
+ *   packed object it ran with changed (its cached packing), so that the saved
+ *   object no longer gives the golden logits; after ANY failed forward of a
+ *   model with packed params the host therefore rebuilds every packed object
+ *   from its saved state (__setstate__ on a copy, as torch::jit::load made
+ *   it) at the next forward, which restores the golden logits bit-exactly.
+ *   nnfi_host_torch_read_live() reads a site's value back from the model (for
+ *   packed params: __getstate__ of the object installed now), which is how the
+ *   tests show that a fault changes that value and nothing else;
+ *   nnfi_host_torch_get_stats() counts repacks, restores, rebuilds and their
+ *   time.
  *
  * Activation and state sites: before the first forward the forward graph is
  * inlined (torch::jit::Inline) and the operator nnfi::site(x, id) is inserted
@@ -87,6 +146,12 @@
  * start of every forward, so a model that draws random numbers in forward
  * (rate-coded SNN input) sees the same numbers in golden and faulty runs of the
  * same batch (reproducible when one model runs forwards at a time).
+ *
+ * Facts (nnfi_host_torch_facts): "key=value" strings fixed at open for the
+ * golden run's provenance: torch version, qengine, intra-op / inter-op / BLAS
+ * threads, parallel backend, CPU capability, BLAS_INFO/LAPACK_INFO of the
+ * build (at::show_config) and the BLAS library actually mapped
+ * (/proc/self/maps, symlinks resolved), the quantized modules exposed.
  */
 #include "host_torch.h"
 
@@ -97,10 +162,16 @@
 #include <torch/script.h>
 #include <torch/version.h>
 
+#include <dlfcn.h>
 #include <sys/stat.h>
+
+#include <climits>
+#include <cstdlib>
 
 #include <algorithm>
 #include <cerrno>
+#include <chrono>
+#include <memory>
 #include <cstdio>
 #include <cstring>
 #include <map>
@@ -152,6 +223,63 @@ struct HookAbort : std::exception {
     const char *what() const noexcept override { return "nnfi site hook failed"; }
 };
 
+/* Repacking a quantized module's weights from faulty values failed (the
+ * quantized engine refused them); forward reports it as such. */
+struct RepackError : std::runtime_error {
+    using std::runtime_error::runtime_error;
+};
+
+/* Host memory that stands in for values the model keeps where a site's
+ * pointer cannot reach (packed quantized weights, module attributes, int64
+ * zero points): `cur` is the site's memory (the injector edits it), `pristine`
+ * the values as loaded, `applied` what the model holds now. */
+struct Shadow {
+    at::Tensor cur, pristine, applied;
+    int32_t site = -1; /* index in nnfi_model::sites, -1: not exposed */
+    size_t bytes() const { return cur.defined() ? (size_t)cur.numel() * cur.element_size() : 0; }
+    bool changed() const { return bytes() && std::memcmp(cur.data_ptr(), applied.data_ptr(), bytes()) != 0; }
+    bool is_pristine() const { return !bytes() || std::memcmp(cur.data_ptr(), pristine.data_ptr(), bytes()) == 0; }
+    void commit() { if (bytes()) std::memcpy(applied.data_ptr(), cur.data_ptr(), bytes()); }
+    void init(const at::Tensor &value) /* contiguous CPU tensor, copied three times */
+    {
+        cur = value.contiguous().clone();
+        pristine = cur.clone();
+        applied = cur.clone();
+    }
+};
+
+/* One packed-params object of a quantized module (Conv{1,2,3}d / Linear
+ * PackedParamsBase), held in slot `slot` of `owner`. */
+struct Packed {
+    std::string path;      /* "conv1", "fc1" (module path without ._packed_params) */
+    std::string type_name; /* e.g. __torch__.torch.classes.quantized.LinearPackedParamsBase */
+    c10::intrusive_ptr<c10::ivalue::Object> owner;
+    size_t slot = 0;
+    c10::IValue orig;  /* the object as loaded: restored by re-setting it (bit-exact) */
+    c10::IValue state; /* orig.__getstate__(): the template of every repack */
+    torch::jit::Function *getstate = nullptr, *setstate = nullptr;
+    int w_leaf = -1, b_leaf = -1; /* indices of the weight and bias among the state's tensors */
+    bool per_channel = false;
+    int64_t axis = 0;
+    Shadow w, b, scale, zp; /* int8/uint8 weight, f32 bias, f64 scale(s), i32 zero point(s) */
+    bool faulty = false;    /* owner holds a repacked object, not orig */
+};
+
+/* A float `scale` or int `zero_point` attribute of a quantized module (its
+ * output quantization), exposed as F64 / I32 [1]. */
+struct AttrShadow {
+    c10::intrusive_ptr<c10::ivalue::Object> owner;
+    size_t slot = 0;
+    bool is_int = false;
+    Shadow v;
+};
+
+/* An int64 zero-point buffer (e.g. Quantize's `zero_point`), exposed as I32. */
+struct LongShadow {
+    at::Tensor target;
+    Shadow v;
+};
+
 } // namespace
 
 struct nnfi_model {
@@ -177,6 +305,17 @@ struct nnfi_model {
     nnfi_status hook_st = NNFI_OK;
     std::string info;
     std::vector<std::string> skipped;
+    /* quantization state behind shadows (synchronised at the start of every forward) */
+    std::vector<std::unique_ptr<Packed>> packed;
+    std::vector<std::unique_ptr<AttrShadow>> attrs; /* scale, zero_point per module */
+    std::vector<std::string> attr_paths;            /* module path per pair of attrs */
+    std::vector<std::unique_ptr<LongShadow>> longs;
+    bool any_shadow = false;
+    bool rebuild_packed = false; /* a forward failed: rebuild every packed object at the next sync */
+    nnfi_host_torch_stats stats{};
+    /* nnfi_host_torch_facts */
+    std::vector<std::string> facts;
+    std::vector<const char *> facts_c;
 };
 
 namespace {
@@ -219,10 +358,18 @@ std::string first_line(const char *what)
     return s;
 }
 
+/* The message of a torch exception in one line: the first line, or for an
+ * error raised inside the TorchScript interpreter (whose first line only says
+ * so) the last line, which names the error, e.g. "RuntimeError: ...". */
 std::string torch_message(const std::exception &e)
 {
-    if (auto *ce = dynamic_cast<const c10::Error *>(&e)) return first_line(ce->what_without_backtrace());
-    return first_line(e.what());
+    auto *ce = dynamic_cast<const c10::Error *>(&e);
+    std::string s = ce ? ce->what_without_backtrace() : (e.what() ? e.what() : "");
+    std::string first = first_line(s.c_str());
+    if (first.rfind("The following operation failed in the TorchScript interpreter", 0) != 0) return first;
+    while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+    size_t nl = s.rfind('\n');
+    return nl == std::string::npos ? first : s.substr(nl + 1);
 }
 
 void discover(nnfi_model *m, OpSite &op, const at::Tensor &x)
@@ -390,19 +537,25 @@ void rewrite(nnfi_model *m)
 
 /* ---- helpers ---------------------------------------------------------- */
 
-void add_tensor_site(nnfi_model *m, const std::string &name, nnfi_site_kind kind, const at::Tensor &t)
+/* Adds a PARAM/BUFFER site over t's memory; its index, or -1 (skipped, listed). */
+int32_t add_tensor_site(nnfi_model *m, const std::string &name, nnfi_site_kind kind, const at::Tensor &t)
 {
     nnfi_dtype dt;
-    if (!t.defined()) return;
+    if (!t.defined()) return -1;
     if (!map_dtype(t.scalar_type(), &dt)) {
         m->skipped.push_back(name + " (dtype " + std::string(c10::toString(t.scalar_type())) + ")");
-        return;
+        return -1;
     }
     if (!t.device().is_cpu() || !t.is_contiguous() || t.dim() > NNFI_SITE_MAX_DIMS ||
         name.size() >= NNFI_SITE_NAME_MAX) {
         m->skipped.push_back(name + " (not a contiguous CPU tensor of at most 8 dims)");
-        return;
+        return -1;
     }
+    for (const nnfi_site &o : m->sites)
+        if (name == o.name) {
+            m->skipped.push_back(name + " (name taken)");
+            return -1;
+        }
     nnfi_site s;
     std::memset(&s, 0, sizeof s);
     std::snprintf(s.name, sizeof s.name, "%s", name.c_str());
@@ -415,6 +568,7 @@ void add_tensor_site(nnfi_model *m, const std::string &name, nnfi_site_kind kind
     s.device = -1;
     m->sites.push_back(s);
     m->site_st.push_back(t.scalar_type());
+    return (int32_t)m->sites.size() - 1;
 }
 
 bool parse_qengine(const char *name, c10::QEngine *out)
@@ -456,6 +610,25 @@ bool qengine_supported(c10::QEngine e)
     return std::find(v.begin(), v.end(), e) != v.end();
 }
 
+/* OpenBLAS (Debian's libopenblas0-pthread, when it is the system BLAS) runs
+ * its own thread pool, one thread per core, which at::set_num_threads does not
+ * size: found in the process at run time, it is pinned with the rest. */
+struct BlasThreads {
+    int (*get)() = nullptr;
+    void (*set)(int) = nullptr;
+};
+
+const BlasThreads &blas_threads()
+{
+    static const BlasThreads bt = [] {
+        BlasThreads b;
+        b.get = reinterpret_cast<int (*)()>(dlsym(RTLD_DEFAULT, "openblas_get_num_threads"));
+        b.set = reinterpret_cast<void (*)(int)>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"));
+        return b;
+    }();
+    return bt;
+}
+
 /* Threads and quantized engine are process-wide: pin this model's settings.
  * `force` (at open): at::get_num_threads() reports OpenMP's count only, while
  * QNNPACK runs on caffe2's pthreadpool, which starts with one thread per core
@@ -466,14 +639,401 @@ bool qengine_supported(c10::QEngine e)
 void pin_settings(const nnfi_model *m, bool force)
 {
     if (force || at::get_num_threads() != (int)m->threads) at::set_num_threads((int)m->threads);
+    const BlasThreads &bt = blas_threads();
+    if (bt.get && bt.set && (force || bt.get() != (int)m->threads)) bt.set((int)m->threads);
     if (m->pin_qengine && at::globalContext().qEngine() != m->qengine) at::globalContext().setQEngine(m->qengine);
+}
+
+/* ---- quantized state behind shadows ----------------------------------- */
+
+bool ends_with(const std::string &s, const std::string &suffix)
+{
+    return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+bool is_packed_type(const std::string &q)
+{
+    static const char *const names[] = {"__torch__.torch.classes.quantized.Conv2dPackedParamsBase",
+                                        "__torch__.torch.classes.quantized.Conv3dPackedParamsBase",
+                                        "__torch__.torch.classes.quantized.LinearPackedParamsBase"};
+    for (const char *n : names)
+        if (q == n) return true;
+    return false;
+}
+
+/* The tensors of a packed object's state (tuples and lists walked in order;
+ * None entries of optional lists are not counted). */
+void leaves(const c10::IValue &v, std::vector<at::Tensor> &out)
+{
+    if (v.isTensor()) {
+        out.push_back(v.toTensor());
+    } else if (v.isTuple()) {
+        for (const c10::IValue &e : v.toTupleRef().elements()) leaves(e, out);
+    } else if (v.isList()) {
+        for (const c10::IValue &e : v.toListRef()) leaves(e, out);
+    }
+}
+
+/* A copy of state `v` whose tensors number k (in the order of leaves()) are
+ * replaced by repl[k]; lists and tuples are copied, not shared. */
+c10::IValue replace_leaves(const c10::IValue &v, int &k, const std::map<int, at::Tensor> &repl)
+{
+    if (v.isTensor()) {
+        auto it = repl.find(k++);
+        return it == repl.end() ? v : c10::IValue(it->second);
+    }
+    if (v.isTuple()) {
+        std::vector<c10::IValue> e;
+        for (const c10::IValue &x : v.toTupleRef().elements()) e.push_back(replace_leaves(x, k, repl));
+        return c10::ivalue::Tuple::create(std::move(e));
+    }
+    if (v.isList()) {
+        c10::List<c10::IValue> l = v.toList().copy();
+        for (size_t i = 0; i < l.size(); i++) l.set(i, replace_leaves(l.get(i), k, repl));
+        return c10::IValue(l);
+    }
+    return v;
+}
+
+/* A packed-params object found in attribute `attr` (slot `slot`) of the
+ * module at `mpath`: keep it, read its state, make the shadows of its weight
+ * (and bias); sites for weight and bias now (PARAM), scale and zero point
+ * later (BUFFER, add_quantized_buffer_sites). */
+void add_packed(nnfi_model *m, const std::string &mpath, const c10::intrusive_ptr<c10::ivalue::Object> &owner,
+                size_t slot, const std::string &attr, const c10::IValue &value)
+{
+    static const std::string pp = "_packed_params";
+    std::string path = join(mpath, attr);
+    for (;;) { /* conv1._packed_params -> conv1; fc1._packed_params._packed_params -> fc1 */
+        if (path == pp) path.clear();
+        else if (ends_with(path, "." + pp)) path.resize(path.size() - pp.size() - 1);
+        else break;
+        if (path.empty()) break;
+    }
+    auto p = std::make_unique<Packed>();
+    p->path = path;
+    c10::ClassTypePtr ct = value.toObject()->type();
+    p->type_name = ct->name() ? ct->name()->qualifiedName() : "?";
+    p->owner = owner;
+    p->slot = slot;
+    p->orig = value;
+    p->getstate = ct->findMethod("__getstate__");
+    p->setstate = ct->findMethod("__setstate__");
+    const std::string label = join(path, "weight");
+    if (!p->getstate || !p->setstate) {
+        m->skipped.push_back(label + " (packed " + p->type_name + " has no __getstate__/__setstate__)");
+        return;
+    }
+    p->state = (*p->getstate)(std::vector<c10::IValue>{value});
+    std::vector<at::Tensor> lv;
+    leaves(p->state, lv);
+    for (size_t i = 0; i < lv.size(); i++) {
+        if (!lv[i].defined()) continue;
+        if (p->w_leaf < 0 && lv[i].is_quantized()) p->w_leaf = (int)i;
+        else if (p->b_leaf < 0 && !lv[i].is_quantized() && lv[i].scalar_type() == at::kFloat) p->b_leaf = (int)i;
+    }
+    if (p->w_leaf < 0) {
+        m->skipped.push_back(label + " (packed weights without a quantized tensor, e.g. fp16)");
+        return;
+    }
+    const at::Tensor &qw = lv[(size_t)p->w_leaf];
+    at::QScheme qs = qw.qscheme();
+    if (qw.scalar_type() != at::kQInt8 && qw.scalar_type() != at::kQUInt8) {
+        m->skipped.push_back(label + " (packed weight of dtype " + std::string(c10::toString(qw.scalar_type())) + ")");
+        return;
+    }
+    if (qs == at::kPerTensorAffine || qs == at::kPerTensorSymmetric) {
+        p->per_channel = false;
+        p->scale.init(at::full({1}, qw.q_scale(), at::kDouble));
+        p->zp.init(at::full({1}, qw.q_zero_point(), at::kLong).to(at::kInt));
+    } else if (qs == at::kPerChannelAffine || qs == at::kPerChannelSymmetric) {
+        p->per_channel = true;
+        p->axis = qw.q_per_channel_axis();
+        p->scale.init(qw.q_per_channel_scales().to(at::kDouble));
+        p->zp.init(qw.q_per_channel_zero_points().to(at::kInt));
+    } else {
+        m->skipped.push_back(label + " (quantization scheme " + std::string(c10::toString(qs)) + ")");
+        return;
+    }
+    p->w.init(qw.int_repr());
+    if (p->b_leaf >= 0) p->b.init(lv[(size_t)p->b_leaf]);
+    p->w.site = add_tensor_site(m, label, NNFI_SITE_PARAM, p->w.cur);
+    if (p->b.bytes()) p->b.site = add_tensor_site(m, join(path, "bias"), NNFI_SITE_PARAM, p->b.cur);
+    m->packed.push_back(std::move(p));
+    m->any_shadow = true;
+}
+
+/* Every packed-params object (PARAM sites for its weight and bias) and every
+ * module with a float `scale` and an int `zero_point` attribute (kept for
+ * add_quantized_buffer_sites). */
+void find_quantized(nnfi_model *m)
+{
+    for (const auto &nm : m->module.named_modules()) {
+        c10::intrusive_ptr<c10::ivalue::Object> obj = nm.value._ivalue();
+        c10::ClassTypePtr t = obj->type();
+        int scale_slot = -1, zp_slot = -1;
+        for (size_t i = 0; i < t->numAttributes(); i++) {
+            const c10::TypePtr &ty = t->getAttribute(i);
+            const std::string &an = t->getAttributeName(i);
+            const c10::IValue &v = obj->getSlot(i);
+            if (auto ct = ty->cast<c10::ClassType>()) {
+                if (!ct->is_module() && v.isObject() && ct->name() && is_packed_type(ct->name()->qualifiedName()))
+                    add_packed(m, nm.name, obj, i, an, v);
+            } else if (an == "scale" && ty->kind() == c10::TypeKind::FloatType && v.isDouble()) {
+                scale_slot = (int)i;
+            } else if (an == "zero_point" && ty->kind() == c10::TypeKind::IntType && v.isInt()) {
+                zp_slot = (int)i;
+            }
+        }
+        if (scale_slot < 0 || zp_slot < 0) continue;
+        int64_t zp = obj->getSlot((size_t)zp_slot).toInt();
+        if (zp < INT32_MIN || zp > INT32_MAX) {
+            m->skipped.push_back(join(nm.name, "zero_point") + " (does not fit int32)");
+            continue;
+        }
+        auto a = std::make_unique<AttrShadow>();
+        a->owner = obj;
+        a->slot = (size_t)scale_slot;
+        a->v.init(at::full({1}, obj->getSlot((size_t)scale_slot).toDouble(), at::kDouble));
+        auto z = std::make_unique<AttrShadow>();
+        z->owner = obj;
+        z->slot = (size_t)zp_slot;
+        z->is_int = true;
+        z->v.init(at::full({1}, zp, at::kLong).to(at::kInt));
+        /* sites named later; remember the module path in the shadow's order */
+        m->attr_paths.push_back(nm.name);
+        m->attrs.push_back(std::move(a));
+        m->attrs.push_back(std::move(z));
+    }
+}
+
+/* An int64 zero-point buffer: an I32 shadow site, or skipped. */
+void add_long_shadow(nnfi_model *m, const std::string &name, const at::Tensor &t)
+{
+    at::Tensor c = t.contiguous();
+    int64_t lo = c.numel() ? c.min().item<int64_t>() : 0, hi = c.numel() ? c.max().item<int64_t>() : 0;
+    if (!t.is_contiguous() || lo < INT32_MIN || hi > INT32_MAX) {
+        m->skipped.push_back(name + " (int64 zero point that is not contiguous or does not fit int32)");
+        return;
+    }
+    auto l = std::make_unique<LongShadow>();
+    l->target = t;
+    l->v.init(t.to(at::kInt));
+    l->v.site = add_tensor_site(m, name, NNFI_SITE_BUFFER, l->v.cur);
+    m->longs.push_back(std::move(l));
+    m->any_shadow = true;
+}
+
+/* BUFFER sites: packed weights' scale and zero point, then the modules'
+ * output scale and zero point attributes. */
+void add_quantized_buffer_sites(nnfi_model *m)
+{
+    for (auto &p : m->packed) {
+        p->scale.site = add_tensor_site(m, join(p->path, "weight.scale"), NNFI_SITE_BUFFER, p->scale.cur);
+        p->zp.site = add_tensor_site(m, join(p->path, "weight.zero_point"), NNFI_SITE_BUFFER, p->zp.cur);
+    }
+    for (size_t i = 0; i < m->attrs.size(); i++) {
+        AttrShadow &a = *m->attrs[i];
+        a.v.site = add_tensor_site(m, join(m->attr_paths[i / 2], a.is_int ? "zero_point" : "scale"), NNFI_SITE_BUFFER,
+                                   a.v.cur);
+        m->any_shadow = true;
+    }
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0)
+{
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+/* The packed object rebuilt from the shadows' values: the saved state with
+ * the weight (and bias) replaced, set into a copy of the saved object (its
+ * __setstate__ repacks for the current engine), installed in the owner. */
+void repack(Packed &p)
+{
+    at::Tensor w = p.w.cur.clone();
+    at::Tensor qw = p.per_channel
+                        ? at::_make_per_channel_quantized_tensor(w, p.scale.cur.clone(), p.zp.cur.to(at::kLong), p.axis)
+                        : at::_make_per_tensor_quantized_tensor(w, p.scale.cur.data_ptr<double>()[0],
+                                                                (int64_t)p.zp.cur.data_ptr<int32_t>()[0]);
+    std::map<int, at::Tensor> repl;
+    repl[p.w_leaf] = qw;
+    if (p.b_leaf >= 0) repl[p.b_leaf] = p.b.cur.clone();
+    int k = 0;
+    c10::IValue st = replace_leaves(p.state, k, repl);
+    c10::intrusive_ptr<c10::ivalue::Object> fresh = p.orig.toObject()->copy();
+    (*p.setstate)(std::vector<c10::IValue>{c10::IValue(fresh), st});
+    p.owner->setSlot(p.slot, c10::IValue(fresh));
+    p.faulty = true;
+}
+
+/* A new object equal to the loaded one: the saved state set into a copy. */
+c10::IValue fresh_packed(const Packed &p)
+{
+    c10::intrusive_ptr<c10::ivalue::Object> fresh = p.orig.toObject()->copy();
+    (*p.setstate)(std::vector<c10::IValue>{c10::IValue(fresh), p.state});
+    return c10::IValue(fresh);
+}
+
+/* Start of every forward: make the model hold what the shadows hold. A
+ * packed object whose shadows all equal the loaded values gets its saved
+ * object back (no repack); one that differs is repacked once; attributes and
+ * int64 zero points are written. Cost without changes: one memcmp per shadow.
+ * After a failed forward every packed object is first rebuilt from its saved
+ * state (see the opening comment: a failed quantized op can leave the object
+ * it ran with changed). */
+void sync_shadows(nnfi_model *m)
+{
+    if (!m->any_shadow) return;
+    auto t0 = std::chrono::steady_clock::now();
+    bool rebuild = m->rebuild_packed;
+    m->rebuild_packed = false;
+    for (auto &pp : m->packed) {
+        Packed &p = *pp;
+        if (rebuild) {
+            try {
+                p.orig = fresh_packed(p);
+            } catch (const std::exception &e) {
+                m->rebuild_packed = true;
+                throw RepackError("rebuilding the quantized weights of '" + p.path + "' after a failed forward failed: " +
+                                  torch_message(e));
+            }
+            p.owner->setSlot(p.slot, p.orig);
+            p.faulty = false;
+            p.w.applied.copy_(p.w.pristine); /* the model now holds the loaded values */
+            if (p.b.bytes()) p.b.applied.copy_(p.b.pristine);
+            p.scale.applied.copy_(p.scale.pristine);
+            p.zp.applied.copy_(p.zp.pristine);
+            m->stats.rebuilds++;
+        }
+        if (!p.w.changed() && !p.b.changed() && !p.scale.changed() && !p.zp.changed()) continue;
+        if (p.w.is_pristine() && p.b.is_pristine() && p.scale.is_pristine() && p.zp.is_pristine()) {
+            p.owner->setSlot(p.slot, p.orig);
+            p.faulty = false;
+            m->stats.restores++;
+        } else {
+            auto t1 = std::chrono::steady_clock::now();
+            try {
+                repack(p);
+            } catch (const std::exception &e) {
+                throw RepackError("repacking the quantized weights of '" + p.path + "' (" + p.type_name +
+                                  ") with the faulty values failed: " + torch_message(e));
+            }
+            m->stats.repacks++;
+            m->stats.repack_s += seconds_since(t1);
+        }
+        p.w.commit();
+        p.b.commit();
+        p.scale.commit();
+        p.zp.commit();
+    }
+    for (auto &ap : m->attrs) {
+        AttrShadow &a = *ap;
+        if (!a.v.changed()) continue;
+        if (a.is_int) a.owner->setSlot(a.slot, c10::IValue((int64_t)a.v.cur.data_ptr<int32_t>()[0]));
+        else a.owner->setSlot(a.slot, c10::IValue(a.v.cur.data_ptr<double>()[0]));
+        a.v.commit();
+        m->stats.writes++;
+    }
+    for (auto &lp : m->longs) {
+        LongShadow &l = *lp;
+        if (!l.v.changed()) continue;
+        const int32_t *src = l.v.cur.data_ptr<int32_t>();
+        int64_t *dst = l.target.data_ptr<int64_t>();
+        for (int64_t i = 0; i < l.v.cur.numel(); i++) dst[i] = src[i];
+        l.v.commit();
+        m->stats.writes++;
+    }
+    m->stats.sync_s += seconds_since(t0);
+}
+
+/* ---- facts ------------------------------------------------------------ */
+
+/* "KEY=value" from at::show_config()'s build settings (value up to ',' or end of line). */
+std::string config_value(const std::string &cfg, const std::string &key)
+{
+    size_t at = cfg.find(key + "=");
+    if (at == std::string::npos) return "unknown";
+    at += key.size() + 1;
+    size_t end = cfg.find_first_of(",\n", at);
+    return cfg.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+/* The rest of the line after `prefix` in `text`. */
+std::string line_after(const std::string &text, const std::string &prefix)
+{
+    size_t at = text.find(prefix);
+    if (at == std::string::npos) return "unknown";
+    at += prefix.size();
+    while (at < text.size() && text[at] == ' ') at++;
+    size_t end = text.find('\n', at);
+    return text.substr(at, end == std::string::npos ? std::string::npos : end - at);
+}
+
+/* The BLAS library mapped into this process (symlinks resolved), or "none". */
+std::string blas_library()
+{
+    FILE *f = std::fopen("/proc/self/maps", "r");
+    if (!f) return "unknown";
+    char line[4096];
+    std::string found = "none";
+    static const char *const libs[] = {"/libblas.so", "/libopenblas", "/libmkl_rt", "/libblis", "/libcblas.so"};
+    while (std::fgets(line, sizeof line, f)) {
+        char *path = std::strchr(line, '/');
+        if (!path) continue;
+        path[std::strcspn(path, "\n")] = '\0';
+        for (const char *l : libs)
+            if (std::strstr(path, l)) {
+                char real[PATH_MAX];
+                found = realpath(path, real) ? real : path;
+                break;
+            }
+        if (found != "none") break;
+    }
+    std::fclose(f);
+    return found;
+}
+
+std::string qengines_list()
+{
+    std::string s;
+    for (c10::QEngine e : at::globalContext().supportedQEngines())
+        if (e != c10::QEngine::NoQEngine) s += (s.empty() ? "" : ",") + qengine_name(e);
+    return s.empty() ? "none" : s;
+}
+
+void build_facts(nnfi_model *m)
+{
+    std::string cfg = at::show_config();
+    std::string par = at::get_parallel_info();
+    std::string q;
+    for (const auto &p : m->packed) q += (q.empty() ? "" : ",") + (p->path.empty() ? std::string("(top)") : p->path);
+    m->facts = {
+        std::string("torch_version=") + TORCH_VERSION,
+        "device=cpu",
+        "qengine=" + qengine_name(at::globalContext().qEngine()),
+        "qengines=" + qengines_list(),
+        "intra_op_threads=" + std::to_string(m->threads),
+        "inter_op_threads=" + std::to_string(at::get_num_interop_threads()),
+        "parallel_backend=" + line_after(par, "ATen parallel backend:"),
+        "cpu_capability=" + line_after(cfg, "CPU capability usage:"),
+        "blas_info=" + config_value(cfg, "BLAS_INFO"),
+        "lapack_info=" + config_value(cfg, "LAPACK_INFO"),
+        "blas_library=" + blas_library(),
+        "blas_threads=" + (blas_threads().get ? std::to_string(blas_threads().get()) : std::string("n/a")),
+        "quantized_modules=" + (q.empty() ? std::string("none") : q),
+    };
+    m->facts_c.clear();
+    for (const std::string &f : m->facts) m->facts_c.push_back(f.c_str());
+    m->facts_c.push_back(nullptr);
 }
 
 /* One forward on `rows` samples; the output tensor [rows, C] (float32). */
 at::Tensor run(nnfi_model *m, const float *input, int64_t rows)
 {
-    c10::InferenceMode guard;
     pin_settings(m, false);
+    m->stats.forwards++;
+    sync_shadows(m); /* before the guard: packed objects must not hold inference tensors */
+    c10::InferenceMode guard;
     at::manual_seed(m->seed);
     std::vector<int64_t> shape{rows};
     shape.insert(shape.end(), m->input_shape.begin(), m->input_shape.end());
@@ -492,7 +1052,13 @@ at::Tensor run(nnfi_model *m, const float *input, int64_t rows)
             throw HookAbort();
         }
     }
-    c10::IValue out = m->module.forward({x});
+    c10::IValue out;
+    try {
+        out = m->module.forward({x});
+    } catch (...) {
+        if (!m->packed.empty()) m->rebuild_packed = true;
+        throw;
+    }
     if (out.isTuple() && !out.toTupleRef().elements().empty()) out = out.toTupleRef().elements()[0];
     if (!out.isTensor())
         throw std::runtime_error("forward returned a " + out.tagKind() + ", not a tensor [rows, classes]");
@@ -627,7 +1193,14 @@ void build_info(nnfi_model *m)
         for (const std::string &s : m->skipped) m->info += " " + s + ",";
         m->info.pop_back();
     }
-    m->info += "; quantized packed weights: not exposed";
+    if (m->packed.empty()) {
+        m->info += "; quantized packed weights: none";
+    } else {
+        m->info += "; quantized packed weights: " + std::to_string(m->packed.size()) + " (";
+        for (size_t i = 0; i < m->packed.size(); i++)
+            m->info += (i ? ", " : "") + (m->packed[i]->path.empty() ? std::string("(top)") : m->packed[i]->path);
+        m->info += ")";
+    }
 }
 
 /* ---- the table -------------------------------------------------------- */
@@ -694,7 +1267,14 @@ nnfi_status open_impl(const nnfi_model_cfg *cfg, const char *base_dir, uint64_t 
         st = read_input_shape(m);
         if (st == NNFI_OK) {
             for (const auto &p : m->module.named_parameters(true)) add_tensor_site(m, p.name, NNFI_SITE_PARAM, p.value);
-            for (const auto &b : m->module.named_buffers(true)) add_tensor_site(m, b.name, NNFI_SITE_BUFFER, b.value);
+            find_quantized(m); /* packed weights and biases: PARAM sites */
+            for (const auto &b : m->module.named_buffers(true)) {
+                if (b.value.scalar_type() == at::kLong && (b.name == "zero_point" || ends_with(b.name, ".zero_point")))
+                    add_long_shadow(m, b.name, b.value);
+                else
+                    add_tensor_site(m, b.name, NNFI_SITE_BUFFER, b.value);
+            }
+            add_quantized_buffer_sites(m);
             rewrite(m);
             st = discover_sites(m);
         }
@@ -711,6 +1291,7 @@ nnfi_status open_impl(const nnfi_model_cfg *cfg, const char *base_dir, uint64_t 
         return st;
     }
     build_info(m);
+    build_facts(m);
     *out = m;
     return NNFI_OK;
 }
@@ -742,6 +1323,18 @@ nnfi_status torch_set_hook(nnfi_model *m, nnfi_site_hook hook, void *user)
     return NNFI_OK;
 }
 
+/* Does any shadow hold other values than the loaded ones (for messages)? */
+bool shadows_faulty(const nnfi_model *m)
+{
+    for (const auto &p : m->packed)
+        if (!p->w.is_pristine() || !p->b.is_pristine() || !p->scale.is_pristine() || !p->zp.is_pristine()) return true;
+    for (const auto &a : m->attrs)
+        if (!a->v.is_pristine()) return true;
+    for (const auto &l : m->longs)
+        if (!l->v.is_pristine()) return true;
+    return false;
+}
+
 nnfi_status torch_forward(nnfi_model *m, const float *input, uint64_t rows, float *logits)
 {
     if (rows == 0) return NNFI_OK;
@@ -759,14 +1352,31 @@ nnfi_status torch_forward(nnfi_model *m, const float *input, uint64_t rows, floa
     } catch (const std::bad_alloc &) {
         return NNFI_FAIL(NNFI_E_NOMEM, "torch host: out of memory in a forward of %llu rows\n"
                          "  hint: lower eval.batch", (unsigned long long)rows);
+    } catch (const RepackError &e) {
+        return NNFI_FAIL(NNFI_E_BACKEND, "torch host: forward of '%s': %s\n"
+                         "  hint: the quantized engine refuses some faulty quantization parameters (e.g. a zero "
+                         "point out of range, a scale that is not finite and positive): count the trial as failed",
+                         m->path.c_str(), e.what());
     } catch (const std::exception &e) {
         if (m->hook_st != NNFI_OK) return m->hook_st; /* the hook recorded its message */
+        if (shadows_faulty(m))
+            return NNFI_FAIL(NNFI_E_BACKEND, "torch host: forward of '%s' (%llu rows) with faulty quantized weights or "
+                             "quantization parameters failed: %s\n"
+                             "  hint: the quantized engine refuses some faulty values (e.g. a scale that is not finite "
+                             "and positive): count the trial as failed",
+                             m->path.c_str(), (unsigned long long)rows, torch_message(e).c_str());
         return NNFI_FAIL(NNFI_E_BACKEND, "torch host: forward of '%s' (%llu rows) failed: %s\n"
-                         "  hint: check that the input shape (%s) is what the model expects",
+                         "  hint: check that the input shape (%s) is what the model expects%s",
                          m->path.c_str(), (unsigned long long)rows, torch_message(e).c_str(),
-                         c10::str(c10::IntArrayRef(m->input_shape)).c_str());
+                         c10::str(c10::IntArrayRef(m->input_shape)).c_str(),
+                         m->packed.empty() && m->attrs.empty()
+                             ? ""
+                             : "; in a quantized model a faulty buffer (e.g. a scale) can also make an operator "
+                               "refuse to run: count the trial as failed");
     }
 }
+
+const char *const *torch_facts(const nnfi_model *m) { return m->facts_c.data(); }
 
 const nnfi_model_host torch_host = {
     NNFI_MODEL_HOST_ABI,
@@ -781,6 +1391,7 @@ const nnfi_model_host torch_host = {
     torch_forward,
     torch_close,
     nullptr, /* builtin_eval: a torch model needs an eval file */
+    torch_facts,
 };
 
 } // namespace
@@ -791,3 +1402,86 @@ const nnfi_model_host torch_host = {
 extern "C" NNFI_TORCH_EXPORT const nnfi_model_host *nnfi_host_torch(void) { return &torch_host; }
 
 extern "C" NNFI_TORCH_EXPORT const char *nnfi_host_torch_info(const nnfi_model *m) { return m ? m->info.c_str() : ""; }
+
+extern "C" NNFI_TORCH_EXPORT const char *const *nnfi_host_torch_facts(const nnfi_model *m)
+{
+    static const char *const none[] = {nullptr};
+    return m ? m->facts_c.data() : none;
+}
+
+extern "C" NNFI_TORCH_EXPORT void nnfi_host_torch_get_stats(const nnfi_model *m, nnfi_host_torch_stats *out)
+{
+    if (!out) return;
+    std::memset(out, 0, sizeof *out);
+    if (m) *out = m->stats;
+}
+
+namespace {
+
+/* t (any dtype convertible to the site's) into out, checking the element count. */
+nnfi_status copy_live(const nnfi_site &s, const at::Tensor &t, void *out)
+{
+    static const c10::ScalarType st[] = {at::kFloat, at::kHalf, at::kBFloat16, at::kDouble,
+                                         at::kChar,  at::kByte, at::kInt};
+    at::Tensor c = t.to(st[s.dtype]).contiguous();
+    if ((uint64_t)c.numel() != s.numel)
+        return NNFI_FAIL(NNFI_E_BACKEND, "torch host: site '%s': the model holds %lld elements, the site has %llu\n"
+                         "  hint: a bug in the torch host", s.name, (long long)c.numel(), (unsigned long long)s.numel);
+    std::memcpy(out, c.data_ptr(), (size_t)c.numel() * c.element_size());
+    return NNFI_OK;
+}
+
+nnfi_status read_live_impl(const nnfi_model *m, uint32_t site, void *out)
+{
+    if (site >= m->sites.size())
+        return NNFI_FAIL(NNFI_E_INVALID, "torch host: no site %u (the model has %zu)\n  hint: a site index from sites()",
+                         site, m->sites.size());
+    const nnfi_site &s = m->sites[site];
+    for (const auto &pp : m->packed) {
+        const Packed &p = *pp;
+        int32_t i = (int32_t)site;
+        if (i != p.w.site && i != p.b.site && i != p.scale.site && i != p.zp.site) continue;
+        c10::IValue live = p.owner->getSlot(p.slot);
+        c10::IValue state = (*p.getstate)(std::vector<c10::IValue>{live});
+        std::vector<at::Tensor> lv;
+        leaves(state, lv);
+        if ((size_t)p.w_leaf >= lv.size() || (p.b_leaf >= 0 && (size_t)p.b_leaf >= lv.size()))
+            return NNFI_FAIL(NNFI_E_BACKEND, "torch host: site '%s': the packed object's state changed shape\n"
+                             "  hint: a bug in the torch host", s.name);
+        const at::Tensor &qw = lv[(size_t)p.w_leaf];
+        if (i == p.w.site) return copy_live(s, qw.int_repr(), out);
+        if (i == p.b.site) return copy_live(s, lv[(size_t)p.b_leaf], out);
+        if (i == p.scale.site)
+            return copy_live(s, p.per_channel ? qw.q_per_channel_scales() : at::full({1}, qw.q_scale(), at::kDouble), out);
+        return copy_live(s, p.per_channel ? qw.q_per_channel_zero_points() : at::full({1}, qw.q_zero_point(), at::kLong),
+                         out);
+    }
+    for (const auto &ap : m->attrs) {
+        if (ap->v.site != (int32_t)site) continue;
+        const c10::IValue &v = ap->owner->getSlot(ap->slot);
+        if (ap->is_int) return copy_live(s, at::full({1}, v.toInt(), at::kLong), out);
+        return copy_live(s, at::full({1}, v.toDouble(), at::kDouble), out);
+    }
+    for (const auto &lp : m->longs)
+        if (lp->v.site == (int32_t)site) return copy_live(s, lp->target, out);
+    if ((s.kind == NNFI_SITE_PARAM || s.kind == NNFI_SITE_BUFFER) && s.data) {
+        std::memcpy(out, s.data, (size_t)s.numel * (nnfi_dtype_bits(s.dtype) / 8));
+        return NNFI_OK;
+    }
+    return NNFI_FAIL(NNFI_E_INVALID, "torch host: site '%s' (%s) has no value between forwards\n"
+                     "  hint: only parameter and buffer sites can be read back", s.name, nnfi_site_kind_name(s.kind));
+}
+
+} // namespace
+
+extern "C" NNFI_TORCH_EXPORT nnfi_status nnfi_host_torch_read_live(const nnfi_model *m, uint32_t site, void *out)
+{
+    if (!m || !out) return NNFI_FAIL(NNFI_E_INVALID, "torch host: read_live without a model or an output buffer");
+    try {
+        c10::InferenceMode guard;
+        return read_live_impl(m, site, out);
+    } catch (const std::exception &e) {
+        return NNFI_FAIL(NNFI_E_BACKEND, "torch host: reading site %u back failed: %s\n  hint: see the message",
+                         site, torch_message(e).c_str());
+    }
+}
