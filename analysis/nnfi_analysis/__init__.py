@@ -11,7 +11,7 @@ its load() function, so import the module as `from nnfi_analysis.load import
 summaries), plots (figures), cli (`python3 -m nnfi_analysis`). The file layout
 is described in load.py and include/nnfi/h5_results.h.
 """
-from . import plots, stats
+from . import plots, stats, strata
 from .load import (
     Golden,
     NnfiFileError,
@@ -29,8 +29,19 @@ from .load import (
     sites,
     trials,
 )
-from .load import load
-from .stats import crossing, exceedance, leveugle_sample_size, summarize, t_interval, wilson_interval
+from .load import load, load_many
+from .stats import (
+    clopper_pearson_interval,
+    crossing,
+    exceedance,
+    leveugle_sample_size,
+    proportion_interval,
+    summarize,
+    summarize_many,
+    t_interval,
+    wilson_interval,
+)
+from .strata import fault_table, layer_of, stratify, trial_strata
 
 __version__ = "0.1.0"
 
@@ -38,5 +49,6 @@ __all__ = [
     "Golden", "NnfiFileError", "Results", "check_schema", "columns", "crossing", "dataset",
     "default_results_path", "exceedance", "experiments", "faults", "golden", "leveugle_sample_size", "load",
     "plots", "points", "provenance", "read_schema", "sites", "stats", "summarize", "t_interval", "trials",
-    "wilson_interval",
+    "wilson_interval", "clopper_pearson_interval", "proportion_interval", "summarize_many", "load_many",
+    "strata", "fault_table", "layer_of", "stratify", "trial_strata",
 ]

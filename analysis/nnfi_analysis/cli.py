@@ -7,6 +7,9 @@
       Wilson intervals
   plot OUT.h5 -o FIG.png [--metric drop|accuracy] [--threshold T] [--relative]
       the summary figure (plots.summary_figure)
+  plot OUT.h5 -o DIR [--overhead TABLE] [--multi exclude|first|each]
+      every applicable figure into DIR (plots.all_figures): summary, models
+      (vs faults per parameter), layer_bit, layers, bits, time_steps, overhead
   csv OUT.h5 -o TRIALS.csv [--all]
       the trials frame (done rows; --all: every planned row); -o - for stdout
   columns OUT.h5
@@ -99,10 +102,19 @@ def cmd_summary(a) -> int:
     return 0
 
 
+_IMAGE_EXT = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
 def cmd_plot(a) -> int:
-    from .plots import save, summary_figure
+    from .plots import all_figures, save, summary_figure
 
     res = load(a.file)
+    if not str(a.output).lower().endswith(_IMAGE_EXT):  # a directory: every applicable figure
+        written = all_figures(res, a.output, threshold=a.threshold, relative=a.relative, confidence=a.confidence,
+                              overhead=a.overhead, dpi=a.dpi, multi=a.multi)
+        for w in written:
+            print(f"wrote {w}", file=sys.stderr)
+        return 0
     s = summarize(res, threshold=a.threshold, confidence=a.confidence, relative=a.relative)
     fig = summary_figure(s, metric=a.metric, title=a.title or f"{res.provenance.get('campaign', a.file)}")
     save(fig, a.output, dpi=a.dpi)
@@ -151,7 +163,12 @@ def parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("plot", help="accuracy/drop and SDC/DUE rates with intervals, to an image")
     p.add_argument("file", metavar="OUT.h5")
-    p.add_argument("-o", "--output", required=True, metavar="FIG.png")
+    p.add_argument("-o", "--output", required=True, metavar="FIG.png|DIR",
+                   help="an image (the summary figure) or a directory: every applicable figure as PNG")
+    p.add_argument("--overhead", metavar="TABLE", help="with -o DIR: a benchmark table (faults, overhead ratio) "
+                                                       "to draw as overhead.png")
+    p.add_argument("--multi", choices=("exclude", "first", "each"), default="exclude",
+                   help="with -o DIR: how trials with several faults enter the strata (default exclude)")
     p.add_argument("--metric", choices=("drop", "accuracy"), default="drop")
     p.add_argument("--title")
     p.add_argument("--dpi", type=int, default=120)

@@ -51,6 +51,7 @@ __all__ = [
     "Golden",
     "open_file",
     "load",
+    "load_many",
     "trials",
     "columns",
     "provenance",
@@ -582,6 +583,25 @@ def load(path: str | os.PathLike, done_only: bool = True, which: list[str] | Non
             done_only=done_only,
             golden_accuracy=_golden_accuracy(f),
         )
+
+
+def load_many(paths, done_only: bool = True) -> pd.DataFrame:
+    """The trials frames of several result files, concatenated, with `file`
+    (the path) and `campaign` in front and a (file, trial) MultiIndex; the
+    experiment_name column becomes plain strings (categories differ between
+    files). For per-file statistics use stats.summarize_many."""
+    frames = []
+    for p in [paths] if isinstance(paths, (str, os.PathLike)) else list(paths):
+        r = load(p, done_only=done_only)
+        t = r.trials.copy()
+        t["experiment_name"] = t["experiment_name"].astype(str)
+        t.insert(0, "campaign", r.provenance.get("campaign", ""))
+        t.insert(0, "file", str(p))
+        t = t.set_index("file", append=True).reorder_levels(["file", t.index.name])
+        frames.append(t)
+    if not frames:
+        raise ValueError("load_many: no files given")
+    return pd.concat(frames)
 
 
 def default_results_path() -> str:

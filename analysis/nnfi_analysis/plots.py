@@ -34,6 +34,15 @@ __all__ = [
     "plot_proportions",
     "plot_exceedance",
     "summary_figure",
+    "faults_per_parameter",
+    "model_comparison_figure",
+    "plot_heatmap",
+    "vulnerability_figure",
+    "plot_strata_bars",
+    "plot_time_steps",
+    "read_overhead",
+    "plot_overhead",
+    "all_figures",
     "SWEEP_AXIS",
 ]
 
@@ -180,3 +189,289 @@ def summary_figure(summary: pd.DataFrame, metric: str = "drop", which=("sdc", "d
     if title:
         fig.suptitle(title)
     return fig
+
+
+# ------------------------------------------------- model comparison figure --
+
+_MODEL_STYLE = {"cnn": "-", "snn": "--", "qcnn": "-.", "pcnn": ":"}
+_MODEL_KIND = {"cnn": "dense (DNN)", "snn": "spiking (SNN)", "qcnn": "quantized int8", "pcnn": "pruned"}
+
+
+def faults_per_parameter(summary: pd.DataFrame, sites: pd.DataFrame | None = None) -> np.ndarray:
+    """x of each summary row as faults per parameter: the swept rate for rate
+    sweeps; for count sweeps N / (parameter elements of the model, from
+    /sites: kind 'param') when `sites` is given (NaN otherwise); NaN for
+    experiments without a sweep."""
+    x = summary["x"].to_numpy(dtype=float).copy()
+    sw = summary["sweep"].to_numpy()
+    params = {}
+    if sites is not None and len(sites):
+        p = sites[sites["kind"] == "param"]
+        params = p.groupby("model")["numel"].apply(lambda v: float(np.sum(v.astype(float)))).to_dict()
+    div = np.array([params.get(m, np.nan) for m in summary["model"]], dtype=float)
+    return np.where(sw == "rate", x, np.where(sw == "faults", x / div, np.nan))
+
+
+def model_comparison_figure(summary: pd.DataFrame, sites: pd.DataFrame | None = None,
+                            which=("accuracy", "sdc", "due", "drop_gt"), title=None, interval: str = "wilson"):
+    """Accuracy and outcome rates (P[SDC], P[DUE], P[drop > t]) against
+    faults per parameter, one panel each, every experiment (DNN, SNN,
+    quantized, pruned ...) a line with its interval as a shaded band: the
+    t-interval for the accuracy, Wilson (interval='wilson') or
+    Clopper-Pearson ('cp') for proportions. Count sweeps are converted with
+    `sites` (faults_per_parameter); experiments without a sweep are left out."""
+    xs = faults_per_parameter(summary, sites)
+    keep = np.isfinite(xs) & (xs > 0)
+    s = summary[keep].assign(_x=xs[keep])
+    if s.empty:
+        raise ValueError("no swept points to put on a faults-per-parameter axis")
+    fig, axes = new_figure(1, len(which), size=(4.3 * len(which), 3.8))
+    t = summary.attrs.get("threshold", 0.4)
+    suf = ("_cp_lo", "_cp_hi") if interval in ("cp", "clopper-pearson") else ("_lo", "_hi")
+    for j, w in enumerate(which):
+        ax = axes[0, j]
+        for name in dict.fromkeys(s["experiment_name"]):
+            g = s[s["experiment_name"] == name].sort_values("_x")
+            model = str(g["model"].iloc[0])
+            ls = next((v for k, v in _MODEL_STYLE.items() if model.startswith(k)), "-")
+            if w == "accuracy":
+                y = g["accuracy_mean"].to_numpy(dtype=float)
+                hw = np.nan_to_num(g["accuracy_hw"].to_numpy(dtype=float))
+                lo, hi = y - hw, y + hw
+            else:
+                y = g[f"{w}_p"].to_numpy(dtype=float)
+                lo, hi = g[f"{w}{suf[0]}"].to_numpy(dtype=float), g[f"{w}{suf[1]}"].to_numpy(dtype=float)
+            (line,) = ax.plot(g["_x"], y, marker="o", linestyle=ls, label=f"{name} ({_MODEL_KIND.get(model, model)})")
+            ax.fill_between(g["_x"].to_numpy(dtype=float), lo, hi, color=line.get_color(), alpha=0.15)
+        ax.set_xscale("log")
+        ax.set_xlabel("faults per parameter")
+        if w == "accuracy":
+            ax.set_ylabel(f"accuracy (mean, {_ci(summary)} t-CI)")
+        else:
+            ax.set_ylabel(f"{_PROPS[w].format(t=t)} ({_ci(summary)} {'CP' if suf[0] == '_cp_lo' else 'Wilson'})")
+            ax.set_ylim(-0.03, 1.03)
+        ax.grid(True, alpha=0.3)
+    axes[0, 0].legend(fontsize="x-small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+# ------------------------------------------------------------ heat maps --
+
+_VALUE_LABEL = {"sdc_p": "P[SDC]", "critical_sdc_p": "P[critical SDC]", "due_p": "P[DUE]",
+                "drop_gt_p": "P[drop > t]", "drop_mean": "mean accuracy drop", "n": "trials"}
+
+
+def plot_heatmap(ax, strata: pd.DataFrame, row: str = "layer", col: str = "bit", value: str = "sdc_p",
+                 annotate: bool = True, vmin=0.0, vmax=1.0):
+    """A heat map of one stratified estimate (strata.stratify with by=[row,
+    col], one experiment or per=None): rows x columns, empty cells blank;
+    annotate writes the trial count of each cell."""
+    piv = strata.pivot_table(index=row, columns=col, values=value, aggfunc="mean")
+    cnt = strata.pivot_table(index=row, columns=col, values="n", aggfunc="sum")
+    if col == "bit":
+        piv = piv[sorted(piv.columns, reverse=True)]
+        cnt = cnt[piv.columns]
+    im = ax.imshow(piv.to_numpy(dtype=float), aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax,
+                   interpolation="nearest")
+    ax.set_yticks(range(len(piv.index)), [str(v) for v in piv.index])
+    ax.set_xticks(range(len(piv.columns)), [str(v) for v in piv.columns], rotation=90 if len(piv.columns) > 12 else 0,
+                  fontsize="small")
+    ax.set_xlabel(col)
+    ax.set_ylabel(row)
+    if annotate and cnt.size <= 400:
+        c = cnt.to_numpy(dtype=float)
+        for i in range(c.shape[0]):
+            for j in range(c.shape[1]):
+                if np.isfinite(c[i, j]):
+                    ax.text(j, i, f"{int(c[i, j])}", ha="center", va="center", fontsize=6, color="w")
+    ax.figure.colorbar(im, ax=ax, label=_VALUE_LABEL.get(value, value))
+    return ax
+
+
+def vulnerability_figure(strata: pd.DataFrame, value: str = "sdc_p", title=None):
+    """Per-layer x per-bit heat maps of `value`, one panel per experiment
+    (strata.stratify(res, by=['layer', 'bit']))."""
+    if strata.empty:
+        raise ValueError("no single-fault strata to draw (see strata.trial_strata for the rule)")
+    names = list(dict.fromkeys(strata["experiment_name"])) if "experiment_name" in strata else [None]
+    fig, axes = new_figure(len(names), 1, size=(9.0, 2.2 + 0.35 * strata["layer"].nunique() * 1.0 + 0.0)
+                           if len(names) == 1 else (9.0, 3.0 * len(names)))
+    for i, name in enumerate(names):
+        sub = strata if name is None else strata[strata["experiment_name"] == name]
+        plot_heatmap(axes[i, 0], sub, "layer", "bit", value)
+        if name is not None:
+            axes[i, 0].set_title(f"{name}: {_VALUE_LABEL.get(value, value)} per layer and bit (single-fault trials)",
+                                 fontsize="small")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def plot_strata_bars(ax, strata: pd.DataFrame, key: str, value: str = "sdc", interval: str = "wilson"):
+    """One stratified proportion (sdc, due, drop_gt ...) per stratum with its
+    interval, grouped by experiment: bars with error bars."""
+    suf = ("_cp_lo", "_cp_hi") if interval in ("cp", "clopper-pearson") else ("_lo", "_hi")
+    names = list(dict.fromkeys(strata["experiment_name"])) if "experiment_name" in strata else [None]
+    cats = sorted(strata[key].unique(), key=lambda v: (str(type(v)), v))
+    w = 0.8 / max(len(names), 1)
+    for i, name in enumerate(names):
+        g = strata if name is None else strata[strata["experiment_name"] == name]
+        g = g.set_index(key).reindex(cats)
+        p = g[f"{value}_p"].to_numpy(dtype=float)
+        lo = np.nan_to_num(p - g[f"{value}{suf[0]}"].to_numpy(dtype=float))
+        hi = np.nan_to_num(g[f"{value}{suf[1]}"].to_numpy(dtype=float) - p)
+        ax.bar(np.arange(len(cats)) + (i - (len(names) - 1) / 2) * w, np.nan_to_num(p), width=w,
+               yerr=[np.maximum(lo, 0), np.maximum(hi, 0)], capsize=2, label=name)
+    ax.set_xticks(range(len(cats)), [str(c) for c in cats], rotation=90 if len(cats) > 12 else 0, fontsize="small")
+    ax.set_xlabel(key)
+    ax.set_ylabel(_PROPS.get(value, value).format(t=strata.attrs.get("threshold", 0.4)))
+    ax.set_ylim(0, 1.03)
+    ax.grid(True, axis="y", alpha=0.3)
+    if names != [None]:
+        ax.legend(fontsize="x-small")
+    return ax
+
+
+def plot_time_steps(ax, strata: pd.DataFrame, which=("sdc", "drop_gt"), interval: str = "wilson"):
+    """SNN vulnerability per time step: proportions against the time step a
+    fault starts in (t_first; strata.stratify(res, by='time_step')), one line
+    per experiment and outcome with its interval band. Rows with time_step
+    -1 (no window) are dropped."""
+    suf = ("_cp_lo", "_cp_hi") if interval in ("cp", "clopper-pearson") else ("_lo", "_hi")
+    s = strata[strata["time_step"] >= 0]
+    if s.empty:
+        raise ValueError("no faults with a time step (SNN activation/input/state sites)")
+    names = list(dict.fromkeys(s["experiment_name"])) if "experiment_name" in s else [None]
+    t = strata.attrs.get("threshold", 0.4)
+    for name in names:
+        g = (s if name is None else s[s["experiment_name"] == name]).sort_values("time_step")
+        for j, w in enumerate(which):
+            (line,) = ax.plot(g["time_step"], g[f"{w}_p"], marker="os^dv"[j % 5],
+                              label=f"{name + ': ' if name else ''}{_PROPS[w].format(t=t)}")
+            ax.fill_between(g["time_step"].to_numpy(dtype=float), g[f"{w}{suf[0]}"].to_numpy(dtype=float),
+                            g[f"{w}{suf[1]}"].to_numpy(dtype=float), color=line.get_color(), alpha=0.15)
+    ax.set_xlabel("time step of the fault (t_first)")
+    ax.set_ylabel("fraction of single-fault trials")
+    ax.set_ylim(-0.03, 1.03)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="x-small")
+    return ax
+
+
+# -------------------------------------------------------------- overhead --
+
+
+def read_overhead(path: str | os.PathLike) -> pd.DataFrame:
+    """A benchmark table of injection overhead: CSV or whitespace separated,
+    '#' comments, a header naming at least a fault-count column (faults, n,
+    n_faults) and an overhead column (overhead, ratio, overhead_ratio);
+    optional series column (series, target, mode, device, label). Without a
+    header: faults, overhead[, series]. Returns columns faults, overhead,
+    series."""
+    text = [ln for ln in open(path, encoding="utf-8").read().splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    if not text:
+        raise ValueError(f"{path}: empty overhead table")
+    sep = "," if "," in text[0] else r"\s+"
+    import io
+
+    first = [c.strip().lower() for c in (text[0].split(",") if sep == "," else text[0].split())]
+    try:
+        [float(c) for c in first[:2]]
+        header = None
+    except ValueError:
+        header = 0
+    df = pd.read_csv(io.StringIO("\n".join(text)), sep=sep, header=header, engine="python")
+    if header is None:
+        df.columns = ["faults", "overhead", "series"][: df.shape[1]] + [f"c{i}" for i in range(3, df.shape[1])]
+    else:
+        df.columns = [str(c).strip().lower() for c in df.columns]
+        ren = {}
+        for c in df.columns:
+            if c in ("n", "n_faults", "faults_per_trial", "count"):
+                ren[c] = "faults"
+            elif c in ("ratio", "overhead_ratio", "slowdown"):
+                ren[c] = "overhead"
+            elif c in ("target", "mode", "device", "label", "name", "kind") and "series" not in df.columns \
+                    and "series" not in ren.values():
+                ren[c] = "series"
+        df = df.rename(columns=ren)
+    if "faults" not in df or "overhead" not in df:
+        raise ValueError(f"{path}: needs columns faults and overhead (got {list(df.columns)})")
+    if "series" not in df:
+        df["series"] = "overhead"
+    return df[["faults", "overhead", "series"]].astype({"faults": float, "overhead": float, "series": str})
+
+
+def plot_overhead(ax, table: pd.DataFrame):
+    """Overhead ratio (faulty / fault-free time) against faults per trial,
+    one line per series, log-x, with the break-even line at 1."""
+    for name, g in table.groupby("series", sort=False):
+        g = g.sort_values("faults")
+        ax.plot(g["faults"], g["overhead"], marker="o", label=str(name))
+    x = table["faults"].to_numpy(dtype=float)
+    if x.size and (x > 0).all():
+        ax.set_xscale("log")
+    ax.axhline(1.0, color="k", lw=0.8, ls=":")
+    ax.set_xlabel("faults per trial")
+    ax.set_ylabel("overhead ratio (time with faults / without)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize="small")
+    return ax
+
+
+# -------------------------------------------------------------- all of it --
+
+
+def all_figures(res, outdir: str | os.PathLike, threshold: float = 0.4, relative: bool = False,
+                confidence: float = 0.95, overhead: str | os.PathLike | None = None, dpi: int = 120,
+                multi: str = "exclude") -> list[str]:
+    """Write every figure that applies to a Results into outdir (created):
+    summary.png (always), models.png (faults per parameter, when some point
+    is swept), layer_bit.png, layers.png, bits.png (when single-fault trials
+    exist; see strata.trial_strata), time_steps.png (faults with a time
+    step), overhead.png (when `overhead`, a benchmark table, is given).
+    Returns the paths written."""
+    from .stats import summarize
+    from .strata import stratify, trial_strata
+
+    os.makedirs(outdir, exist_ok=True)
+    out = []
+
+    def put(fig, name):
+        out.append(save(fig, os.path.join(os.fspath(outdir), name), dpi=dpi))
+
+    s = summarize(res, threshold=threshold, confidence=confidence, relative=relative)
+    title = str(res.provenance.get("campaign", ""))
+    put(summary_figure(s, title=title), "summary.png")
+    sites = res.sites()
+    xs = faults_per_parameter(s, sites)
+    if (np.isfinite(xs) & (xs > 0)).any():
+        put(model_comparison_figure(s, sites, title=title), "models.png")
+    st = trial_strata(res, multi=multi)
+    kw = dict(threshold=threshold, confidence=confidence, relative=relative)
+    if len(st):
+        lb = stratify(st, by=["layer", "bit"], **kw)
+        if (st["bit"] >= 0).any():
+            put(vulnerability_figure(lb[lb["bit"] >= 0], title=title), "layer_bit.png")
+        for key, name in (("layer", "layers.png"), ("bit", "bits.png")):
+            sk = stratify(st, by=key, **kw)
+            if key == "bit":
+                sk = sk[sk["bit"] >= 0]
+            if sk.empty:
+                continue
+            fig, ax = new_figure(1, 1, size=(max(6.0, 0.3 * sk[key].nunique() * max(1, sk["experiment_name"].nunique())), 3.8))
+            plot_strata_bars(ax[0, 0], sk, key, "sdc")
+            ax[0, 0].set_title(f"{title}: P[SDC] per {key} (single-fault trials)", fontsize="small")
+            put(fig, name)
+        ts = stratify(st, by="time_step", **kw)
+        if (ts["time_step"] >= 0).any():
+            fig, ax = new_figure(1, 1, size=(6.5, 3.8))
+            plot_time_steps(ax[0, 0], ts)
+            put(fig, "time_steps.png")
+    if overhead is not None:
+        fig, ax = new_figure(1, 1, size=(6.0, 3.8))
+        plot_overhead(ax[0, 0], read_overhead(overhead))
+        put(fig, "overhead.png")
+    return out

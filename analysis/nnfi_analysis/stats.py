@@ -13,7 +13,10 @@ with the trial budgets `nnfi plan` derives (src/plan/plan.c):
       drop_gt       P[drop > thr]    trials with accuracy_drop > threshold
                                      (relative=True: relative_drop > threshold)
   - leveugle_sample_size: Leveugle et al. (DATE 2009), as nnfi_leveugle_sample_size;
-  - wilson_interval: as nnfi_wilson_interval (n = 0 gives [0, 1]).
+  - wilson_interval: as nnfi_wilson_interval (n = 0 gives [0, 1]);
+  - clopper_pearson_interval: the exact (beta) interval, also in summaries
+    as <name>_cp_lo / <name>_cp_hi;
+  - summarize_many: several result files at once (a `file` column).
 
 Only done rows count. Use alone:
 
@@ -35,11 +38,14 @@ __all__ = [
     "normal_quantile",
     "t_quantile",
     "wilson_interval",
+    "clopper_pearson_interval",
+    "proportion_interval",
     "leveugle_sample_size",
     "t_interval",
     "summarize",
     "exceedance",
     "crossing",
+    "summarize_many",
     "PROPORTIONS",
 ]
 
@@ -86,6 +92,41 @@ def wilson_interval(k, n, confidence: float = 0.95):
     if lo.ndim == 0:
         return float(lo), float(hi)
     return lo, hi
+
+
+def clopper_pearson_interval(k, n, confidence: float = 0.95):
+    """Clopper-Pearson ("exact") interval of k successes in n trials: the
+    beta quantiles B(a/2; k, n-k+1) and B(1-a/2; k+1, n-k), with 0 for k = 0
+    and 1 for k = n; (0, 1) where n == 0. Scalars or arrays (broadcast).
+    k=0, n=10 at 95%: (0, 0.3085); k=5, n=10: (0.1871, 0.8129). Never
+    narrower than the nominal coverage (conservative), unlike Wilson."""
+    from scipy.stats import beta
+
+    k = np.asarray(k, dtype=float)
+    n = np.asarray(n, dtype=float)
+    a = 1 - confidence
+    if not 0 < a < 1:
+        raise ValueError(f"confidence must be in (0, 1), not {confidence}")
+    k, n = np.broadcast_arrays(k, n)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lo = np.where((n > 0) & (k > 0), beta.ppf(a / 2, np.maximum(k, 1e-300), n - k + 1), 0.0)
+        hi = np.where((n > 0) & (k < n), beta.ppf(1 - a / 2, k + 1, np.maximum(n - k, 1e-300)), 1.0)
+    lo = np.nan_to_num(lo, nan=0.0)
+    hi = np.nan_to_num(hi, nan=1.0)
+    if lo.ndim == 0:
+        return float(lo), float(hi)
+    return lo, hi
+
+
+def proportion_interval(k, n, confidence: float = 0.95, method: str = "wilson"):
+    """wilson_interval or clopper_pearson_interval by name ('wilson', 'cp' /
+    'clopper-pearson')."""
+    m = method.lower().replace("_", "-")
+    if m == "wilson":
+        return wilson_interval(k, n, confidence)
+    if m in ("cp", "clopper-pearson", "exact"):
+        return clopper_pearson_interval(k, n, confidence)
+    raise ValueError(f"method must be 'wilson' or 'clopper-pearson', not {method!r}")
 
 
 def leveugle_sample_size(margin: float, confidence: float = 0.95, p: float = 0.5, population: float = 0) -> int:
@@ -173,7 +214,7 @@ def summarize(
     accuracy_mean/_hw/_lo/_hi, drop_mean/_hw/_lo/_hi (t-intervals),
     relative_drop_mean, n_faults_mean, critical_sdc_per_trial, and for each
     of sdc, critical_sdc, due, drop_gt: _k (trials with the outcome), _p,
-    _lo, _hi (Wilson). threshold, confidence, relative go to .attrs."""
+    _lo, _hi (Wilson), _cp_lo, _cp_hi (Clopper-Pearson). threshold, confidence, relative go to .attrs."""
     trials, pts = _frames(data, points)
     if "done" in trials:
         trials = trials[trials["done"] != 0]
@@ -214,8 +255,10 @@ def summarize(
         for name, ev in events.items():
             k = int(ev[rows].sum())
             lo, hi = wilson_interval(k, n, confidence)
+            clo, chi = clopper_pearson_interval(k, n, confidence)
             r.update({f"{name}_k": k, f"{name}_p": k / n if n else math.nan,
-                      f"{name}_lo": lo if n else math.nan, f"{name}_hi": hi if n else math.nan})
+                      f"{name}_lo": lo if n else math.nan, f"{name}_hi": hi if n else math.nan,
+                      f"{name}_cp_lo": clo if n else math.nan, f"{name}_cp_hi": chi if n else math.nan})
         out.append(r)
     res = pd.concat([base.reset_index(drop=True), pd.DataFrame(out, index=range(len(base)))], axis=1)
     res["trials_done"] = res["trials_done"].astype(np.int64)
@@ -282,3 +325,21 @@ def crossing(x, p, level: float = 0.5, log: bool = True) -> float:
             v = u[i - 1] + f * (u[i] - u[i - 1])
             return float(10**v) if log else float(v)
     return math.nan
+
+
+def summarize_many(paths, **kw) -> pd.DataFrame:
+    """summarize() of several result files (paths or Results), concatenated
+    with a `file` column in front (e.g. shards of one study run as separate
+    campaigns, or one campaign per model)."""
+    from .load import Results, load
+
+    frames = []
+    for p in ([paths] if isinstance(paths, (str, os.PathLike, Results)) else list(paths)):
+        res = p if isinstance(p, Results) else load(p)
+        s = summarize(res, **kw)
+        s.insert(0, "file", res.path)
+        frames.append(s)
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if frames:
+        out.attrs.update(frames[0].attrs)
+    return out
