@@ -33,6 +33,8 @@
  */
 #include "nnfi/h5_results.h"
 
+#include "h5_util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -51,53 +53,6 @@
 #define MAX_RANGES_SHOWN 4     /* missing trial ranges named in a message */
 
 /* ------------------------------------------------------------ utilities -- */
-
-typedef struct quiet {
-    H5E_auto2_t fn;
-    void *data;
-} quiet;
-
-static void quiet_on(quiet *q)
-{
-    H5Eget_auto2(H5E_DEFAULT, &q->fn, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void quiet_off(const quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->fn, q->data); }
-
-static herr_t first_error(unsigned n, const H5E_error2_t *e, void *buf)
-{
-    (void)n;
-    if (!((char *)buf)[0] && e->desc) snprintf((char *)buf, 160, "%s", e->desc);
-    return 0;
-}
-
-/* "PATH: cannot WHAT (HDF5: reason)"; call right after the failing call. */
-static nnfi_status h5_fail(const char *path, const char *what)
-{
-    char reason[160] = "";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_error, reason);
-    return NNFI_FAIL(NNFI_E_IO, "%s: cannot %s (HDF5: %s)\n  hint: check that the file is a complete nnfi result "
-                                "file, that the disk has space, and that no other program writes it",
-                     path, what, reason[0] ? reason : "unknown error");
-}
-
-#define H5_TRY(call, path, what)                                                                           \
-    do {                                                                                                   \
-        if ((call) < 0) {                                                                                  \
-            st = h5_fail(path, what);                                                                      \
-            goto out;                                                                                      \
-        }                                                                                                  \
-    } while (0)
-
-static hid_t vstr_type(void)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return t;
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    return t;
-}
 
 /* Free the strings HDF5 allocated when reading variable-length data. */
 static void vlen_free(hid_t mtype, hid_t space, void *buf)
@@ -1213,7 +1168,7 @@ nnfi_status nnfi_h5_merge(const char *const *shards, size_t n, const char *out, 
 
     shard *s = calloc(n, sizeof *s);
     if (!s) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
-    quiet q;
+    h5_quiet q;
     quiet_on(&q);
     nnfi_status st = NNFI_OK;
     nnfi_campaign *c = NULL;

@@ -35,6 +35,8 @@
  */
 #include "nnfi/h5_results.h"
 
+#include "h5_util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
@@ -153,45 +155,6 @@ struct nnfi_h5_results {
 };
 
 /* --------------------------------------------------------------- errors -- */
-
-typedef struct h5_quiet {
-    H5E_auto2_t fn;
-    void *data;
-} h5_quiet;
-
-static void quiet_on(h5_quiet *q)
-{
-    H5Eget_auto2(H5E_DEFAULT, &q->fn, &q->data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-}
-
-static void quiet_off(const h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->fn, q->data); }
-
-static herr_t first_error(unsigned n, const H5E_error2_t *e, void *buf)
-{
-    (void)n;
-    if (!((char *)buf)[0] && e->desc) snprintf((char *)buf, 160, "%s", e->desc);
-    return 0;
-}
-
-/* Record "PATH: cannot WHAT (HDF5: reason)". Call right after the failing
- * HDF5 call, while its error stack is still there. */
-static nnfi_status h5_fail(const char *path, const char *what)
-{
-    char reason[160] = "";
-    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_error, reason);
-    return NNFI_FAIL(NNFI_E_IO, "%s: cannot %s (HDF5: %s)\n  hint: check free disk space and that no other program "
-                                "has the file open for writing",
-                     path, what, reason[0] ? reason : "unknown error");
-}
-
-#define H5_TRY(call, path, what)                                                                           \
-    do {                                                                                                   \
-        if ((call) < 0) {                                                                                  \
-            st = h5_fail(path, what);                                                                      \
-            goto out;                                                                                      \
-        }                                                                                                  \
-    } while (0)
 
 /* Every HDF5 call clears the error stack: run the clean-up calls after a
  * failure without losing the stack h5_fail() reports from. */

@@ -1,0 +1,37 @@
+/* h5_util.c - HDF5 error plumbing for src/results (see h5_util.h). */
+#include "h5_util.h"
+
+#include <stdio.h>
+
+void quiet_on(h5_quiet *q)
+{
+    H5Eget_auto2(H5E_DEFAULT, &q->fn, &q->data);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+}
+
+void quiet_off(const h5_quiet *q) { H5Eset_auto2(H5E_DEFAULT, q->fn, q->data); }
+
+static herr_t first_error(unsigned n, const H5E_error2_t *e, void *buf)
+{
+    (void)n;
+    if (!((char *)buf)[0] && e->desc) snprintf((char *)buf, 160, "%s", e->desc);
+    return 0;
+}
+
+nnfi_status h5_fail(const char *path, const char *what)
+{
+    char reason[160] = "";
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, first_error, reason);
+    return NNFI_FAIL(NNFI_E_IO, "%s: cannot %s (HDF5: %s)\n  hint: check that the file is a complete nnfi result file, "
+                                "that the disk has space, and that no other program has it open for writing",
+                     path, what, reason[0] ? reason : "unknown error");
+}
+
+hid_t vstr_type(void)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    if (t < 0) return t;
+    H5Tset_size(t, H5T_VARIABLE);
+    H5Tset_cset(t, H5T_CSET_UTF8);
+    return t;
+}
