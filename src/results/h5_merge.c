@@ -161,22 +161,6 @@ static herr_t attr_put_strs(hid_t obj, const char *name, hsize_t n, const char *
     return rc;
 }
 
-/* Length of a 1-D dataset, or -1. */
-static int64_t ds_length(hid_t loc, const char *name)
-{
-    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) return -1;
-    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (ds < 0) return -1;
-    hid_t sp = H5Dget_space(ds);
-    hsize_t n = 0;
-    int64_t len = -1;
-    if (sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, &n, NULL) == 1)
-        len = (int64_t)n;
-    if (sp >= 0) H5Sclose(sp);
-    H5Dclose(ds);
-    return len;
-}
-
 /* Read rows [lo, lo + count) of a 1-D dataset as mtype. */
 static herr_t read_block(hid_t ds, hid_t mtype, hsize_t lo, hsize_t count, void *buf)
 {

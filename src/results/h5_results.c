@@ -248,15 +248,6 @@ static nnfi_status close_file(hid_t f, const char *path, int sync)
     return NNFI_OK;
 }
 
-static hid_t str_type(void)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    if (t < 0) return t;
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    return t;
-}
-
 /* ----------------------------------------------------------- attributes -- */
 
 /* Write (create or overwrite) a scalar or 1-D attribute. */
@@ -277,7 +268,7 @@ out:
 
 static herr_t attr_str(hid_t obj, const char *name, const char *val)
 {
-    hid_t t = str_type();
+    hid_t t = vstr_type();
     if (t < 0) return -1;
     herr_t rc = attr_write(obj, name, t, t, 0, &val);
     KEEP_ERRORS(rc < 0, H5Tclose(t));
@@ -352,7 +343,7 @@ static int attr_read_str(hid_t obj, const char *name, char *buf, size_t n)
     hid_t ft = H5Aget_type(a);
     if (ft >= 0 && H5Tget_class(ft) == H5T_STRING) {
         if (H5Tis_variable_str(ft) > 0) {
-            hid_t mt = str_type();
+            hid_t mt = vstr_type();
             char *s = NULL;
             if (mt >= 0 && H5Aread(a, mt, &s) >= 0 && s) {
                 snprintf(buf, n, "%s", s);
@@ -418,26 +409,11 @@ static herr_t write_num(hid_t loc, const char *name, h5_kind kind, hsize_t n, co
 
 static herr_t write_strs(hid_t loc, const char *name, hsize_t n, const char *const *strs)
 {
-    hid_t t = str_type();
+    hid_t t = vstr_type();
     if (t < 0) return -1;
     herr_t rc = write_table(loc, name, t, t, n, strs);
     KEEP_ERRORS(rc < 0, H5Tclose(t));
     return rc;
-}
-
-/* Length of a 1-D dataset, or -1. */
-static int64_t ds_length(hid_t loc, const char *name)
-{
-    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (ds < 0) return -1;
-    hid_t sp = H5Dget_space(ds);
-    hsize_t n = 0;
-    int64_t len = -1;
-    if (sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, &n, NULL) == 1)
-        len = (int64_t)n;
-    if (sp >= 0) H5Sclose(sp);
-    H5Dclose(ds);
-    return len;
 }
 
 /* --------------------------------------------------------------- create -- */
@@ -823,7 +799,7 @@ static int same_strings(hid_t g, const char *name, size_t n, const char *const *
 {
     if (ds_length(g, name) != (int64_t)n) return -1;
     if (!n) return 0;
-    hid_t ds = H5Dopen2(g, name, H5P_DEFAULT), t = str_type();
+    hid_t ds = H5Dopen2(g, name, H5P_DEFAULT), t = vstr_type();
     char **got = calloc(n, sizeof *got);
     int rc = -1;
     if (ds >= 0 && t >= 0 && got && H5Dread(ds, t, H5S_ALL, H5S_ALL, H5P_DEFAULT, got) >= 0) {

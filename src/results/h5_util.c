@@ -35,3 +35,17 @@ hid_t vstr_type(void)
     H5Tset_cset(t, H5T_CSET_UTF8);
     return t;
 }
+
+int64_t ds_length(hid_t loc, const char *name)
+{
+    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (ds < 0) return -1;
+    hid_t sp = H5Dget_space(ds);
+    hsize_t n = 0;
+    int64_t len = -1;
+    if (sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, &n, NULL) == 1)
+        len = (int64_t)n;
+    if (sp >= 0) H5Sclose(sp);
+    H5Dclose(ds);
+    return len;
+}

@@ -7,6 +7,7 @@
 #define NNFI_RESULTS_H5_UTIL_H
 
 #include <hdf5.h>
+#include <stdint.h>
 
 #include "nnfi/status.h"
 
@@ -31,6 +32,10 @@ nnfi_status h5_fail(const char *path, const char *what);
             goto out;                                                                                      \
         }                                                                                                  \
     } while (0)
+
+/* Length of a 1-D dataset, or -1 (absent, not 1-D, or unreadable; the
+ * HDF5 error stack then says why, for h5_fail). */
+int64_t ds_length(hid_t loc, const char *name);
 
 /* A new variable-length UTF-8 string type (close with H5Tclose); < 0 on error. */
 hid_t vstr_type(void);
