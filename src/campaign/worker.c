@@ -24,6 +24,7 @@ typedef struct model_state {
     double golden_accuracy, golden_seconds;
     const nnfi_inject_backend *backend;
     nnfi_injector *inj;
+    int device; /* CUDA ordinal of the model's tensors, -1 host */
 } model_state;
 
 typedef struct experiment_state {
@@ -119,8 +120,10 @@ static nnfi_status open_model(nnfi_worker *w, unsigned mi)
     uint64_t batch = w->c->eval->batch, n = m->eval.samples;
     m->logits = malloc((batch < n ? batch : n) * m->classes * sizeof(float));
     if (!m->logits) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory for logits");
-    m->backend = nnfi_inject_cpu();
+    NNFI_TRY(nnfi_inject_for_sites(m->sites, m->n_sites, &m->backend)); /* cuda when the model is on a GPU */
     NNFI_TRY(m->backend->create(m->sites, m->n_sites, &m->inj));
+    m->device = -1;
+    for (size_t i = 0; i < m->n_sites && m->device < 0; i++) m->device = m->sites[i].device;
     m->ready = 1;
     return NNFI_OK;
 }
@@ -256,7 +259,7 @@ nnfi_status nnfi_worker_run_trial(nnfi_worker *w, uint64_t trial, nnfi_trial_row
     row->trial_in_point = t;
     row->n_faults = n;
     row->rank = w->rank;
-    row->device = -1;
+    row->device = m->device;
     NNFI_TRY(m->backend->arm(m->inj, w->faults, n));
     hook_ctx hc = {m->backend, m->inj};
     nnfi_status st = m->host->set_hook(m->model, needs_hook ? site_hook : NULL, &hc);
@@ -272,12 +275,17 @@ nnfi_status nnfi_worker_run_trial(nnfi_worker *w, uint64_t trial, nnfi_trial_row
     }
     m->host->set_hook(m->model, NULL, NULL);
     nnfi_status rs = m->backend->disarm(m->inj);
-    if (rs != NNFI_OK) return rs; /* the model may not be intact: stop */
+    /* a restore that failed leaves the model unknown: stop. One that passed the
+     * watchdog's deadline is still queued ahead of the next trial's work on the
+     * device's stream, so the run goes on. */
+    if (rs != NNFI_OK && rs != NNFI_E_TIMEOUT) return rs;
+    if (st == NNFI_OK) st = rs;
     nnfi_outcome_finish(&o);
     if (st != NNFI_OK) {
-        fprintf(stderr, "nnfi: rank %d trial %llu failed (counted as DUE): %s\n", w->rank, (unsigned long long)trial,
-                nnfi_error_message());
-        row->status = NNFI_TRIAL_FAILED;
+        int timeout = st == NNFI_E_TIMEOUT;
+        fprintf(stderr, "nnfi: rank %d trial %llu %s (counted as DUE): %s\n", w->rank, (unsigned long long)trial,
+                timeout ? "timed out" : "failed", nnfi_error_message());
+        row->status = timeout ? NNFI_TRIAL_TIMEOUT : NNFI_TRIAL_FAILED;
         row->due = 1;
     } else {
         row->status = NNFI_TRIAL_OK;

@@ -19,6 +19,7 @@ const char *nnfi_status_name(nnfi_status st)
     case NNFI_E_NOTFOUND: return "notfound";
     case NNFI_E_UNSUPPORTED: return "unsupported";
     case NNFI_E_BACKEND: return "backend";
+    case NNFI_E_TIMEOUT: return "timeout";
     }
     return "unknown";
 }
