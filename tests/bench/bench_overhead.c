@@ -1,0 +1,447 @@
+/* bench_overhead.c - run-time overhead of fault injection on the model zoo:
+ * the time of a pass over the eval set with N concurrent permanent faults vs
+ * the fault-free pass (hook NULL, nothing armed), same model, same data, same
+ * process, alternating, for N = 1 .. 1,000,000 single-bit flips in the
+ * weights or in the activations.
+ *
+ * Faults come from the real path of `nnfi run`: a campaign (made in memory,
+ * YAML text) loaded by the config loader, groups resolved against the
+ * model's sites (nnfi_group_resolve), counts from the plan, faults from the
+ * sampler; a faulty pass is exactly the worker's trial loop
+ * (src/campaign/worker.c): arm -> site hook (activation faults only) ->
+ * begin_call + forward + outcome per batch -> hook NULL -> disarm. Fault
+ * generation is timed separately. After every faulty pass the next
+ * fault-free pass must give the golden logits bit for bit (exit 1 if not).
+ *
+ * Usage: bench_overhead MODELS_DIR [options]
+ *   --samples S    eval images (the first S of the test set; default 1024)
+ *   --batch B      batch size of a forward call (default 256)
+ *   --reps R       fault-free/faulty pairs per point (default 5)
+ *   --slow-s X     a point whose first faulty pass takes more than X s runs
+ *                  min(R, 3) pairs (default 20)
+ *   --threads T    intra-op threads (default 1)
+ *   --faults LIST  comma-separated N (default 1,10,100,1000,10000,100000,1000000)
+ *   --models LIST  zoo models (default cnn,snn)
+ *   --kinds LIST   weight,activation,activation_sample (default weight,activation;
+ *                  see kind_group)
+ *   --csv FILE     machine-readable rows (also printed as a table)
+ * Times are per pass over the S images, both wall (CLOCK_MONOTONIC) and CPU
+ * time of the process (CLOCK_PROCESS_CPUTIME_ID, which load from other
+ * processes perturbs least); overhead = median faulty / median fault-free - 1.
+ * Memory: peak RSS (getrusage) after each point, and the bytes the injector
+ * keeps for a trial (malloc'd bytes held after arm(), measured with
+ * mallinfo2 on a fresh injector), plus the fault list (48 bytes a fault).
+ */
+#define _GNU_SOURCE
+#include <limits.h>
+#include <malloc.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "nnfi/config.h"
+#include "nnfi/eval_set.h"
+#include "nnfi/inject.h"
+#include "nnfi/model_host.h"
+#include "nnfi/outcome.h"
+#include "nnfi/plan.h"
+#include "nnfi/sampler.h"
+
+#define SEED 2026u
+#define MAX_LIST 32
+
+typedef struct opts {
+    const char *dir;
+    uint64_t samples, batch;
+    int reps, threads;
+    double slow_s;
+    uint64_t faults[MAX_LIST];
+    int n_faults;
+    char models[MAX_LIST][32];
+    int n_models;
+    char kinds[3][24];
+    int n_kinds;
+    const char *csv;
+} opts;
+
+typedef struct timing {
+    double wall, cpu;
+} timing;
+
+static double clock_s(clockid_t id)
+{
+    struct timespec ts;
+    clock_gettime(id, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static timing now(void)
+{
+    timing t = {clock_s(CLOCK_MONOTONIC), clock_s(CLOCK_PROCESS_CPUTIME_ID)};
+    return t;
+}
+
+static timing since(timing t0)
+{
+    timing t = now();
+    t.wall -= t0.wall;
+    t.cpu -= t0.cpu;
+    return t;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* median, min, max of v[0..n) (v is sorted in place) */
+static void stats(double *v, int n, double *med, double *lo, double *hi)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    *med = n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+    *lo = v[0];
+    *hi = v[n - 1];
+}
+
+static void die(const char *what)
+{
+    fprintf(stderr, "bench_overhead: %s: %s\n", what, nnfi_error_message());
+    exit(1);
+}
+
+static long maxrss_kb(void)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_maxrss;
+}
+
+static int split(const char *s, char out[][32], int max)
+{
+    int n = 0;
+    while (*s && n < max) {
+        size_t k = strcspn(s, ",");
+        if (k >= 32) k = 31;
+        memcpy(out[n], s, k);
+        out[n][k] = 0;
+        n++;
+        s += strcspn(s, ",");
+        if (*s == ',') s++;
+    }
+    return n;
+}
+
+/* The fault group of each kind, as a campaign file writes it. `weight`:
+ * every .weight parameter (conv and linear weights, 99.9% of the
+ * parameters); `activation`: every activation site, permanent, so a fault
+ * hits its element in every eval sample (and every time step of an SNN);
+ * `activation_sample`: every activation site, transient with scope sample,
+ * so a fault hits its element in one eval sample (every time step). */
+static const char *kind_group(const char *kind)
+{
+    if (!strcmp(kind, "weight")) return "{target: weight, op: flip, persistence: permanent}";
+    if (!strcmp(kind, "activation")) return "{target: activation, op: flip, persistence: permanent}";
+    if (!strcmp(kind, "activation_sample"))
+        return "{target: activation, op: flip, persistence: transient, scope: sample}";
+    return NULL;
+}
+
+static void parse(int argc, char **argv, opts *o)
+{
+    static const uint64_t def_faults[] = {1, 10, 100, 1000, 10000, 100000, 1000000};
+    memset(o, 0, sizeof *o);
+    o->samples = 1024;
+    o->batch = 256;
+    o->reps = 5;
+    o->threads = 1;
+    o->slow_s = 20;
+    o->n_faults = (int)(sizeof def_faults / sizeof def_faults[0]);
+    memcpy(o->faults, def_faults, sizeof def_faults);
+    o->n_models = split("cnn,snn", o->models, MAX_LIST);
+    strcpy(o->kinds[0], "weight");
+    strcpy(o->kinds[1], "activation");
+    o->n_kinds = 2;
+    if (argc < 2 || argv[1][0] == '-') {
+        fprintf(stderr, "usage: bench_overhead MODELS_DIR [--samples S] [--batch B] [--reps R] [--slow-s X] [--threads T]\n"
+                        "                      [--faults 1,10,...] [--models cnn,snn] [--kinds weight,activation] [--csv FILE]\n");
+        exit(2);
+    }
+    static char dir[4096];
+    if (!realpath(argv[1], dir)) { /* the campaign text names files by absolute path */
+        perror(argv[1]);
+        exit(2);
+    }
+    o->dir = dir;
+    for (int i = 2; i < argc; i++) {
+        const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
+        if (!v) {
+            fprintf(stderr, "bench_overhead: %s needs a value\n", a);
+            exit(2);
+        }
+        i++;
+        if (!strcmp(a, "--samples")) o->samples = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--batch")) o->batch = strtoull(v, NULL, 10);
+        else if (!strcmp(a, "--reps")) o->reps = atoi(v);
+        else if (!strcmp(a, "--slow-s")) o->slow_s = atof(v);
+        else if (!strcmp(a, "--threads")) o->threads = atoi(v);
+        else if (!strcmp(a, "--csv")) o->csv = v;
+        else if (!strcmp(a, "--models")) o->n_models = split(v, o->models, MAX_LIST);
+        else if (!strcmp(a, "--kinds")) {
+            char k[MAX_LIST][32];
+            int n = split(v, k, MAX_LIST);
+            o->n_kinds = 0;
+            for (int j = 0; j < n && o->n_kinds < 3; j++) {
+                if (!kind_group(k[j])) {
+                    fprintf(stderr, "bench_overhead: kind '%s': use weight, activation or activation_sample\n", k[j]);
+                    exit(2);
+                }
+                strcpy(o->kinds[o->n_kinds++], k[j]);
+            }
+        } else if (!strcmp(a, "--faults")) {
+            char f[MAX_LIST][32];
+            o->n_faults = split(v, f, MAX_LIST);
+            for (int j = 0; j < o->n_faults; j++) o->faults[j] = (uint64_t)strtod(f[j], NULL);
+        } else {
+            fprintf(stderr, "bench_overhead: unknown option %s\n", a);
+            exit(2);
+        }
+    }
+    if (o->reps < 1 || o->batch < 1 || o->samples < 1 || o->threads < 1 || o->n_kinds < 1 || o->n_faults < 1) {
+        fprintf(stderr, "bench_overhead: reps, batch, samples, threads, kinds and faults must be >= 1\n");
+        exit(2);
+    }
+}
+
+/* The campaign `nnfi run` would read for this measurement: one experiment
+ * per fault kind, the fault counts as its sweep, one random bit flipped per
+ * fault (no `bits`: any of the element's 32 bits). */
+static char *campaign_text(const opts *o, const char *model)
+{
+    size_t cap = 8192;
+    char *t = malloc(cap), list[512] = "";
+    if (!t) exit(1);
+    for (int i = 0; i < o->n_faults; i++)
+        snprintf(list + strlen(list), sizeof list - strlen(list), "%s%llu", i ? ", " : "", (unsigned long long)o->faults[i]);
+    int n = snprintf(t, cap,
+                     "name: overhead\nseed: %u\n"
+                     "models:\n  - {name: %s, host: torch, path: \"%s/%s.pt\", threads: %d}\n"
+                     "eval:\n  path: \"%s/fashion_mnist_test.h5\"\n  samples: %llu\n  batch: %llu\n"
+                     "experiments:\n",
+                     SEED, model, o->dir, model, o->threads, o->dir, (unsigned long long)o->samples,
+                     (unsigned long long)o->batch);
+    for (int k = 0; k < o->n_kinds; k++)
+        n += snprintf(t + n, cap - (size_t)n,
+                      "  - name: %s\n    model: %s\n    groups:\n      - %s\n"
+                      "    sweep: {faults: [%s]}\n    trials: 1\n",
+                      o->kinds[k], model, kind_group(o->kinds[k]), list);
+    return t;
+}
+
+typedef struct bench_model {
+    const nnfi_model_host *host;
+    nnfi_model *model;
+    const nnfi_site *sites;
+    size_t n_sites;
+    uint32_t classes;
+    nnfi_eval_set eval;
+    float *golden, *logits;
+    uint64_t batch;
+} bench_model;
+
+/* A fault-free pass: hook NULL, nothing armed (the golden run of the worker). */
+static timing pass_free(bench_model *m, float *out)
+{
+    if (m->host->set_hook(m->model, NULL, NULL) != NNFI_OK) die("set_hook");
+    timing t0 = now();
+    for (uint64_t s = 0; s < m->eval.samples; s += m->batch) {
+        uint64_t rows = m->eval.samples - s < m->batch ? m->eval.samples - s : m->batch;
+        if (m->host->forward(m->model, m->eval.inputs + s * m->eval.numel, rows, out + s * m->classes) != NNFI_OK)
+            die("forward");
+    }
+    return since(t0);
+}
+
+typedef struct hook_ctx {
+    const nnfi_inject_backend *be;
+    nnfi_injector *inj;
+} hook_ctx;
+
+static nnfi_status site_hook(void *user, uint32_t site, void *data, uint64_t rows, uint32_t t)
+{
+    (void)rows;
+    hook_ctx *h = user;
+    return h->be->on_site(h->inj, site, data, t);
+}
+
+/* A faulty pass, as nnfi_worker_run_trial runs a trial (less generation). */
+static timing pass_faulty(bench_model *m, const nnfi_inject_backend *be, nnfi_injector *inj, const nnfi_fault *f,
+                          uint64_t n, nnfi_outcome *o)
+{
+    timing t0 = now();
+    int needs_hook = 0;
+    for (uint64_t i = 0; i < n && !needs_hook; i++) {
+        nnfi_site_kind k = m->sites[f[i].site].kind;
+        needs_hook = k != NNFI_SITE_PARAM && k != NNFI_SITE_BUFFER;
+    }
+    if (be->arm(inj, f, n) != NNFI_OK) die("arm");
+    hook_ctx hc = {be, inj};
+    if (m->host->set_hook(m->model, needs_hook ? site_hook : NULL, &hc) != NNFI_OK) die("set_hook");
+    nnfi_outcome_init(o);
+    for (uint64_t s = 0, call = 0; s < m->eval.samples; s += m->batch, call++) {
+        uint64_t rows = m->eval.samples - s < m->batch ? m->eval.samples - s : m->batch;
+        if (be->begin_call(inj, call, s, rows) != NNFI_OK) die("begin_call");
+        if (m->host->forward(m->model, m->eval.inputs + s * m->eval.numel, rows, m->logits) != NNFI_OK) die("forward");
+        nnfi_outcome_add(o, m->golden + s * m->classes, m->logits, m->eval.labels + s, rows, m->classes);
+    }
+    m->host->set_hook(m->model, NULL, NULL);
+    if (be->disarm(inj) != NNFI_OK) die("disarm");
+    nnfi_outcome_finish(o);
+    return since(t0);
+}
+
+int main(int argc, char **argv)
+{
+    opts o;
+    parse(argc, argv, &o);
+    FILE *csv = NULL;
+    if (o.csv) {
+        csv = fopen(o.csv, "w");
+        if (!csv) {
+            perror(o.csv);
+            return 1;
+        }
+        fprintf(csv, "model,kind,faults,reps,gen_s,free_wall_s,free_wall_min,free_wall_max,faulty_wall_s,faulty_wall_min,"
+                     "faulty_wall_max,overhead_wall,free_cpu_s,free_cpu_min,free_cpu_max,faulty_cpu_s,faulty_cpu_min,"
+                     "faulty_cpu_max,overhead_cpu,paired_cpu,sdc,accuracy,golden_accuracy,injector_bytes,fault_list_bytes,"
+                     "maxrss_kb,samples,batch,threads\n");
+    }
+    printf("bench_overhead: %llu images, batch %llu, %d thread(s), %d fault-free/faulty pairs per point, seed %u\n",
+           (unsigned long long)o.samples, (unsigned long long)o.batch, o.threads, o.reps, SEED);
+    printf("%-5s %-17s %8s %4s %9s %11s %11s %9s %9s %11s %9s\n", "model", "kind", "faults", "reps", "gen ms",
+           "free ms", "faulty ms", "overhead", "(wall)", "inj bytes", "rss MB");
+    int bad = 0;
+    for (int mi = 0; mi < o.n_models; mi++) {
+        const char *name = o.models[mi];
+        char *text = campaign_text(&o, name);
+        nnfi_campaign *c = NULL;
+        if (nnfi_campaign_load_text(text, strlen(text), "bench_overhead.yaml", &c) != NNFI_OK) die("campaign");
+        free(text);
+        nnfi_plan *plan = NULL;
+        if (nnfi_plan_create(c, NULL, &plan) != NNFI_OK) die("plan");
+        bench_model m;
+        memset(&m, 0, sizeof m);
+        m.batch = o.batch;
+        if (nnfi_host_lookup(c->models[0].host, &m.host) != NNFI_OK) die("host");
+        if (m.host->open(&c->models[0], c->source_dir, c->seed, &m.model) != NNFI_OK) die("open");
+        m.sites = m.host->sites(m.model);
+        m.n_sites = m.host->n_sites(m.model);
+        m.classes = m.host->n_classes(m.model);
+        if (nnfi_eval_load(c->eval->path, c->eval->images, c->eval->labels, c->eval->samples, &m.eval) != NNFI_OK)
+            die("eval set");
+        if (m.eval.numel != m.host->input_numel(m.model)) {
+            fprintf(stderr, "bench_overhead: %s: eval set does not fit the model\n", name);
+            return 1;
+        }
+        uint64_t n_s = m.eval.samples;
+        m.golden = malloc(n_s * m.classes * sizeof(float));
+        float *check = malloc(n_s * m.classes * sizeof(float));
+        m.logits = malloc(o.batch * m.classes * sizeof(float));
+        if (!m.golden || !check || !m.logits) return 1;
+        pass_free(&m, m.golden); /* warm-up, and the golden logits */
+        pass_free(&m, check);
+        if (memcmp(check, m.golden, n_s * m.classes * sizeof(float)) != 0) {
+            fprintf(stderr, "bench_overhead: %s: two fault-free passes differ (non-deterministic kernels?)\n", name);
+            return 1;
+        }
+        const char *const *facts = nnfi_host_facts(m.host, m.model);
+        printf("# %s: %zu sites;", name, m.n_sites);
+        for (int i = 0; facts && facts[i]; i++) printf(" %s", facts[i]);
+        printf("\n");
+        const nnfi_inject_backend *be = nnfi_inject_cpu();
+        uint64_t calls = (n_s + o.batch - 1) / o.batch;
+        nnfi_fault *faults = NULL;
+        for (unsigned e = 0; e < c->experiments_count; e++) {
+            nnfi_group_plan g;
+            if (nnfi_group_resolve(c, e, 0, m.sites, m.n_sites, calls, n_s, &g) != NNFI_OK) die("resolve");
+            for (unsigned p = 0; p < plan->experiments[e].n_points; p++) {
+                nnfi_fault_id id = {c->seed, e, 0, p, 0};
+                uint64_t n = nnfi_sampler_count(&g, nnfi_plan_count_rule(plan, e, 0, p), id);
+                free(faults);
+                faults = malloc((n ? n : 1) * sizeof *faults);
+                if (!faults) return 1;
+                timing tg = now();
+                nnfi_sampler_faults(&g, id, 0, n, faults);
+                double gen_s = since(tg).wall;
+                /* what the injector keeps for this trial: a fresh one, armed once */
+                nnfi_injector *inj = NULL;
+                struct mallinfo2 a0 = mallinfo2();
+                if (be->create(m.sites, m.n_sites, &inj) != NNFI_OK) die("create");
+                if (be->arm(inj, faults, n) != NNFI_OK) die("arm");
+                struct mallinfo2 a1 = mallinfo2();
+                long long inj_bytes = (long long)a1.uordblks + (long long)a1.hblkhd - (long long)a0.uordblks - (long long)a0.hblkhd;
+                if (be->disarm(inj) != NNFI_OK) die("disarm");
+                double fw[64], fc[64], qw[64], qc[64], pc[64];
+                nnfi_outcome out;
+                int reps = o.reps > 64 ? 64 : o.reps;
+                for (int r = 0; r < reps; r++) {
+                    timing tf, tq;
+                    if (r % 2 == 0) { /* ABBA order cancels slow drift */
+                        tf = pass_free(&m, check);
+                        tq = pass_faulty(&m, be, inj, faults, n, &out);
+                    } else {
+                        tq = pass_faulty(&m, be, inj, faults, n, &out);
+                        tf = pass_free(&m, check);
+                    }
+                    if (memcmp(check, m.golden, n_s * m.classes * sizeof(float)) != 0) {
+                        fprintf(stderr, "bench_overhead: %s %s N=%llu: fault-free logits differ from golden after a trial "
+                                        "(restore not bit-exact)\n",
+                                name, o.kinds[e], (unsigned long long)n);
+                        bad = 1;
+                    }
+                    fw[r] = tf.wall;
+                    fc[r] = tf.cpu;
+                    qw[r] = tq.wall;
+                    qc[r] = tq.cpu;
+                    pc[r] = tq.cpu / tf.cpu;
+                    if (r == 0 && tq.wall > o.slow_s && reps > 3) reps = 3;
+                }
+                be->destroy(inj);
+                double fwm, fwl, fwh, fcm, fcl, fch, qwm, qwl, qwh, qcm, qcl, qch, pcm, pcl, pch;
+                stats(fw, reps, &fwm, &fwl, &fwh);
+                stats(fc, reps, &fcm, &fcl, &fch);
+                stats(qw, reps, &qwm, &qwl, &qwh);
+                stats(qc, reps, &qcm, &qcl, &qch);
+                stats(pc, reps, &pcm, &pcl, &pch);
+                long rss = maxrss_kb();
+                printf("%-5s %-17s %8llu %4d %9.2f %11.2f %11.2f %8.2f%% %8.2f%% %11lld %9.1f\n", name, o.kinds[e],
+                       (unsigned long long)n, reps, 1e3 * gen_s, 1e3 * fcm, 1e3 * qcm, 100 * (qcm / fcm - 1),
+                       100 * (qwm / fwm - 1), inj_bytes, rss / 1024.0);
+                fflush(stdout);
+                if (csv)
+                    fprintf(csv,
+                            "%s,%s,%llu,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,"
+                            "%llu,%.6f,%.6f,%lld,%llu,%ld,%llu,%llu,%d\n",
+                            name, o.kinds[e], (unsigned long long)n, reps, gen_s, fwm, fwl, fwh, qwm, qwl, qwh,
+                            qwm / fwm - 1, fcm, fcl, fch, qcm, qcl, qch, qcm / fcm - 1, pcm - 1,
+                            (unsigned long long)out.mismatches, out.accuracy, out.golden_accuracy, inj_bytes,
+                            (unsigned long long)(n * sizeof(nnfi_fault)), rss, (unsigned long long)n_s,
+                            (unsigned long long)o.batch, o.threads);
+            }
+            nnfi_group_plan_free(&g);
+        }
+        free(faults);
+        free(check);
+        free(m.golden);
+        free(m.logits);
+        nnfi_eval_free(&m.eval);
+        m.host->close(m.model);
+        nnfi_plan_free(plan);
+        nnfi_campaign_free(c);
+    }
+    if (csv) fclose(csv);
+    printf("restored bit-exactly after every trial: %s\n", bad ? "NO" : "yes");
+    return bad;
+}
