@@ -21,11 +21,15 @@
  *                    mask, value, op, transient, scope, when, t_first, t_last
  *   /progress        attributes: trials_done, checkpoints, last_checkpoint
  *
- * Durability: the file is CLOSED between checkpoints. Rows and faults are
- * buffered in memory by put_rows/put_faults and written by checkpoint(),
- * which opens the file, writes, and closes it; a kill -9 outside that short
- * window leaves a consistent file holding every checkpointed row, and
- * resume() continues from the `done` column.
+ * Durability: the file is CLOSED between checkpoints and never changed in
+ * place. Rows and faults are buffered in memory by put_rows/put_faults and
+ * written by checkpoint(), which copies PATH to PATH.ckpt, writes the copy,
+ * fsyncs it and rename()s it over PATH (add_sites/add_golden alike; create()
+ * builds PATH.ckpt and publishes it whole). A kill -9, a full disk or a
+ * file-size limit at any moment leaves PATH holding every row of the last
+ * complete checkpoint, and resume() continues from the `done` column. A
+ * checkpoint needs free space for a second copy of the file. create() refuses
+ * a symbolic link at PATH; resume() follows one to the real file.
  *
  * The file uses the HDF5 1.10 format (free-space tracking across opens keeps
  * frequently checkpointed files small): readers need HDF5 >= 1.10.

@@ -7,6 +7,7 @@
 #include "cli.h"
 
 #include <inttypes.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -62,6 +63,7 @@ int cmd_merge(int argc, char **argv)
     if (rc < 0 && !out) rc = cli_usage_error("merge", usage, "no output file: -o OUT.h5 is required");
     if (rc < 0) {
         nnfi_h5_merge_info info;
+        signal(SIGXFSZ, SIG_IGN); /* a file-size limit: an error message (EFBIG), not death by signal */
         nnfi_status st = nnfi_h5_merge(shards, n, out, force, &info);
         if (st != NNFI_OK) {
             rc = cli_fail(st);

@@ -4,6 +4,7 @@
  * its checkpoint written; 1 on errors; 2 on usage errors. */
 #include "cli.h"
 
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -81,6 +82,10 @@ int cmd_run(int argc, char **argv)
     if (!opt.campaign_path) return cli_usage_error("run", usage, "no campaign file given");
     if (opt.resume && opt.force)
         return cli_usage_error("run", usage, "--resume continues a file and --force overwrites it: choose one");
+    /* A file-size limit (ulimit -f) must fail the write (EFBIG), which the
+     * writer reports with the file kept at its last checkpoint, instead of
+     * killing the process by SIGXFSZ part way through a write. */
+    signal(SIGXFSZ, SIG_IGN);
     nnfi_run_result res;
     nnfi_status st = nnfi_campaign_run(&argc, &argv, &opt, &res);
     if (st != NNFI_OK) return cli_fail(st);

@@ -1144,6 +1144,10 @@ nnfi_status nnfi_h5_merge(const char *const *shards, size_t n, const char *out, 
     if (n == 0)
         return NNFI_FAIL(NNFI_E_INVALID, "no shard files to merge\n  hint: nnfi merge SHARD.h5... -o OUT.h5");
     struct stat ob;
+    if (lstat(out, &ob) == 0 && S_ISLNK(ob.st_mode)) /* rename() would replace the link: refuse it, as run -o does */
+        return NNFI_FAIL(NNFI_E_IO, "%s is a symbolic link; nnfi does not write result files through links (its "
+                                    "target is left alone)\n  hint: remove the link, or name a real file with -o",
+                         out);
     int out_exists = stat(out, &ob) == 0;
     if (out_exists && !force)
         return NNFI_FAIL(NNFI_E_IO, "%s exists\n  hint: --force to overwrite it, or another -o", out);

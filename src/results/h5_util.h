@@ -24,6 +24,16 @@ void quiet_off(const h5_quiet *q);
  * after the failing HDF5 call, while its error stack is still there. */
 nnfi_status h5_fail(const char *path, const char *what);
 
+/* The errno an HDF5 file driver recorded in the current error stack, or 0. */
+int h5_errno(void);
+
+/* Is err a full disk, a file-size limit (EFBIG: ulimit -f) or a quota? */
+int no_space_errno(int err);
+
+/* "PATH: file size limit / disk full while writing ... (WHAT: strerror)" with
+ * a hint to make room and --resume; NNFI_E_IO. */
+nnfi_status no_space_fail(const char *path, const char *what, int err);
+
 /* In a function with `nnfi_status st` and an `out:` label. */
 #define H5_TRY(call, path, what)                                                                           \
     do {                                                                                                   \
