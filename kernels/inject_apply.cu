@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include "nnfi/fault_bits.h"
+#include "nnfi/watchdog.h"
 
 /* ---- layer 1: kernels ---- */
 
@@ -104,6 +105,29 @@ extern "C" nnfi_status nnfi_cuda_restore(void *data, nnfi_dtype dt, uint64_t num
     if (n == 0) return NNFI_OK;
     CUDA_CHECK(launch_restore(data, dt, numel, faults, n, saved, may_repeat, (cudaStream_t)stream));
     return NNFI_OK;
+}
+
+static int poll_event(void *ctx)
+{
+    cudaError_t e = cudaEventQuery(*(cudaEvent_t *)ctx);
+    if (e == cudaSuccess) return 1;
+    if (e == cudaErrorNotReady) return 0;
+    cudaGetLastError();
+    NNFI_FAIL(NNFI_E_BACKEND, "CUDA: the device reported an error: %s\n"
+              "  hint: the trial counts as failed (DUE); a sticky error (illegal address) needs a new process",
+              cudaGetErrorString(e));
+    return -1;
+}
+
+extern "C" nnfi_status nnfi_cuda_stream_wait(void *stream, const char *what)
+{
+    cudaEvent_t ev;
+    CUDA_CHECK(cudaEventCreateWithFlags(&ev, cudaEventDisableTiming));
+    cudaError_t e = cudaEventRecord(ev, (cudaStream_t)stream);
+    nnfi_status st = e == cudaSuccess ? nnfi_wait_deadline(poll_event, &ev, nnfi_device_timeout_s(), what)
+                                      : NNFI_FAIL(NNFI_E_BACKEND, "CUDA: cudaEventRecord failed: %s", cudaGetErrorString(e));
+    cudaEventDestroy(ev);
+    return st;
 }
 
 extern "C" int nnfi_cuda_device_count(void)

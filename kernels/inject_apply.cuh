@@ -33,6 +33,12 @@ nnfi_status nnfi_cuda_apply(void *data, nnfi_dtype dt, uint64_t numel, const nnf
 nnfi_status nnfi_cuda_restore(void *data, nnfi_dtype dt, uint64_t numel, const nnfi_fault *faults,
                               uint64_t n, const uint64_t *saved, int may_repeat, void *stream);
 
+/* Wait for all work queued on `stream` (NULL: the legacy default stream, where
+ * libtorch runs) on the current device, with the watchdog's deadline
+ * (nnfi/watchdog.h): NNFI_E_TIMEOUT naming `what` when it passes,
+ * NNFI_E_BACKEND when the device reports an error. */
+nnfi_status nnfi_cuda_stream_wait(void *stream, const char *what);
+
 /* Number of usable CUDA devices (0 on error or without a driver). */
 int nnfi_cuda_device_count(void);
 

@@ -28,6 +28,11 @@ int nnfi_comm_rank(const nnfi_comm *c);
 int nnfi_comm_size(const nnfi_comm *c);
 const char *nnfi_comm_library(void); /* "Open MPI v4.1.4" or "none" */
 
+/* Collective, right after init: this rank's rank among the processes on its
+ * node, from the launcher's environment (topology.h), else by comparing host
+ * names across the world. *source names where it came from (static). */
+nnfi_status nnfi_comm_local_rank(nnfi_comm *c, int *local_rank, const char **source);
+
 /* Rank 0's buffer to everyone; others receive a malloc'd copy (caller frees). */
 nnfi_status nnfi_comm_bcast_bytes(nnfi_comm *c, char **buf, uint64_t *len);
 

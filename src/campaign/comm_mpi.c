@@ -6,6 +6,9 @@
 #include <mpi.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "nnfi/topology.h"
 
 #define TAG_REPORT 11
 #define TAG_RANGE 12
@@ -53,6 +56,36 @@ const char *nnfi_comm_library(void)
     MPI_Get_library_version(v, &len);
     v[strcspn(v, ",\n")] = '\0';
     return v;
+}
+
+static const char *env_get(const char *name) { return getenv(name); }
+
+nnfi_status nnfi_comm_local_rank(nnfi_comm *c, int *local_rank, const char **source)
+{
+    /* every rank takes part in the same collectives: agree first on whether
+     * the environment answers everywhere */
+    int env = nnfi_topology_env_local_rank(env_get, source), have = env >= 0, all = 0;
+    MPI_CHECK(c, MPI_Allreduce(&have, &all, 1, MPI_INT, MPI_LAND, MPI_COMM_WORLD));
+    if (all) {
+        *local_rank = env;
+        return NNFI_OK;
+    }
+    enum { NAME = 256 };
+    char me[NAME] = {0};
+    if (gethostname(me, NAME - 1) != 0) strcpy(me, "?");
+    char *names = malloc((size_t)c->size * NAME);
+    if (!names) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    int rc = MPI_Allgather(me, NAME, MPI_CHAR, names, NAME, MPI_CHAR, MPI_COMM_WORLD);
+    if (rc != MPI_SUCCESS) {
+        free(names);
+        MPI_CHECK(c, rc);
+    }
+    int lr = 0;
+    for (int r = 0; r < c->rank; r++) lr += strncmp(names + (size_t)r * NAME, me, NAME) == 0;
+    free(names);
+    *local_rank = lr;
+    *source = "host names";
+    return NNFI_OK;
 }
 
 nnfi_status nnfi_comm_bcast_bytes(nnfi_comm *c, char **buf, uint64_t *len)

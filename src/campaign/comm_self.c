@@ -4,6 +4,8 @@
 
 #include <stdlib.h>
 
+#include "nnfi/topology.h"
+
 struct nnfi_comm {
     int unused;
 };
@@ -19,6 +21,16 @@ nnfi_status nnfi_comm_init(int *argc, char ***argv, nnfi_comm **out)
 int nnfi_comm_rank(const nnfi_comm *c) { (void)c; return 0; }
 int nnfi_comm_size(const nnfi_comm *c) { (void)c; return 1; }
 const char *nnfi_comm_library(void) { return "none (built without MPI)"; }
+
+static const char *env_get(const char *name) { return getenv(name); }
+
+nnfi_status nnfi_comm_local_rank(nnfi_comm *c, int *local_rank, const char **source)
+{
+    (void)c;
+    *local_rank = nnfi_topology_env_local_rank(env_get, source);
+    if (*local_rank < 0) *local_rank = 0, *source = "one process";
+    return NNFI_OK;
+}
 
 nnfi_status nnfi_comm_bcast_bytes(nnfi_comm *c, char **buf, uint64_t *len)
 {

@@ -19,7 +19,16 @@
  *     at::set_num_threads) is pinned to the same count when the process has
  *     OpenBLAS (found with dlsym at run time; Debian's libopenblas0-pthread as
  *     the system BLAS).
- *   - cfg->device cuda is refused (this libtorch is CPU-only).
+ *   - device: `cuda` puts the module on a GPU (an error when this libtorch has
+ *     no CUDA or no device is visible), `auto` does so when one is available
+ *     and the model is not quantized (the quantized engines run on the CPU),
+ *     `cpu` never. The GPU is local rank mod visible devices (topology.h),
+ *     logged once per rank. On a GPU: cuDNN deterministic, no benchmark
+ *     autotuning, no TF32, so reruns give the same bits; parameter and
+ *     activation sites hold device pointers (nnfi_site.device >= 0), which
+ *     makes the worker pick the `cuda` injection backend; the input is copied
+ *     to the device before its site is called; the logits come back after a
+ *     wait with the watchdog's deadline (a hung forward is NNFI_E_TIMEOUT).
  *   - the module is put in eval mode; it is never frozen (parameters must stay
  *     parameters so that faults written through their pointers are seen).
  *
@@ -159,8 +168,14 @@
 #include <ATen/Parallel.h>
 #include <c10/core/InferenceMode.h>
 #include <torch/csrc/jit/passes/inliner.h>
+#include <torch/cuda.h>
 #include <torch/script.h>
 #include <torch/version.h>
+
+#include "nnfi/topology.h"
+#ifdef NNFI_HAVE_CUDA_BACKEND
+#include "inject_apply.cuh" /* nnfi_cuda_stream_wait: the watchdog's wait for the forward */
+#endif
 
 #include <dlfcn.h>
 #include <sys/stat.h>
@@ -284,6 +299,7 @@ struct LongShadow {
 
 struct nnfi_model {
     torch::jit::Module module;
+    int device = -1; /* CUDA ordinal the module lives on, -1 the CPU */
     std::string path;
     std::vector<OpSite> ops;
     std::vector<nnfi_site> sites;
@@ -546,9 +562,9 @@ int32_t add_tensor_site(nnfi_model *m, const std::string &name, nnfi_site_kind k
         m->skipped.push_back(name + " (dtype " + std::string(c10::toString(t.scalar_type())) + ")");
         return -1;
     }
-    if (!t.device().is_cpu() || !t.is_contiguous() || t.dim() > NNFI_SITE_MAX_DIMS ||
+    if (!(t.device().is_cpu() || t.device().is_cuda()) || !t.is_contiguous() || t.dim() > NNFI_SITE_MAX_DIMS ||
         name.size() >= NNFI_SITE_NAME_MAX) {
-        m->skipped.push_back(name + " (not a contiguous CPU tensor of at most 8 dims)");
+        m->skipped.push_back(name + " (not a contiguous CPU or CUDA tensor of at most 8 dims)");
         return -1;
     }
     for (const nnfi_site &o : m->sites)
@@ -565,7 +581,7 @@ int32_t add_tensor_site(nnfi_model *m, const std::string &name, nnfi_site_kind k
     for (int64_t i = 0; i < t.dim(); i++) s.shape[i] = t.size(i);
     s.numel = (uint64_t)t.numel();
     s.data = t.numel() ? t.data_ptr() : nullptr;
-    s.device = -1;
+    s.device = t.device().is_cuda() ? (int)t.get_device() : -1;
     m->sites.push_back(s);
     m->site_st.push_back(t.scalar_type());
     return (int32_t)m->sites.size() - 1;
@@ -1009,7 +1025,9 @@ void build_facts(nnfi_model *m)
     for (const auto &p : m->packed) q += (q.empty() ? "" : ",") + (p->path.empty() ? std::string("(top)") : p->path);
     m->facts = {
         std::string("torch_version=") + TORCH_VERSION,
-        "device=cpu",
+        m->device >= 0 ? "device=cuda:" + std::to_string(m->device) : std::string("device=cpu"),
+        "cuda_available=" + std::string(torch::cuda::is_available() ? "yes" : "no"),
+        "cuda_devices=" + std::to_string(torch::cuda::device_count()),
         "qengine=" + qengine_name(at::globalContext().qEngine()),
         "qengines=" + qengines_list(),
         "intra_op_threads=" + std::to_string(m->threads),
@@ -1039,6 +1057,7 @@ at::Tensor run(nnfi_model *m, const float *input, int64_t rows)
     shape.insert(shape.end(), m->input_shape.begin(), m->input_shape.end());
     at::Tensor x = at::empty(shape, at::kFloat);
     std::memcpy(x.data_ptr(), input, (size_t)rows * m->input_numel * sizeof(float));
+    if (m->device >= 0) x = x.to(at::Device(at::kCUDA, (c10::DeviceIndex)m->device));
     m->rows = rows;
     m->hook_st = NNFI_OK;
     bool discovering = m->mode == Mode::Discover;
@@ -1067,7 +1086,18 @@ at::Tensor run(nnfi_model *m, const float *input, int64_t rows)
     if (o.dim() != 2 || o.size(0) != rows)
         throw std::runtime_error("forward returned a tensor of shape " + c10::str(o.sizes()) +
                                  ", not [rows, classes] with rows = " + std::to_string(rows));
-    return o.to(at::kFloat).contiguous();
+    o = o.to(at::kFloat).contiguous();
+    if (m->device >= 0) {
+#ifdef NNFI_HAVE_CUDA_BACKEND
+        nnfi_status st = nnfi_cuda_stream_wait(nullptr, "the forward on the GPU");
+        if (st != NNFI_OK) {
+            m->hook_st = st;
+            throw HookAbort();
+        }
+#endif
+        o = o.to(at::kCPU);
+    }
+    return o;
 }
 
 /* Two discovery forwards (batch 1 and 2) -> live sites, n_classes. */
@@ -1128,7 +1158,7 @@ nnfi_status discover_sites(nnfi_model *m)
             s.numel *= (uint64_t)s.shape[d];
         }
         s.data = nullptr;
-        s.device = -1;
+        s.device = m->device;
         op.site = (int32_t)m->sites.size();
         m->sites.push_back(s);
         m->site_st.push_back(op.st);
@@ -1171,7 +1201,7 @@ nnfi_status read_input_shape(nnfi_model *m)
     s.ndim = (int)m->input_shape.size();
     for (int d = 0; d < s.ndim; d++) s.shape[d] = m->input_shape[(size_t)d];
     s.numel = m->input_numel;
-    s.device = -1;
+    s.device = m->device;
     m->sites.push_back(s);
     m->site_st.push_back(c10::ScalarType::Float);
     return NNFI_OK;
@@ -1183,9 +1213,10 @@ void build_info(nnfi_model *m)
     for (const nnfi_site &s : m->sites) n[s.kind]++;
     char buf[512];
     std::snprintf(buf, sizeof buf,
-                  "libtorch %s cpu, qengine %s, threads %u, sites: %zu param, %zu buffer, %zu activation, %zu state, "
+                  "libtorch %s %s, qengine %s, threads %u, sites: %zu param, %zu buffer, %zu activation, %zu state, "
                   "%zu input",
-                  TORCH_VERSION, qengine_name(at::globalContext().qEngine()).c_str(), m->threads, n[NNFI_SITE_PARAM],
+                  TORCH_VERSION, m->device >= 0 ? ("cuda:" + std::to_string(m->device)).c_str() : "cpu",
+                  qengine_name(at::globalContext().qEngine()).c_str(), m->threads, n[NNFI_SITE_PARAM],
                   n[NNFI_SITE_BUFFER], n[NNFI_SITE_ACTIVATION], n[NNFI_SITE_STATE], n[NNFI_SITE_INPUT]);
     m->info = buf;
     if (!m->skipped.empty()) {
@@ -1213,15 +1244,51 @@ void torch_close(nnfi_model *m)
     }
 }
 
+/* Does any module hold quantized packed weights (CPU engines only)? */
+bool has_packed_params(const torch::jit::Module &mod)
+{
+    for (const auto &nm : mod.named_modules()) {
+        c10::ClassTypePtr t = nm.value._ivalue()->type();
+        for (size_t i = 0; i < t->numAttributes(); i++)
+            if (auto ct = t->getAttribute(i)->cast<c10::ClassType>())
+                if (!ct->is_module() && ct->name() && is_packed_type(ct->name()->qualifiedName())) return true;
+    }
+    return false;
+}
+
+/* The device decision (see the top of this file), before any site exists. */
+nnfi_status place_on_device(nnfi_model *m, const nnfi_model_cfg *cfg, const char *mname)
+{
+    if (cfg->device == NNFI_DEVICE_CPU) return NNFI_OK;
+    int visible = (int)torch::cuda::device_count();
+    if (visible <= 0) return NNFI_OK; /* auto on a machine without a GPU; cuda was refused before load */
+    if (has_packed_params(m->module)) {
+        if (cfg->device == NNFI_DEVICE_CUDA)
+            return NNFI_FAIL(NNFI_E_UNSUPPORTED, "torch host: model '%s' is quantized (packed int8 weights): its engines "
+                             "run on the CPU only\n  hint: use device: cpu or auto for quantized models", mname);
+        return NNFI_OK;
+    }
+    m->device = nnfi_topology_device(visible);
+    nnfi_topology_log_once(m->device, visible);
+    at::globalContext().setDeterministicCuDNN(true);
+    at::globalContext().setBenchmarkCuDNN(false);
+    at::globalContext().setAllowTF32CuDNN(false);
+    at::globalContext().setAllowTF32CuBLAS(false);
+    m->module.to(at::Device(at::kCUDA, (c10::DeviceIndex)m->device));
+    return NNFI_OK;
+}
+
 nnfi_status open_impl(const nnfi_model_cfg *cfg, const char *base_dir, uint64_t seed, nnfi_model **out)
 {
     const char *mname = cfg->name ? cfg->name : "?";
     if (!cfg->path || !*cfg->path)
         return NNFI_FAIL(NNFI_E_INVALID, "torch host: model '%s' has no path\n"
                          "  hint: set models[].path to a TorchScript file written by torch.jit.save", mname);
-    if (cfg->device == NNFI_DEVICE_CUDA)
-        return NNFI_FAIL(NNFI_E_UNSUPPORTED, "torch host: model '%s': device cuda is not supported\n"
-                         "  hint: this libtorch (%s) runs on the CPU only; use device: cpu or auto", mname, TORCH_VERSION);
+    if (cfg->device == NNFI_DEVICE_CUDA && !torch::cuda::is_available())
+        return NNFI_FAIL(NNFI_E_UNSUPPORTED, "torch host: model '%s': device cuda, but this libtorch (%s) %s\n"
+                         "  hint: use device: cpu or auto, or build nnfi against a CUDA libtorch (cmake "
+                         "-DCMAKE_PREFIX_PATH=$(python3 -c 'import torch; print(torch.utils.cmake_prefix_path)'))",
+                         mname, TORCH_VERSION, "has no CUDA or sees no GPU");
     std::string path = cfg->path;
     if (path[0] != '/' && base_dir && *base_dir) path = std::string(base_dir) + "/" + path;
     struct stat sb;
@@ -1264,7 +1331,8 @@ nnfi_status open_impl(const nnfi_model_cfg *cfg, const char *base_dir, uint64_t 
     nnfi_status st = NNFI_OK;
     try {
         m->module.eval();
-        st = read_input_shape(m);
+        st = place_on_device(m, cfg, mname);
+        if (st == NNFI_OK) st = read_input_shape(m);
         if (st == NNFI_OK) {
             for (const auto &p : m->module.named_parameters(true)) add_tensor_site(m, p.name, NNFI_SITE_PARAM, p.value);
             find_quantized(m); /* packed weights and biases: PARAM sites */
@@ -1464,6 +1532,13 @@ nnfi_status read_live_impl(const nnfi_model *m, uint32_t site, void *out)
     }
     for (const auto &lp : m->longs)
         if (lp->v.site == (int32_t)site) return copy_live(s, lp->target, out);
+    if ((s.kind == NNFI_SITE_PARAM || s.kind == NNFI_SITE_BUFFER) && s.data && s.device >= 0) {
+        at::Tensor d = at::from_blob(s.data, {(int64_t)s.numel},
+                                     at::TensorOptions().dtype(m->site_st[site]).device(at::kCUDA, (c10::DeviceIndex)s.device));
+        at::Tensor h = d.to(at::kCPU).contiguous();
+        std::memcpy(out, h.data_ptr(), (size_t)s.numel * (nnfi_dtype_bits(s.dtype) / 8));
+        return NNFI_OK;
+    }
     if ((s.kind == NNFI_SITE_PARAM || s.kind == NNFI_SITE_BUFFER) && s.data) {
         std::memcpy(out, s.data, (size_t)s.numel * (nnfi_dtype_bits(s.dtype) / 8));
         return NNFI_OK;
