@@ -22,12 +22,18 @@
  *   --threads T    intra-op threads (default 1)
  *   --faults LIST  comma-separated N (default 1,10,100,1000,10000,100000,1000000)
  *   --models LIST  zoo models (default cnn,snn)
- *   --kinds LIST   weight,activation,activation_sample (default weight,activation;
- *                  see kind_group)
+ *   --kinds LIST   weight,activation,activation_sample,activation_folded
+ *                  (default weight,activation; see kind_group and fold_*)
  *   --csv FILE     machine-readable rows (also printed as a table)
+ *   --ftz 1        diagnostic only: flush denormals to zero (x86 MXCSR FTZ+DAZ)
+ *                  in both passes, to show how much of a faulty pass's extra
+ *                  time is the model's arithmetic on denormal faulty values
  * Times are per pass over the S images, both wall (CLOCK_MONOTONIC) and CPU
  * time of the process (CLOCK_PROCESS_CPUTIME_ID, which load from other
  * processes perturbs least); overhead = median faulty / median fault-free - 1.
+ * "inject ms" is the time spent inside the injector (arm + site calls +
+ * disarm) during a faulty pass, and (ratio) that over the fault-free pass:
+ * the tool's own share of the overhead (see g_inj_s).
  * Memory: peak RSS (getrusage) after each point, and the bytes the injector
  * keeps for a trial (malloc'd bytes held after arm(), measured with
  * mallinfo2 on a fresh injector), plus the fault list (48 bytes a fault).
@@ -40,6 +46,10 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <time.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <xmmintrin.h>
+#define HAVE_MXCSR 1
+#endif
 
 #include "nnfi/config.h"
 #include "nnfi/eval_set.h"
@@ -61,9 +71,10 @@ typedef struct opts {
     int n_faults;
     char models[MAX_LIST][32];
     int n_models;
-    char kinds[3][24];
+    char kinds[4][24];
     int n_kinds;
     const char *csv;
+    int ftz;
 } opts;
 
 typedef struct timing {
@@ -144,6 +155,8 @@ static const char *kind_group(const char *kind)
 {
     if (!strcmp(kind, "weight")) return "{target: weight, op: flip, persistence: permanent}";
     if (!strcmp(kind, "activation")) return "{target: activation, op: flip, persistence: permanent}";
+    if (!strcmp(kind, "activation_folded")) /* same faults; applied by the prototype below */
+        return "{target: activation, op: flip, persistence: permanent}";
     if (!strcmp(kind, "activation_sample"))
         return "{target: activation, op: flip, persistence: transient, scope: sample}";
     return NULL;
@@ -182,6 +195,10 @@ static void parse(int argc, char **argv, opts *o)
             exit(2);
         }
         i++;
+        if (!strcmp(a, "--ftz")) {
+            o->ftz = atoi(v);
+            continue;
+        }
         if (!strcmp(a, "--samples")) o->samples = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--batch")) o->batch = strtoull(v, NULL, 10);
         else if (!strcmp(a, "--reps")) o->reps = atoi(v);
@@ -193,9 +210,9 @@ static void parse(int argc, char **argv, opts *o)
             char k[MAX_LIST][32];
             int n = split(v, k, MAX_LIST);
             o->n_kinds = 0;
-            for (int j = 0; j < n && o->n_kinds < 3; j++) {
+            for (int j = 0; j < n && o->n_kinds < 4; j++) {
                 if (!kind_group(k[j])) {
-                    fprintf(stderr, "bench_overhead: kind '%s': use weight, activation or activation_sample\n", k[j]);
+                    fprintf(stderr, "bench_overhead: kind '%s': use weight, activation, activation_sample or activation_folded\n", k[j]);
                     exit(2);
                 }
                 strcpy(o->kinds[o->n_kinds++], k[j]);
@@ -264,6 +281,13 @@ static timing pass_free(bench_model *m, float *out)
     return since(t0);
 }
 
+/* Seconds spent inside the injector during the current faulty pass (arm,
+ * every site call, disarm): the tool's own cost. The rest of a faulty pass's
+ * extra time is the model computing on faulty values (for example denormal
+ * or NaN operands, which x86 arithmetic handles slowly), which any injector
+ * of the same faults would pay. */
+static double g_inj_s;
+
 typedef struct hook_ctx {
     const nnfi_inject_backend *be;
     nnfi_injector *inj;
@@ -273,12 +297,15 @@ static nnfi_status site_hook(void *user, uint32_t site, void *data, uint64_t row
 {
     (void)rows;
     hook_ctx *h = user;
-    return h->be->on_site(h->inj, site, data, t);
+    double t0 = clock_s(CLOCK_MONOTONIC);
+    nnfi_status st = h->be->on_site(h->inj, site, data, t);
+    g_inj_s += clock_s(CLOCK_MONOTONIC) - t0;
+    return st;
 }
 
 /* A faulty pass, as nnfi_worker_run_trial runs a trial (less generation). */
 static timing pass_faulty(bench_model *m, const nnfi_inject_backend *be, nnfi_injector *inj, const nnfi_fault *f,
-                          uint64_t n, nnfi_outcome *o)
+                          uint64_t n, nnfi_outcome *o, float *all)
 {
     timing t0 = now();
     int needs_hook = 0;
@@ -286,7 +313,10 @@ static timing pass_faulty(bench_model *m, const nnfi_inject_backend *be, nnfi_in
         nnfi_site_kind k = m->sites[f[i].site].kind;
         needs_hook = k != NNFI_SITE_PARAM && k != NNFI_SITE_BUFFER;
     }
+    g_inj_s = 0;
+    double ta = clock_s(CLOCK_MONOTONIC);
     if (be->arm(inj, f, n) != NNFI_OK) die("arm");
+    g_inj_s += clock_s(CLOCK_MONOTONIC) - ta;
     hook_ctx hc = {be, inj};
     if (m->host->set_hook(m->model, needs_hook ? site_hook : NULL, &hc) != NNFI_OK) die("set_hook");
     nnfi_outcome_init(o);
@@ -295,9 +325,149 @@ static timing pass_faulty(bench_model *m, const nnfi_inject_backend *be, nnfi_in
         if (be->begin_call(inj, call, s, rows) != NNFI_OK) die("begin_call");
         if (m->host->forward(m->model, m->eval.inputs + s * m->eval.numel, rows, m->logits) != NNFI_OK) die("forward");
         nnfi_outcome_add(o, m->golden + s * m->classes, m->logits, m->eval.labels + s, rows, m->classes);
+        if (all) memcpy(all + s * m->classes, m->logits, rows * m->classes * sizeof(float));
     }
     m->host->set_hook(m->model, NULL, NULL);
+    ta = clock_s(CLOCK_MONOTONIC);
     if (be->disarm(inj) != NNFI_OK) die("disarm");
+    g_inj_s += clock_s(CLOCK_MONOTONIC) - ta;
+    nnfi_outcome_finish(o);
+    return since(t0);
+}
+
+/* ---- Prototype of the fix proposed in RESULTS.md for permanent activation
+ * faults (kind activation_folded), to measure what it would buy; the product
+ * path is src/inject/inject_cpu.c. Every op is w -> (w & A) ^ X (flip: A = ~0,
+ * X = mask; stuck-at-0: A = ~mask, X = 0; stuck-at-1: A = ~mask, X = mask;
+ * set/random: A = ~mask, X = value & mask), and these maps compose, so all the
+ * faults of a site fold at arm() into one (A, X) pair per element in O(N);
+ * a call then edits each touched element once per row, rows outer and
+ * elements in increasing order, or runs a dense masked loop over the whole
+ * row when most elements are touched. Applied in list order per element, so
+ * the logits must equal the backend's bit for bit (checked). fp32 sites,
+ * permanent faults over every time step only. */
+typedef struct fold_site {
+    uint64_t numel;
+    int used, dense;
+    uint32_t *a, *x;        /* numel each: the folded map per element */
+    uint32_t *ci, *ca, *cx; /* the touched elements, compacted, increasing */
+    uint64_t n_touched;
+} fold_site;
+
+typedef struct fold_inj {
+    fold_site *fs;
+    size_t n_sites;
+} fold_inj;
+
+static void fold_create(fold_inj *F, const nnfi_site *sites, size_t n_sites)
+{
+    F->n_sites = n_sites;
+    F->fs = calloc(n_sites, sizeof *F->fs);
+    if (!F->fs) exit(1);
+    for (size_t i = 0; i < n_sites; i++) {
+        if (sites[i].kind == NNFI_SITE_PARAM || sites[i].kind == NNFI_SITE_BUFFER || sites[i].dtype != NNFI_DT_F32)
+            continue;
+        fold_site *f = &F->fs[i];
+        f->numel = sites[i].numel;
+        f->a = malloc(f->numel * 4);
+        f->x = malloc(f->numel * 4);
+        f->ci = malloc(f->numel * 4);
+        f->ca = malloc(f->numel * 4);
+        f->cx = malloc(f->numel * 4);
+        if (!f->a || !f->x || !f->ci || !f->ca || !f->cx) exit(1);
+    }
+}
+
+static void fold_destroy(fold_inj *F)
+{
+    for (size_t i = 0; i < F->n_sites; i++) {
+        free(F->fs[i].a);
+        free(F->fs[i].x);
+        free(F->fs[i].ci);
+        free(F->fs[i].ca);
+        free(F->fs[i].cx);
+    }
+    free(F->fs);
+}
+
+static void fold_arm(fold_inj *F, const nnfi_fault *f, uint64_t n)
+{
+    for (size_t i = 0; i < F->n_sites; i++) F->fs[i].used = 0;
+    for (uint64_t k = 0; k < n; k++) {
+        fold_site *s = &F->fs[f[k].site];
+        if (!s->a || f[k].transient || f[k].t_first != 0 || f[k].t_last != UINT32_MAX) {
+            fprintf(stderr, "bench_overhead: the fold prototype takes permanent fp32 activation faults only\n");
+            exit(2);
+        }
+        if (!s->used) {
+            memset(s->a, 0xff, s->numel * 4);
+            memset(s->x, 0, s->numel * 4);
+            s->used = 1;
+        }
+        uint32_t m = (uint32_t)f[k].mask, A, X;
+        switch ((nnfi_op)f[k].op) {
+        case NNFI_OP_FLIP: A = ~0u, X = m; break;
+        case NNFI_OP_STUCK0: A = ~m, X = 0; break;
+        case NNFI_OP_STUCK1: A = ~m, X = m; break;
+        default: A = ~m, X = (uint32_t)f[k].value & m; break;
+        }
+        uint64_t e = f[k].element;
+        s->a[e] &= A;
+        s->x[e] = (s->x[e] & A) ^ X;
+    }
+    for (size_t i = 0; i < F->n_sites; i++) {
+        fold_site *s = &F->fs[i];
+        if (!s->used) continue;
+        uint64_t t = 0;
+        for (uint64_t e = 0; e < s->numel; e++)
+            if (s->a[e] != ~0u || s->x[e] != 0) {
+                s->ci[t] = (uint32_t)e;
+                s->ca[t] = s->a[e];
+                s->cx[t] = s->x[e];
+                t++;
+            }
+        s->n_touched = t;
+        s->dense = 4 * t > s->numel; /* over a quarter touched: one streaming pass is cheaper */
+    }
+}
+
+static nnfi_status fold_hook(void *user, uint32_t site, void *data, uint64_t rows, uint32_t t)
+{
+    (void)t;
+    fold_inj *F = user;
+    const fold_site *s = &F->fs[site];
+    if (!s->used || !s->n_touched) return NNFI_OK;
+    double t0 = clock_s(CLOCK_MONOTONIC);
+    uint32_t *w = data;
+    for (uint64_t r = 0; r < rows; r++, w += s->numel) {
+        if (s->dense) {
+            uint32_t *restrict wr = w;
+            const uint32_t *restrict a = s->a, *restrict x = s->x;
+            for (uint64_t e = 0; e < s->numel; e++) wr[e] = (wr[e] & a[e]) ^ x[e];
+        } else {
+            for (uint64_t k = 0; k < s->n_touched; k++) w[s->ci[k]] = (w[s->ci[k]] & s->ca[k]) ^ s->cx[k];
+        }
+    }
+    g_inj_s += clock_s(CLOCK_MONOTONIC) - t0;
+    return NNFI_OK;
+}
+
+/* A faulty pass with the prototype: fold at arm, nothing to restore. */
+static timing pass_folded(bench_model *m, fold_inj *F, const nnfi_fault *f, uint64_t n, nnfi_outcome *o, float *all)
+{
+    timing t0 = now();
+    double ta = clock_s(CLOCK_MONOTONIC);
+    fold_arm(F, f, n);
+    g_inj_s = clock_s(CLOCK_MONOTONIC) - ta;
+    if (m->host->set_hook(m->model, fold_hook, F) != NNFI_OK) die("set_hook");
+    nnfi_outcome_init(o);
+    for (uint64_t s = 0; s < m->eval.samples; s += m->batch) {
+        uint64_t rows = m->eval.samples - s < m->batch ? m->eval.samples - s : m->batch;
+        if (m->host->forward(m->model, m->eval.inputs + s * m->eval.numel, rows, m->logits) != NNFI_OK) die("forward");
+        nnfi_outcome_add(o, m->golden + s * m->classes, m->logits, m->eval.labels + s, rows, m->classes);
+        if (all) memcpy(all + s * m->classes, m->logits, rows * m->classes * sizeof(float));
+    }
+    m->host->set_hook(m->model, NULL, NULL);
     nnfi_outcome_finish(o);
     return since(t0);
 }
@@ -306,6 +476,14 @@ int main(int argc, char **argv)
 {
     opts o;
     parse(argc, argv, &o);
+    if (o.ftz) {
+#ifdef HAVE_MXCSR
+        _mm_setcsr(_mm_getcsr() | 0x8040); /* FTZ | DAZ; this thread runs the forwards (1 intra-op thread) */
+#else
+        fprintf(stderr, "bench_overhead: --ftz needs x86\n");
+        return 2;
+#endif
+    }
     FILE *csv = NULL;
     if (o.csv) {
         csv = fopen(o.csv, "w");
@@ -316,12 +494,13 @@ int main(int argc, char **argv)
         fprintf(csv, "model,kind,faults,reps,gen_s,free_wall_s,free_wall_min,free_wall_max,faulty_wall_s,faulty_wall_min,"
                      "faulty_wall_max,overhead_wall,free_cpu_s,free_cpu_min,free_cpu_max,faulty_cpu_s,faulty_cpu_min,"
                      "faulty_cpu_max,overhead_cpu,paired_cpu,sdc,accuracy,golden_accuracy,injector_bytes,fault_list_bytes,"
-                     "maxrss_kb,samples,batch,threads\n");
+                     "maxrss_kb,samples,batch,threads,inject_s,inject_ratio\n");
     }
-    printf("bench_overhead: %llu images, batch %llu, %d thread(s), %d fault-free/faulty pairs per point, seed %u\n",
-           (unsigned long long)o.samples, (unsigned long long)o.batch, o.threads, o.reps, SEED);
-    printf("%-5s %-17s %8s %4s %9s %11s %11s %9s %9s %11s %9s\n", "model", "kind", "faults", "reps", "gen ms",
-           "free ms", "faulty ms", "overhead", "(wall)", "inj bytes", "rss MB");
+    printf("bench_overhead: %llu images, batch %llu, %d thread(s), %d fault-free/faulty pairs per point, seed %u%s\n",
+           (unsigned long long)o.samples, (unsigned long long)o.batch, o.threads, o.reps, SEED,
+           o.ftz ? ", denormals flushed to zero (diagnostic)" : "");
+    printf("%-5s %-17s %8s %4s %9s %11s %11s %9s %9s %9s %9s %11s %8s\n", "model", "kind", "faults", "reps", "gen ms",
+           "free ms", "faulty ms", "overhead", "(wall)", "inject ms", "(ratio)", "inj bytes", "rss MB");
     int bad = 0;
     for (int mi = 0; mi < o.n_models; mi++) {
         const char *name = o.models[mi];
@@ -383,16 +562,34 @@ int main(int argc, char **argv)
                 struct mallinfo2 a1 = mallinfo2();
                 long long inj_bytes = (long long)a1.uordblks + (long long)a1.hblkhd - (long long)a0.uordblks - (long long)a0.hblkhd;
                 if (be->disarm(inj) != NNFI_OK) die("disarm");
-                double fw[64], fc[64], qw[64], qc[64], pc[64];
+                int folded = !strcmp(o.kinds[e], "activation_folded");
+                fold_inj F = {NULL, 0};
+                if (folded) {
+                    /* the prototype must give the backend's logits bit for bit */
+                    float *ref = malloc(n_s * m.classes * sizeof(float)), *got = malloc(n_s * m.classes * sizeof(float));
+                    if (!ref || !got) return 1;
+                    fold_create(&F, m.sites, m.n_sites);
+                    nnfi_outcome tmp;
+                    pass_faulty(&m, be, inj, faults, n, &tmp, ref);
+                    pass_folded(&m, &F, faults, n, &tmp, got);
+                    if (memcmp(ref, got, n_s * m.classes * sizeof(float)) != 0) {
+                        fprintf(stderr, "bench_overhead: %s N=%llu: the fold prototype's logits differ from the backend's\n",
+                                name, (unsigned long long)n);
+                        bad = 1;
+                    }
+                    free(ref);
+                    free(got);
+                }
+                double fw[64], fc[64], qw[64], qc[64], pc[64], ij[64];
                 nnfi_outcome out;
                 int reps = o.reps > 64 ? 64 : o.reps;
                 for (int r = 0; r < reps; r++) {
                     timing tf, tq;
                     if (r % 2 == 0) { /* ABBA order cancels slow drift */
                         tf = pass_free(&m, check);
-                        tq = pass_faulty(&m, be, inj, faults, n, &out);
+                        tq = folded ? pass_folded(&m, &F, faults, n, &out, NULL) : pass_faulty(&m, be, inj, faults, n, &out, NULL);
                     } else {
-                        tq = pass_faulty(&m, be, inj, faults, n, &out);
+                        tq = folded ? pass_folded(&m, &F, faults, n, &out, NULL) : pass_faulty(&m, be, inj, faults, n, &out, NULL);
                         tf = pass_free(&m, check);
                     }
                     if (memcmp(check, m.golden, n_s * m.classes * sizeof(float)) != 0) {
@@ -401,6 +598,7 @@ int main(int argc, char **argv)
                                 name, o.kinds[e], (unsigned long long)n);
                         bad = 1;
                     }
+                    ij[r] = g_inj_s;
                     fw[r] = tf.wall;
                     fc[r] = tf.cpu;
                     qw[r] = tq.wall;
@@ -409,26 +607,29 @@ int main(int argc, char **argv)
                     if (r == 0 && tq.wall > o.slow_s && reps > 3) reps = 3;
                 }
                 be->destroy(inj);
+                if (folded) fold_destroy(&F);
                 double fwm, fwl, fwh, fcm, fcl, fch, qwm, qwl, qwh, qcm, qcl, qch, pcm, pcl, pch;
                 stats(fw, reps, &fwm, &fwl, &fwh);
                 stats(fc, reps, &fcm, &fcl, &fch);
                 stats(qw, reps, &qwm, &qwl, &qwh);
                 stats(qc, reps, &qcm, &qcl, &qch);
                 stats(pc, reps, &pcm, &pcl, &pch);
+                double ijm, ijl, ijh;
+                stats(ij, reps, &ijm, &ijl, &ijh);
                 long rss = maxrss_kb();
-                printf("%-5s %-17s %8llu %4d %9.2f %11.2f %11.2f %8.2f%% %8.2f%% %11lld %9.1f\n", name, o.kinds[e],
-                       (unsigned long long)n, reps, 1e3 * gen_s, 1e3 * fcm, 1e3 * qcm, 100 * (qcm / fcm - 1),
-                       100 * (qwm / fwm - 1), inj_bytes, rss / 1024.0);
+                printf("%-5s %-17s %8llu %4d %9.2f %11.2f %11.2f %8.2f%% %8.2f%% %9.2f %8.2f%% %11lld %8.1f\n", name,
+                       o.kinds[e], (unsigned long long)n, reps, 1e3 * gen_s, 1e3 * fcm, 1e3 * qcm, 100 * (qcm / fcm - 1),
+                       100 * (qwm / fwm - 1), 1e3 * ijm, 100 * ijm / fwm, inj_bytes, rss / 1024.0);
                 fflush(stdout);
                 if (csv)
                     fprintf(csv,
                             "%s,%s,%llu,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,"
-                            "%llu,%.6f,%.6f,%lld,%llu,%ld,%llu,%llu,%d\n",
+                            "%llu,%.6f,%.6f,%lld,%llu,%ld,%llu,%llu,%d,%.6g,%.6g\n",
                             name, o.kinds[e], (unsigned long long)n, reps, gen_s, fwm, fwl, fwh, qwm, qwl, qwh,
                             qwm / fwm - 1, fcm, fcl, fch, qcm, qcl, qch, qcm / fcm - 1, pcm - 1,
                             (unsigned long long)out.mismatches, out.accuracy, out.golden_accuracy, inj_bytes,
                             (unsigned long long)(n * sizeof(nnfi_fault)), rss, (unsigned long long)n_s,
-                            (unsigned long long)o.batch, o.threads);
+                            (unsigned long long)o.batch, o.threads, ijm, ijm / fwm);
             }
             nnfi_group_plan_free(&g);
         }

@@ -6,7 +6,8 @@ RESULTS.md. run_all runs it right after bench_overhead, in the same run.
 Usage: VENV/bin/python tests/bench/peer_pytorchfi.py MODELS_DIR [options]
   --samples S --batch B --reps R --threads T --faults 1,10,... --models cnn,snn
   --kinds weight,activation --slow-s X --csv FILE
-(same meanings and defaults as bench_overhead; a point whose first faulty pass
+(same meanings and defaults as bench_overhead, "inject ms" included: the time
+inside PyTorchFI's declaration and injection hooks; a point whose first faulty pass
 takes more than X s (default 20) stops after that one pair: PyTorchFI's cost
 grows with N, and at 1e6 faults one pass takes minutes).
 Exit status 77 (skipped) when pytorchfi cannot be imported.
@@ -109,7 +110,14 @@ def main():
         the last layer (as its single_bit_flip_func does), so the corrupted
         model serves several forward calls."""
 
+        inj_s = 0.0  # seconds inside the injection hooks and declarations of the current pass
+
         def flip_value(self, module, input_val, output):
+            t0 = time.perf_counter()
+            self._flip_value(output)
+            self.inj_s += time.perf_counter() - t0
+
+        def _flip_value(self, output):
             logging.info("Processing hook of Layer %d: %s", self.get_current_layer(),
                          self.get_layer_type(self.get_current_layer()))
             inj_list = list(filter(lambda x: self.corrupt_layer[x] == self.get_current_layer(),
@@ -154,7 +162,7 @@ def main():
           f"{n_img} images, batch {a.batch}, {torch.get_num_threads()} thread(s), "
           f"{a.reps} fault-free/faulty pairs per point", flush=True)
     print(f"{'model':5} {'kind':10} {'faults':>8} {'reps':>4} {'gen ms':>9} {'free ms':>10} {'faulty ms':>11} "
-          f"{'overhead':>10} {'(wall)':>10}", flush=True)
+          f"{'overhead':>10} {'(wall)':>10} {'inject ms':>10} {'(ratio)':>9}", flush=True)
     for name in a.models:
         path = os.path.join(a.models_dir, name + ".pt")
         scripted = torch.jit.load(path, map_location="cpu").eval()
@@ -214,6 +222,7 @@ def main():
 
                 def run_faulty():
                     t0, c0 = time.perf_counter(), time.process_time()
+                    pfi.inj_s = 0.0
                     if kind == "weight":
                         it = iter(bits_l)
 
@@ -228,14 +237,15 @@ def main():
                         pfi.flip_bits = bits_l
                         corrupted = pfi.declare_neuron_fi(function=pfi.flip_value, layer_num=layer_l,
                                                           batch=batch_l, dim1=idx[1], dim2=idx[2], dim3=idx[3])
+                    pfi.inj_s += time.perf_counter() - t0  # the declaration: copy + weight faults
                     pfi.reset_current_layer()
                     with torch.no_grad():
                         for b in batches:
                             corrupted(b)
                     pfi.fi_reset()  # removes the hooks, drops the corrupted copy: the original model is intact
-                    return time.perf_counter() - t0, time.process_time() - c0
+                    return time.perf_counter() - t0, time.process_time() - c0, pfi.inj_s
 
-                fw, fc, qw, qc = [], [], [], []
+                fw, fc, qw, qc, ij = [], [], [], [], []
                 reps = a.reps
                 r = 0
                 while r < reps:
@@ -247,6 +257,7 @@ def main():
                     fc.append(f[1])
                     qw.append(q[0])
                     qc.append(q[1])
+                    ij.append(q[2])
                     if r == 0 and q[0] > a.slow_s:
                         reps = 1
                     r += 1
@@ -258,11 +269,13 @@ def main():
                        "free_cpu_s": med(fc), "free_cpu_min": min(fc), "free_cpu_max": max(fc),
                        "faulty_cpu_s": med(qc), "faulty_cpu_min": min(qc), "faulty_cpu_max": max(qc),
                        "overhead_cpu": med(qc) / med(fc) - 1,
-                       "samples": n_img, "batch": a.batch, "threads": torch.get_num_threads()}
+                       "samples": n_img, "batch": a.batch, "threads": torch.get_num_threads(),
+                       "inject_s": med(ij), "inject_ratio": med(ij) / med(fw)}
                 rows.append(row)
                 print(f"{name:5} {kind:10} {n:8d} {reps:4d} {1e3 * gen_s:9.2f} {1e3 * row['free_cpu_s']:10.2f} "
                       f"{1e3 * row['faulty_cpu_s']:11.2f} {100 * row['overhead_cpu']:9.2f}% "
-                      f"{100 * row['overhead_wall']:9.2f}%", flush=True)
+                      f"{100 * row['overhead_wall']:9.2f}% {1e3 * row['inject_s']:10.1f} "
+                      f"{100 * row['inject_ratio']:8.1f}%", flush=True)
             # the model must be untouched after all the trials
             with torch.no_grad():
                 again = torch.cat([model(b) for b in batches])
