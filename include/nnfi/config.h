@@ -30,6 +30,15 @@ extern "C" {
 #define NNFI_MAX_FAULTS_PER_GROUP 4000000000ull
 #define NNFI_MAX_TRIALS_PER_POINT 4000000000ull
 
+/* Bounds on a campaign file, so that a hostile or mistaken file is refused
+ * quickly, with a position, instead of exhausting memory or time. A real
+ * campaign is a few KB, at most six levels deep, with a few hundred values. */
+#define NNFI_CONFIG_MAX_BYTES (16u << 20) /* file size: checked with stat() before reading */
+#define NNFI_CONFIG_MAX_DEPTH 64u         /* lists and mappings nested in one another */
+#define NNFI_CONFIG_MAX_NODES 1000000u    /* values in the document, aliases (*x) expanded */
+#define NNFI_CONFIG_MAX_PATH 4096u        /* characters of a file path (model, eval, output) */
+#define NNFI_CONFIG_MAX_PATTERN 1024u     /* characters of a site glob or regex */
+
 typedef enum nnfi_host_kind { NNFI_HOST_NULL = 0, NNFI_HOST_TORCH = 1 } nnfi_host_kind;
 typedef enum nnfi_device_kind { NNFI_DEVICE_AUTO = 0, NNFI_DEVICE_CPU = 1, NNFI_DEVICE_CUDA = 2 } nnfi_device_kind;
 
@@ -186,11 +195,22 @@ typedef struct nnfi_campaign {
 } nnfi_campaign;
 
 /* Parse, validate and default a campaign file. On success *out owns a new
- * campaign. On failure returns NNFI_E_CONFIG (or NNFI_E_IO) with a message
- * "FILE:LINE:COL: FIELD.PATH: problem\n  hint: ..." and *out is NULL. */
+ * campaign. On failure *out is NULL and the status is
+ *   NNFI_E_CONFIG  the file is malformed or over a bound above; the message is
+ *                  "FILE:LINE:COL: FIELD.PATH: problem\n  hint: ..." (problems
+ *                  of the whole file, such as its size or emptiness, are at 1:1
+ *                  with the path "(top level)");
+ *   NNFI_E_IO      the file cannot be opened or read, or is a directory
+ *                  ("FILE: problem\n  hint: ...", no position);
+ *   NNFI_E_NOMEM   an allocation failed (no position);
+ *   NNFI_E_BACKEND libcyaml refused a file that nnfi's own checks accepted: a
+ *                  bug in the loader (located at 1:1; please report the file).
+ * The size is checked with fstat() before anything is read. YAML anchors and
+ * aliases are allowed; their expansion counts towards NNFI_CONFIG_MAX_NODES. */
 nnfi_status nnfi_campaign_load(const char *path, nnfi_campaign **out);
 
-/* Same, from text in memory; `name` stands for the file in messages. */
+/* Same, from text in memory; `name` stands for the file in messages. The text
+ * need not be NUL-terminated and may hold any bytes (it is fuzzed). */
 nnfi_status nnfi_campaign_load_text(const char *text, size_t len, const char *name,
                                     nnfi_campaign **out);
 

@@ -30,6 +30,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 
 /* ---------------------------------------------------------------- names -- */
 
@@ -102,7 +103,7 @@ const char *nnfi_config_library_versions(void)
     CYAML_FIELD_ENUM(key, flags, type, member, table, N_OF(table))
 
 static const cyaml_schema_value_t string_entry = {
-    CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 0, CYAML_UNLIMITED)};
+    CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 1, NNFI_CONFIG_MAX_PATTERN)};
 static const cyaml_schema_value_t uint32_entry = {CYAML_VALUE_UINT(CYAML_FLAG_DEFAULT, uint32_t)};
 static const cyaml_schema_value_t uint64_entry = {CYAML_VALUE_UINT(CYAML_FLAG_DEFAULT, uint64_t)};
 static const cyaml_schema_value_t double_entry = {CYAML_VALUE_FLOAT(CYAML_FLAG_DEFAULT, double)};
@@ -117,7 +118,7 @@ static const cyaml_schema_field_t null_model_fields[] = {
 static const cyaml_schema_field_t model_fields[] = {
     CYAML_FIELD_STRING_PTR("name", CYAML_FLAG_POINTER, nnfi_model_cfg, name, 1, 64),
     ENUM_FIELD("host", CYAML_FLAG_DEFAULT, nnfi_model_cfg, host, host_strings),
-    CYAML_FIELD_STRING_PTR("path", OPT_PTR, nnfi_model_cfg, path, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("path", OPT_PTR, nnfi_model_cfg, path, 1, NNFI_CONFIG_MAX_PATH),
     ENUM_FIELD("device", OPT, nnfi_model_cfg, device, device_strings),
     CYAML_FIELD_UINT("threads", OPT, nnfi_model_cfg, threads),
     CYAML_FIELD_STRING_PTR("qengine", OPT_PTR, nnfi_model_cfg, qengine, 1, 32),
@@ -127,7 +128,7 @@ static const cyaml_schema_value_t model_entry = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, nnfi_model_cfg, model_fields)};
 
 static const cyaml_schema_field_t eval_fields[] = {
-    CYAML_FIELD_STRING_PTR("path", OPT_PTR, nnfi_eval_cfg, path, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("path", OPT_PTR, nnfi_eval_cfg, path, 1, NNFI_CONFIG_MAX_PATH),
     CYAML_FIELD_STRING_PTR("images", OPT_PTR, nnfi_eval_cfg, images, 1, 256),
     CYAML_FIELD_STRING_PTR("labels", OPT_PTR, nnfi_eval_cfg, labels, 1, 256),
     CYAML_FIELD_UINT("samples", OPT, nnfi_eval_cfg, samples),
@@ -151,7 +152,7 @@ static const cyaml_schema_field_t group_fields[] = {
     CYAML_FIELD_STRING_PTR("name", OPT_PTR, nnfi_group_cfg, name, 1, 64),
     ENUM_FIELD("target", CYAML_FLAG_DEFAULT, nnfi_group_cfg, target, target_strings),
     CYAML_FIELD_SEQUENCE("sites", OPT_PTR, nnfi_group_cfg, sites, &string_entry, 1, 1024),
-    CYAML_FIELD_STRING_PTR("regex", OPT_PTR, nnfi_group_cfg, regex, 1, 1024),
+    CYAML_FIELD_STRING_PTR("regex", OPT_PTR, nnfi_group_cfg, regex, 1, NNFI_CONFIG_MAX_PATTERN),
     CYAML_FIELD_UINT_PTR("element", OPT_PTR, nnfi_group_cfg, element),
     ENUM_FIELD("values", OPT, nnfi_group_cfg, values, values_strings),
     CYAML_FIELD_MAPPING_PTR("bits", OPT_PTR, nnfi_group_cfg, bits, bits_fields),
@@ -202,7 +203,7 @@ static const cyaml_schema_value_t experiment_entry = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, nnfi_experiment_cfg, experiment_fields)};
 
 static const cyaml_schema_field_t output_fields[] = {
-    CYAML_FIELD_STRING_PTR("path", OPT_PTR, nnfi_output_cfg, path, 1, CYAML_UNLIMITED),
+    CYAML_FIELD_STRING_PTR("path", OPT_PTR, nnfi_output_cfg, path, 1, NNFI_CONFIG_MAX_PATH),
     CYAML_FIELD_UINT("faults_max_n", OPT, nnfi_output_cfg, faults_max_n),
     CYAML_FIELD_END};
 
@@ -219,6 +220,9 @@ static const cyaml_schema_value_t campaign_schema = {
 
 /* ---------------------------------------------------- position index -- */
 
+/* Field path -> line:column of every value the file spells out, in a hash
+ * table: a large (or hostile) file makes hundreds of thousands of entries and
+ * the semantic checks look paths up per group, so a list would be quadratic. */
 typedef struct index_entry {
     char *path;
     int line, col; /* 1-based */
@@ -227,22 +231,70 @@ typedef struct index_entry {
 struct nnfi_config_index {
     index_entry *e;
     size_t n, cap;
-    char *file; /* name used in messages */
+    size_t *slot; /* open addressing: entry index + 1, 0 = empty */
+    size_t nslot; /* a power of two, at least 2n */
+    char *file;   /* name used in messages */
 };
 
-static void index_add(struct nnfi_config_index *ix, const char *path, yaml_mark_t m)
+static uint64_t fnv1a(const char *s, size_t n)
 {
+    uint64_t h = 1469598103934665603ull;
+    for (size_t i = 0; i < n; i++) {
+        h ^= (unsigned char)s[i];
+        h *= 1099511628211ull;
+    }
+    return h;
+}
+
+/* Entry index of `path`, or -1. */
+static long index_lookup(const struct nnfi_config_index *ix, const char *path)
+{
+    if (!ix->nslot) return -1;
+    for (size_t h = (size_t)fnv1a(path, strlen(path)) & (ix->nslot - 1);; h = (h + 1) & (ix->nslot - 1)) {
+        size_t v = ix->slot[h];
+        if (!v) return -1;
+        if (strcmp(ix->e[v - 1].path, path) == 0) return (long)(v - 1);
+    }
+}
+
+static int index_rehash(struct nnfi_config_index *ix, size_t nslot)
+{
+    size_t *slot = calloc(nslot, sizeof *slot);
+    if (!slot) return -1;
+    for (size_t i = 0; i < ix->n; i++) {
+        size_t h = (size_t)fnv1a(ix->e[i].path, strlen(ix->e[i].path)) & (nslot - 1);
+        while (slot[h]) h = (h + 1) & (nslot - 1);
+        slot[h] = i + 1;
+    }
+    free(ix->slot);
+    ix->slot = slot;
+    ix->nslot = nslot;
+    return 0;
+}
+
+/* Record where `path` sits (the first record of a path wins). The index also
+ * tells an explicit value from an absent one, so losing an entry is an error. */
+static nnfi_status index_add(struct nnfi_config_index *ix, const char *path, yaml_mark_t m)
+{
+    if (index_lookup(ix, path) >= 0) return NNFI_OK;
     if (ix->n == ix->cap) {
         size_t cap = ix->cap ? 2 * ix->cap : 64;
         index_entry *e = realloc(ix->e, cap * sizeof *e);
-        if (!e) return; /* positions are a convenience: losing one degrades a message only */
+        if (!e) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
         ix->e = e;
         ix->cap = cap;
     }
-    ix->e[ix->n].path = strdup(path);
-    ix->e[ix->n].line = (int)m.line + 1;
-    ix->e[ix->n].col = (int)m.column + 1;
-    if (ix->e[ix->n].path) ix->n++;
+    if (2 * (ix->n + 1) > ix->nslot && index_rehash(ix, ix->nslot ? 2 * ix->nslot : 128) != 0)
+        return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    index_entry *e = &ix->e[ix->n];
+    e->path = strdup(path);
+    if (!e->path) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    e->line = m.line < INT_MAX ? (int)m.line + 1 : INT_MAX;
+    e->col = m.column < INT_MAX ? (int)m.column + 1 : INT_MAX;
+    size_t h = (size_t)fnv1a(path, strlen(path)) & (ix->nslot - 1);
+    while (ix->slot[h]) h = (h + 1) & (ix->nslot - 1);
+    ix->slot[h] = ++ix->n;
+    return NNFI_OK;
 }
 
 static void index_free(struct nnfi_config_index *ix)
@@ -250,11 +302,12 @@ static void index_free(struct nnfi_config_index *ix)
     if (!ix) return;
     for (size_t i = 0; i < ix->n; i++) free(ix->e[i].path);
     free(ix->e);
+    free(ix->slot);
     free(ix->file);
     free(ix);
 }
 
-/* Position of a path, or of its nearest recorded ancestor. */
+/* Position of a path, or of its nearest recorded ancestor (1:1 if none). */
 static void index_find(const struct nnfi_config_index *ix, const char *path, int *line, int *col)
 {
     char buf[512];
@@ -262,12 +315,11 @@ static void index_find(const struct nnfi_config_index *ix, const char *path, int
     *line = 1;
     *col = 1;
     for (;;) {
-        for (size_t i = 0; i < ix->n; i++) {
-            if (strcmp(ix->e[i].path, buf) == 0) {
-                *line = ix->e[i].line;
-                *col = ix->e[i].col;
-                return;
-            }
+        long i = index_lookup(ix, buf);
+        if (i >= 0) {
+            *line = ix->e[i].line;
+            *col = ix->e[i].col;
+            return;
         }
         char *cut = strrchr(buf, '.');
         char *br = strrchr(buf, '[');
@@ -280,9 +332,7 @@ static void index_find(const struct nnfi_config_index *ix, const char *path, int
 /* Whether the file spelled out this field (to tell an explicit 0 from absent). */
 static int index_has(const struct nnfi_config_index *ix, const char *path)
 {
-    for (size_t i = 0; i < ix->n; i++)
-        if (strcmp(ix->e[i].path, path) == 0) return 1;
-    return 0;
+    return index_lookup(ix, path) >= 0;
 }
 
 /* ------------------------------------------------------ error helpers -- */
@@ -291,6 +341,7 @@ typedef struct load_ctx {
     const char *file;
     yaml_document_t *doc;
     struct nnfi_config_index *ix;
+    size_t visits; /* values walked, aliases expanded (bounded: "billion laughs") */
 } load_ctx;
 
 static nnfi_status fail_at(const char *file, int line, int col, const char *path,
@@ -300,11 +351,13 @@ static nnfi_status fail_at(const char *file, int line, int col, const char *path
                      path[0] ? path : "(top level)", what, hint);
 }
 
+static int mark_line(yaml_mark_t m) { return m.line < INT_MAX ? (int)m.line + 1 : INT_MAX; }
+static int mark_col(yaml_mark_t m) { return m.column < INT_MAX ? (int)m.column + 1 : INT_MAX; }
+
 static nnfi_status fail_node(load_ctx *ctx, const yaml_node_t *n, const char *path,
                              const char *what, const char *hint)
 {
-    return fail_at(ctx->file, (int)n->start_mark.line + 1, (int)n->start_mark.column + 1, path,
-                   what, hint);
+    return fail_at(ctx->file, mark_line(n->start_mark), mark_col(n->start_mark), path, what, hint);
 }
 
 nnfi_status nnfi_campaign_error(const nnfi_campaign *c, nnfi_status st, const char *path,
@@ -416,6 +469,9 @@ static nnfi_status check_scalar(load_ctx *ctx, yaml_node_t *node,
         return fail_node(ctx, node, path, what, "write a single value here");
     }
     const char *s = (const char *)node->data.scalar.value;
+    if (memchr(s, '\0', node->data.scalar.length))
+        return fail_node(ctx, node, path, "a NUL character (\\0) inside a value",
+                         "remove the \\0 escape: C strings end at the first NUL");
     char *end = NULL;
     errno = 0;
     switch (sv->type) {
@@ -483,7 +539,7 @@ static nnfi_status check_scalar(load_ctx *ctx, yaml_node_t *node,
         return fail_node(ctx, node, path, what, hint);
     }
     case CYAML_STRING: {
-        size_t len = strlen(s);
+        size_t len = node->data.scalar.length;
         if (len < sv->string.min || (sv->string.max != CYAML_UNLIMITED && len > sv->string.max)) {
             snprintf(what, sizeof what, "string of %zu characters, expected %u to %u", len,
                      sv->string.min, sv->string.max);
@@ -520,6 +576,10 @@ static nnfi_status check_mapping(load_ctx *ctx, yaml_node_t *node,
             return fail_node(ctx, k ? k : node, path, "a key must be a plain word", hint);
         }
         const char *key = (const char *)k->data.scalar.value;
+        if (memchr(key, '\0', k->data.scalar.length)) {
+            keys_hint(sv->mapping.fields, NULL, hint, sizeof hint);
+            return fail_node(ctx, k, path, "a NUL character (\\0) inside a key", hint);
+        }
         snprintf(sub, sizeof sub, "%s%s%s", path, path[0] ? "." : "", key);
         size_t fi = 0;
         while (fi < nfields && strcmp(sv->mapping.fields[fi].key, key) != 0) fi++;
@@ -533,7 +593,7 @@ static nnfi_status check_mapping(load_ctx *ctx, yaml_node_t *node,
             return fail_node(ctx, k, sub, what, "keep one of them");
         }
         seen[fi] = 1;
-        index_add(ctx->ix, sub, k->start_mark);
+        NNFI_TRY(index_add(ctx->ix, sub, k->start_mark));
         NNFI_TRY(check_value(ctx, v, &sv->mapping.fields[fi].value, sub));
     }
     for (size_t fi = 0; fi < nfields; fi++) {
@@ -569,7 +629,7 @@ static nnfi_status check_sequence(load_ctx *ctx, yaml_node_t *node,
     for (yaml_node_item_t *it = node->data.sequence.items.start; it < node->data.sequence.items.top; it++, i++) {
         yaml_node_t *v = yaml_document_get_node(ctx->doc, *it);
         snprintf(sub, sizeof sub, "%s[%zu]", path, i);
-        index_add(ctx->ix, sub, v->start_mark);
+        NNFI_TRY(index_add(ctx->ix, sub, v->start_mark));
         NNFI_TRY(check_value(ctx, v, sv->sequence.entry, sub));
     }
     return NNFI_OK;
@@ -578,6 +638,15 @@ static nnfi_status check_sequence(load_ctx *ctx, yaml_node_t *node,
 static nnfi_status check_value(load_ctx *ctx, yaml_node_t *node,
                                const cyaml_schema_value_t *sv, const char *path)
 {
+    /* The walk follows the schema, so its depth is the schema's (six levels)
+     * whatever the document's; but an alias re-walks its anchor's subtree,
+     * and aliases of aliases grow exponentially: count every visit. */
+    if (++ctx->visits > NNFI_CONFIG_MAX_NODES) {
+        char what[128];
+        snprintf(what, sizeof what, "the campaign expands to more than %u values", NNFI_CONFIG_MAX_NODES);
+        return fail_node(ctx, node, path, what,
+                         "aliases (*name) repeat their anchor's whole value; write the values out, or split the campaign");
+    }
     switch (sv->type) {
     case CYAML_MAPPING: return check_mapping(ctx, node, sv, path);
     case CYAML_SEQUENCE:
@@ -888,16 +957,6 @@ static void cyaml_log_capture(cyaml_log_t level, void *ctx, const char *fmt, va_
     if (b->used >= sizeof b->text) b->used = sizeof b->text - 1;
 }
 
-static uint64_t fnv1a(const char *s, size_t n)
-{
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) {
-        h ^= (unsigned char)s[i];
-        h *= 1099511628211ull;
-    }
-    return h;
-}
-
 static char *default_name(const char *file)
 {
     const char *base = strrchr(file, '/');
@@ -923,36 +982,116 @@ static char *dir_of(const char *file)
     return s;
 }
 
+/* A libyaml failure as a located message. Reader errors (bad UTF-8, control
+ * characters) carry a byte offset instead of a mark: count lines up to it. */
+static nnfi_status syntax_error(const char *name, const yaml_parser_t *parser, const char *text, size_t len)
+{
+    if (parser->error == YAML_MEMORY_ERROR) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory parsing %s", name);
+    int line = mark_line(parser->problem_mark), col = mark_col(parser->problem_mark);
+    char what[512];
+    if (parser->error == YAML_READER_ERROR) {
+        size_t off = parser->problem_offset < len ? parser->problem_offset : len, bol = 0;
+        line = 1;
+        for (size_t i = 0; i < off; i++)
+            if (text[i] == '\n') {
+                if (line < INT_MAX) line++;
+                bol = i + 1;
+            }
+        col = off - bol < INT_MAX ? (int)(off - bol) + 1 : INT_MAX;
+        snprintf(what, sizeof what, "YAML syntax error: %s (byte 0x%02x)", parser->problem ? parser->problem : "?",
+                 (unsigned)parser->problem_value & 0xffu);
+        return fail_at(name, line, col, "", what, "campaign files are UTF-8 text without control characters");
+    }
+    if (parser->context)
+        snprintf(what, sizeof what, "YAML syntax error: %s %s (started at line %d, column %d)",
+                 parser->problem ? parser->problem : "?", parser->context, mark_line(parser->context_mark),
+                 mark_col(parser->context_mark));
+    else
+        snprintf(what, sizeof what, "YAML syntax error: %s", parser->problem ? parser->problem : "?");
+    return fail_at(name, line, col, "", what, "check indentation (spaces, not tabs), colons and brackets near here");
+}
+
+/* Pass 1a: the event stream alone, before any tree is built, so that bounds
+ * stop a hostile file early: one document, nesting up to NNFI_CONFIG_MAX_DEPTH
+ * (libyaml itself has no limit, and its scanner is quadratic in the flow
+ * nesting depth), at most NNFI_CONFIG_MAX_NODES values. Syntax errors are
+ * found (and reported) here. */
+static nnfi_status scan_events(const char *text, size_t len, const char *name)
+{
+    yaml_parser_t parser;
+    if (!yaml_parser_initialize(&parser)) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    size_t depth = 0, nodes = 0, docs = 0;
+    char what[160];
+    nnfi_status st = NNFI_OK;
+    for (;;) {
+        yaml_event_t ev;
+        if (!yaml_parser_parse(&parser, &ev)) {
+            st = syntax_error(name, &parser, text, len);
+            break;
+        }
+        yaml_event_type_t type = ev.type;
+        yaml_mark_t at = ev.start_mark;
+        yaml_event_delete(&ev);
+        if (type == YAML_STREAM_END_EVENT) break;
+        if (type == YAML_DOCUMENT_START_EVENT && ++docs > 1) {
+            st = fail_at(name, mark_line(at), mark_col(at), "", "a second YAML document",
+                         "a campaign file holds one document: remove this '---' and what follows it");
+            break;
+        }
+        if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
+            if (++depth > NNFI_CONFIG_MAX_DEPTH) {
+                snprintf(what, sizeof what, "lists and mappings nested more than %u levels deep",
+                         NNFI_CONFIG_MAX_DEPTH);
+                st = fail_at(name, mark_line(at), mark_col(at), "", what,
+                             "a campaign is at most six levels deep: look for unbalanced '[' or '{'");
+                break;
+            }
+        } else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
+            depth--;
+        }
+        if ((type == YAML_SCALAR_EVENT || type == YAML_ALIAS_EVENT || type == YAML_SEQUENCE_START_EVENT ||
+             type == YAML_MAPPING_START_EVENT) &&
+            ++nodes > NNFI_CONFIG_MAX_NODES) {
+            snprintf(what, sizeof what, "more than %u values in one campaign", NNFI_CONFIG_MAX_NODES);
+            st = fail_at(name, mark_line(at), mark_col(at), "", what, "split the campaign into several files");
+            break;
+        }
+    }
+    yaml_parser_delete(&parser);
+    return st;
+}
+
 nnfi_status nnfi_campaign_load_text(const char *text, size_t len, const char *name,
                                     nnfi_campaign **out)
 {
     *out = NULL;
+    if (len > NNFI_CONFIG_MAX_BYTES) {
+        char what[160];
+        snprintf(what, sizeof what, "campaign text of %zu bytes is over the %u MiB limit", len,
+                 NNFI_CONFIG_MAX_BYTES >> 20);
+        return fail_at(name, 1, 1, "", what, "is this the right file? campaign files are a few KB");
+    }
+    NNFI_TRY(scan_events(text, len, name));
+
     yaml_parser_t parser;
     yaml_document_t doc;
     if (!yaml_parser_initialize(&parser)) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &doc)) {
-        yaml_mark_t m = parser.problem_mark;
-        char what[512];
-        if (parser.context)
-            snprintf(what, sizeof what, "YAML syntax error: %s %s (started at line %d, column %d)",
-                     parser.problem ? parser.problem : "?", parser.context, (int)parser.context_mark.line + 1,
-                     (int)parser.context_mark.column + 1);
-        else
-            snprintf(what, sizeof what, "YAML syntax error: %s", parser.problem ? parser.problem : "?");
+        nnfi_status st = syntax_error(name, &parser, text, len);
         yaml_parser_delete(&parser);
-        return fail_at(name, (int)m.line + 1, (int)m.column + 1, "",
-                       what, "check indentation (spaces, not tabs), colons and brackets near here");
+        return st;
     }
     yaml_parser_delete(&parser);
 
     struct nnfi_config_index *ix = calloc(1, sizeof *ix);
-    if (!ix) {
+    if (!ix || !(ix->file = strdup(name))) {
+        free(ix);
         yaml_document_delete(&doc);
         return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
     }
-    ix->file = strdup(name);
-    load_ctx ctx = {name, &doc, ix};
+    load_ctx ctx = {name, &doc, ix, 0};
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     nnfi_status st;
     if (!root) {
@@ -978,7 +1117,11 @@ nnfi_status nnfi_campaign_load_text(const char *text, size_t len, const char *na
                                       (cyaml_data_t **)&c, NULL);
     if (err != CYAML_OK) {
         index_free(ix);
-        return NNFI_FAIL(NNFI_E_CONFIG, "%s: %s\n%s  hint: this file passed nnfi's own checks; please report it",
+        if (err == CYAML_ERR_OOM) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory loading %s", name);
+        /* pass 2 should refuse everything libcyaml refuses: this is our bug */
+        return NNFI_FAIL(NNFI_E_BACKEND,
+                         "%s:1:1: (top level): libcyaml refused a file that passed nnfi's own checks: %s\n%s"
+                         "  hint: this is a bug in nnfi's campaign loader; please report it with this file",
                          name, cyaml_strerror(err), logbuf.text);
     }
     c->index = ix;
@@ -993,6 +1136,10 @@ nnfi_status nnfi_campaign_load_text(const char *text, size_t len, const char *na
     c->source_text[len] = '\0';
     c->hash = fnv1a(text, len);
     if (!c->name) c->name = default_name(name);
+    if (!c->name) {
+        nnfi_campaign_free(c);
+        return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    }
     st = check_semantics(c);
     if (st != NNFI_OK) {
         nnfi_campaign_free(c);
@@ -1009,23 +1156,43 @@ nnfi_status nnfi_campaign_load(const char *path, nnfi_campaign **out)
     if (!f)
         return NNFI_FAIL(NNFI_E_IO, "%s: cannot open campaign file: %s\n  hint: check the path", path,
                          strerror(errno));
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
+    /* stat first: a huge file is refused before a byte of it is read */
+    struct stat sb;
+    if (fstat(fileno(f), &sb) != 0) {
+        int e = errno;
+        fclose(f);
+        return NNFI_FAIL(NNFI_E_IO, "%s: cannot stat campaign file: %s\n  hint: check the path", path, strerror(e));
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        fclose(f);
+        return NNFI_FAIL(NNFI_E_IO, "%s: is a directory, not a campaign file\n  hint: name the .yaml file in it", path);
+    }
+    if (S_ISREG(sb.st_mode) && (uintmax_t)sb.st_size > NNFI_CONFIG_MAX_BYTES) {
+        fclose(f);
+        char what[160];
+        snprintf(what, sizeof what, "campaign file of %.1f MiB is over the %u MiB limit",
+                 (double)sb.st_size / (1024.0 * 1024.0), NNFI_CONFIG_MAX_BYTES >> 20);
+        return fail_at(path, 1, 1, "", what, "is this the right file? campaign files are a few KB");
+    }
+    /* Pipes and devices have no size: read at most one byte over the limit. */
+    size_t cap = S_ISREG(sb.st_mode) && sb.st_size > 0 ? (size_t)sb.st_size + 1 : 16384, len = 0;
+    char *buf = malloc(cap);
+    if (!buf) {
+        fclose(f);
+        return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    }
     for (;;) {
         if (len == cap) {
-            cap = cap ? 2 * cap : 16384;
-            if (cap > (64u << 20)) {
-                free(buf);
-                fclose(f);
-                return NNFI_FAIL(NNFI_E_CONFIG, "%s: campaign file larger than 64 MiB\n  hint: is this the right file?", path);
-            }
-            char *nb = realloc(buf, cap);
+            if (cap > NNFI_CONFIG_MAX_BYTES) break;
+            size_t ncap = 2 * cap > (size_t)NNFI_CONFIG_MAX_BYTES + 1 ? (size_t)NNFI_CONFIG_MAX_BYTES + 1 : 2 * cap;
+            char *nb = realloc(buf, ncap);
             if (!nb) {
                 free(buf);
                 fclose(f);
                 return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
             }
             buf = nb;
+            cap = ncap;
         }
         size_t got = fread(buf + len, 1, cap - len, f);
         len += got;
@@ -1037,6 +1204,7 @@ nnfi_status nnfi_campaign_load(const char *path, nnfi_campaign **out)
         free(buf);
         return NNFI_FAIL(NNFI_E_IO, "%s: read error\n  hint: check the file system", path);
     }
+    /* load_text refuses len > NNFI_CONFIG_MAX_BYTES with the same located message */
     nnfi_status st = nnfi_campaign_load_text(buf, len, path, out);
     free(buf);
     return st;

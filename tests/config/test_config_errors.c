@@ -460,6 +460,20 @@ static void check_good(const char *text, size_t len)
     const char *base = base_name(g_path);
     if (strcmp(base, "minimal.yaml") == 0) check_minimal(c);
     if (strcmp(base, "full.yaml") == 0) check_full(c);
+    if (strcmp(base, "anchors.yaml") == 0) {
+        /* aliases expand to copies of their anchor's value */
+        assert_int_equal(c->models_count, 2);
+        assert_non_null(c->models[1].null_model);
+        assert_int_equal(c->models[1].null_model->inputs, 16);
+        assert_int_equal(c->models[1].null_model->classes, 4);
+        assert_int_equal(c->experiments_count, 2);
+        const nnfi_group_cfg *g = &c->experiments[1].groups[0];
+        assert_int_equal(g->target, NNFI_TARGET_WEIGHT);
+        assert_non_null(g->count);
+        assert_int_equal(*g->count, 2);
+        assert_int_equal(g->bits->preset, NNFI_BITS_EXPONENT);
+        assert_true(g != &c->experiments[0].groups[0]);
+    }
     if (strcmp(base, "output_path_only.yaml") == 0) {
         assert_str(c->output->path, "only.h5");
         assert_int_equal(c->output->faults_max_n, 1000);
