@@ -33,6 +33,7 @@
 #include "nnfi/config.h"
 #include "nnfi/h5_results.h"
 #include "nnfi/plan.h"
+#include "nnfi/topology.h"
 #include "nnfi/worker.h"
 
 #define MAX_RANGE 65536u /* rows a worker buffers (the dispatcher's largest range) */
@@ -107,6 +108,9 @@ typedef struct coordinator {
     int failed_rank;
     int *waiting;  /* ranks whose request waits for a stopping rule's prefix */
     int n_waiting;
+    char *gone;    /* [rank]: 1 once the rank left (got its empty range, or failed) */
+    double max_trial_s;
+    const char *campaign_path, *out; /* for the resume hints */
 } coordinator;
 
 static nnfi_status take_rows(coordinator *co, const nnfi_trial_row *rows, size_t n)
@@ -115,6 +119,7 @@ static nnfi_status take_rows(coordinator *co, const nnfi_trial_row *rows, size_t
     for (size_t i = 0; i < n; i++) {
         nnfi_dispatch_finished(co->d, &rows[i]);
         co->pg.done++;
+        if (rows[i].wall_s > co->max_trial_s) co->max_trial_s = rows[i].wall_s;
         if (rows[i].n_faults <= co->c->output->faults_max_n) {
             const nnfi_fault *f;
             uint64_t nf;
@@ -136,7 +141,10 @@ static nnfi_status answer(coordinator *co, int src, int *active)
         return NNFI_OK;
     }
     NNFI_TRY(nnfi_comm_send_range(co->comm, src, lo, hi));
-    if (nx == NNFI_NEXT_END) (*active)--;
+    if (nx == NNFI_NEXT_END) {
+        (*active)--;
+        co->gone[src] = 1;
+    }
     return NNFI_OK;
 }
 
@@ -156,6 +164,7 @@ static nnfi_status serve(coordinator *co, int *active)
         if (flags & NNFI_REPORT_FAILED) {
             co->stopping = 1;
             co->failed_rank = src;
+            co->gone[src] = 1;
             (*active)--;
             continue;
         }
@@ -167,14 +176,50 @@ static nnfi_status serve(coordinator *co, int *active)
     return NNFI_OK;
 }
 
+/* How long rank 0 waits, once stopping, for the other ranks to hand in their
+ * trials in flight: NNFI_STOP_DEADLINE_S if set (tests), else 60 s plus three
+ * times the slowest trial seen. */
+static double stop_deadline_s(const coordinator *co)
+{
+    const char *e = getenv("NNFI_STOP_DEADLINE_S");
+    double v = e ? strtod(e, NULL) : 0;
+    return v > 0 ? v : 60 + 3 * co->max_trial_s;
+}
+
 static nnfi_status coordinate(coordinator *co, double checkpoint_every)
 {
     int active = nnfi_comm_size(co->comm) - 1;
     uint64_t own_lo = 0, own_hi = 0;
     double last_ckpt = now_s();
     nnfi_trial_row row;
+    nnfi_status failed = NNFI_OK;
+    double stop_at = 0;
     for (;;) {
         if (stop_signal) co->stopping = 1;
+        if (co->stopping && stop_at == 0) {
+            /* Checkpoint now, before waiting for the trials in flight: under
+             * mpirun a signal often means the job is being torn down (a lost
+             * rank makes mpirun kill the others), and SIGKILL may follow. */
+            stop_at = now_s();
+            if (stop_signal && !failed && (failed = nnfi_h5_checkpoint(co->h5)) == NNFI_OK && active > 0)
+                fprintf(stderr, "nnfi: signal %d: stopping; %llu trials saved in %s; waiting for the trials in flight on "
+                                "other ranks\n  if the job ends first, continue with: nnfi run %s -o %s --resume\n",
+                        (int)stop_signal, (unsigned long long)co->pg.done, co->out, co->campaign_path, co->out);
+        }
+        /* Every blocking wait has a deadline: a rank that does not answer a
+         * stop (lost, hung or stopped) must not hang the job. */
+        double deadline = stop_deadline_s(co);
+        if (co->stopping && active > 0 && now_s() - stop_at > deadline) {
+            char lost[256] = "";
+            size_t used = 0;
+            for (int r = 1; r < nnfi_comm_size(co->comm) && used + 16 < sizeof lost; r++)
+                if (!co->gone[r]) used += (size_t)snprintf(lost + used, sizeof lost - used, "%s%d", used ? ", " : "", r);
+            if (!failed) nnfi_h5_checkpoint(co->h5);
+            return NNFI_FAIL(NNFI_E_TIMEOUT, "rank(s) %s did not answer within %.0f s of the stop (lost, hung or "
+                                             "stopped); the %llu trials received are saved in %s\n  hint: check "
+                                             "those ranks' nodes, then continue with: nnfi run %s -o %s --resume",
+                             lost, deadline, (unsigned long long)co->pg.done, co->out, co->campaign_path, co->out);
+        }
         NNFI_TRY(serve(co, &active));
         nnfi_next nx = NNFI_NEXT_RANGE;
         if (co->stopping) own_lo = own_hi; /* abandon the rest of the own range */
@@ -189,8 +234,14 @@ static nnfi_status coordinate(coordinator *co, double checkpoint_every)
             struct timespec nap = {0, 100000}; /* waiting for the other ranks */
             nanosleep(&nap, NULL);
         }
-        if (now_s() - last_ckpt >= checkpoint_every) {
-            NNFI_TRY(nnfi_h5_checkpoint(co->h5));
+        if (!failed && now_s() - last_ckpt >= checkpoint_every) {
+            /* a failed checkpoint (a full disk) keeps the file at the last
+             * good one: stop the other ranks the way a signal does instead of
+             * leaving them waiting, then report it */
+            if ((failed = nnfi_h5_checkpoint(co->h5)) != NNFI_OK) {
+                fprintf(stderr, "nnfi: a checkpoint failed: stopping every rank\n");
+                co->stopping = 1;
+            }
             last_ckpt = now_s();
         }
         co->pg.total = nnfi_dispatch_expected(co->d);
@@ -198,7 +249,7 @@ static nnfi_status coordinate(coordinator *co, double checkpoint_every)
     }
     co->pg.total = nnfi_dispatch_expected(co->d);
     progress_show(&co->pg, 1);
-    return NNFI_OK;
+    return failed;
 }
 
 /* ---------------------------------------------------------- other ranks -- */
@@ -330,6 +381,12 @@ nnfi_status nnfi_campaign_run(int *argc, char ***argv, const nnfi_run_options *o
     NNFI_TRY(nnfi_comm_init(argc, argv, &comm));
     int rank = nnfi_comm_rank(comm), size = nnfi_comm_size(comm);
     res->rank = rank;
+    {
+        int local = 0;
+        const char *source = "none";
+        NNFI_TRY(nnfi_comm_local_rank(comm, &local, &source)); /* which GPU this rank drives (topology.h) */
+        nnfi_topology_set_local_rank(local, source, rank);
+    }
     char *text = NULL;
     uint64_t len = 0;
     nnfi_status st = NNFI_OK, st_all;
@@ -365,6 +422,11 @@ nnfi_status nnfi_campaign_run(int *argc, char ***argv, const nnfi_run_options *o
             nnfi_h5_provenance prov = {size, getenv("SLURM_JOB_ID"), getenv("SLURM_ARRAY_JOB_ID"),
                                        getenv("SLURM_ARRAY_TASK_ID"), opt->shard_index, opt->shard_count};
             st = nnfi_h5_create(out, opt->force, c, plan, &prov, &co.h5);
+        }
+        /* Sites and golden run, on a resumed file too: a kill between create
+         * and here left a file without them, and on a complete one the calls
+         * check that the model and eval set are the ones stored. */
+        if (st == NNFI_OK) {
             for (unsigned m = 0; st == NNFI_OK && m < c->models_count; m++) {
                 int used = 0;
                 for (unsigned e = 0; e < c->experiments_count; e++) used |= strcmp(c->experiments[e].model, c->models[m].name) == 0;
@@ -396,8 +458,11 @@ nnfi_status nnfi_campaign_run(int *argc, char ***argv, const nnfi_run_options *o
         co.plan = plan;
         co.worker = w;
         co.failed_rank = -1;
+        co.campaign_path = opt->campaign_path;
+        co.out = out;
+        co.gone = calloc((size_t)size, 1);
         co.waiting = calloc((size_t)size, sizeof *co.waiting);
-        if (!co.waiting) {
+        if (!co.waiting || !co.gone) {
             st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
             goto done;
         }
@@ -411,6 +476,13 @@ nnfi_status nnfi_campaign_run(int *argc, char ***argv, const nnfi_run_options *o
         nnfi_status cs = nnfi_h5_close(co.h5);
         co.h5 = NULL;
         if (st == NNFI_OK) st = cs;
+        if (st == NNFI_E_TIMEOUT && size > 1) {
+            /* ranks that never answered would hang MPI_Finalize: end the job
+             * here, after the message (main() never gets to print it) */
+            fprintf(stderr, "nnfi: error (timeout): %s\n", nnfi_error_message());
+            fflush(stderr);
+            nnfi_comm_abort(comm, 1);
+        }
         if (st == NNFI_OK && co.failed_rank >= 0)
             st = NNFI_FAIL(NNFI_E_BACKEND, "rank %d failed (its message is above); the rows finished so far are saved\n  hint: fix the cause, then continue with: nnfi run %s -o %s --resume",
                            co.failed_rank, opt->campaign_path, out);
@@ -434,6 +506,7 @@ done:
     if (co.h5) nnfi_h5_close(co.h5);
     nnfi_dispatch_destroy(co.d);
     free(co.waiting);
+    free(co.gone);
     nnfi_worker_destroy(w);
     nnfi_plan_free(plan);
     nnfi_campaign_free(c);

@@ -81,11 +81,27 @@ static nnfi_status load_eval(const nnfi_campaign *c, model_state *m)
         snprintf(path, sizeof path, "%s%s%s", is_abs(e->path) ? "" : c->source_dir, is_abs(e->path) ? "" : "/", e->path);
         NNFI_TRY(nnfi_eval_load(path, e->images, e->labels, e->samples, &m->eval));
         if (m->eval.numel != want) {
-            uint64_t got = m->eval.numel;
+            /* name the dataset and both shapes: [samples, ...] as stored, and
+             * the model's input site's shape (else its size) */
+            char have[160], expect[160];
+            size_t u = (size_t)snprintf(have, sizeof have, "[%llu", (unsigned long long)m->eval.samples);
+            for (int d = 0; d < m->eval.ndim && u < sizeof have; d++)
+                u += (size_t)snprintf(have + u, sizeof have - u, ", %lld", (long long)m->eval.shape[d]);
+            if (u < sizeof have) snprintf(have + u, sizeof have - u, "]");
+            snprintf(expect, sizeof expect, "%llu values per sample", (unsigned long long)want);
+            for (size_t i = 0; i < m->n_sites; i++)
+                if (m->sites[i].kind == NNFI_SITE_INPUT) {
+                    u = (size_t)snprintf(expect, sizeof expect, "[N");
+                    for (int d = 0; d < m->sites[i].ndim && u < sizeof expect; d++)
+                        u += (size_t)snprintf(expect + u, sizeof expect - u, ", %lld", (long long)m->sites[i].shape[d]);
+                    if (u < sizeof expect)
+                        snprintf(expect + u, sizeof expect - u, "] (%llu values per sample)", (unsigned long long)want);
+                    break;
+                }
             nnfi_eval_free(&m->eval);
             return nnfi_campaign_error(c, NNFI_E_CONFIG, "eval.path",
-                                       "the eval set %s has %llu values per sample, the model takes %llu\n  hint: this eval set does not belong to this model",
-                                       path, (unsigned long long)got, (unsigned long long)want);
+                                       "the eval set %s: dataset '%s' has shape %s, the model expects %s\n  hint: this eval set does not belong to this model (eval.images names the dataset)",
+                                       path, e->images, have, expect);
         }
         return NNFI_OK;
     }

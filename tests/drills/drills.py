@@ -167,6 +167,29 @@ def session_pids(sid):
     return pids
 
 
+def kill_session(sid):
+    """SIGKILL every process of the session until none is left (mpiexec may be starting ranks)."""
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        pids = [p for p in session_pids(sid) if not is_zombie(p)]
+        if not pids:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        time.sleep(0.02)
+
+
+def is_zombie(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def rank_pid(sid, rank):
     for pid in session_pids(sid):
         try:
@@ -209,11 +232,7 @@ def kill_drill():
             p = subprocess.Popen(cmd, env=env, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  start_new_session=True)
             time.sleep(at)
-            for pid in session_pids(p.pid):  # the whole job at once, as a node failure would
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            kill_session(p.pid)  # the whole job at once, as a node failure would
             p.communicate(timeout=60)
             what = f"{label}, drill {i}: kill -9 at {at:.3f} s"
             if p.returncode != -signal.SIGKILL:
@@ -267,8 +286,7 @@ def rankloss_drill():
         hung = False
     except subprocess.TimeoutExpired:
         hung = True
-        for pid in session_pids(p.pid):
-            os.kill(pid, signal.SIGKILL)
+        kill_session(p.pid)
         out, err = p.communicate()
     print(err)
     check(not hung, f"the job ends within {deadline} s of losing rank 1 (no hang)")
@@ -288,7 +306,38 @@ def rankloss_drill():
         nnfi_run(run_args(path, "--resume"), ranks=2)
         check(same_rows(trial_columns(path), ref), "--resume (mpiexec -n 2) completes it identically")
         check(fault_rows(path) == ref_faults, "every trial's faults once in /faults")
-    counts["rankloss"] = 1
+    counts["rank killed mid-run"] = 1
+
+    # a rank that is alive but never answers (SIGSTOP: a hung node), then a stop: rank 0 must not wait forever
+    path = os.path.join(work, "rankstop.h5")
+    e = dict(env, NNFI_STOP_DEADLINE_S="3")
+    p = subprocess.Popen(cmd_of(run_args(path, "--checkpoint-every", "0.05"), 3), env=e, cwd=work,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    check(wait_done(path, 20), "mpiexec -n 3: some trials checkpointed")
+    victim, boss = rank_pid(p.pid, 1), rank_pid(p.pid, 0)
+    check(victim is not None and boss is not None, f"found the pids of rank 1 ({victim}) and rank 0 ({boss})")
+    if victim and boss:
+        os.kill(victim, signal.SIGSTOP)
+        os.kill(boss, signal.SIGTERM)
+    try:
+        out, err = p.communicate(timeout=deadline)
+        hung = False
+    except subprocess.TimeoutExpired:
+        hung = True
+        kill_session(p.pid)
+        out, err = p.communicate()
+    print(err)
+    check(not hung, f"a stopped (hung) rank 1 and SIGTERM: the job ends within {deadline} s (deadline 3 s)")
+    check(p.returncode != 0 and "rank(s) 1 did not answer" in err and "--resume" in err,
+          f"the message names rank 1 and says how to resume (rc {p.returncode})")
+    try:
+        part = trial_columns(path)
+        check(same_rows(part, ref, part["done"].astype(bool)), "h5py opens the file; its done rows are right")
+        nnfi_run(run_args(path, "--resume"), ranks=2)
+        check(same_rows(trial_columns(path), ref), "--resume completes it identically")
+    except OSError as ex:
+        check(False, f"h5py opens the file ({ex!r})")
+    counts["rank hung (SIGSTOP) at a stop"] = 1
 
 
 # ----------------------------------------------------------------- fsize --
