@@ -36,6 +36,11 @@ for camp in null cnn; do
   fi
   r1=
   for k in $ranks; do
+    # oversubscribed ranks must yield the core while they wait for MPI, or
+    # their busy polling steals it from the ranks running trials
+    yield=0
+    [ "$k" -gt "$cores" ] && yield=1
+    export OMPI_MCA_mpi_yield_when_idle=$yield
     if [ "$k" = 1 ]; then
       r=$(cd "$work" && "$nnfi" run "$camp.yaml" -o "$camp-$k.h5" --force --progress off | rate)
     else

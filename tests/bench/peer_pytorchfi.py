@@ -7,9 +7,9 @@ Usage: VENV/bin/python tests/bench/peer_pytorchfi.py MODELS_DIR [options]
   --samples S --batch B --reps R --threads T --faults 1,10,... --models cnn,snn
   --kinds weight,activation --slow-s X --csv FILE
 (same meanings and defaults as bench_overhead, "inject ms" included: the time
-inside PyTorchFI's declaration and injection hooks; a point whose first faulty pass
-takes more than X s (default 20) stops after that one pair: PyTorchFI's cost
-grows with N, and at 1e6 faults one pass takes minutes).
+inside PyTorchFI's declaration and injection hooks; a point whose first faulty
+pass takes more than X s (default 20) runs 3 pairs, more than 3X s 1 pair:
+PyTorchFI's cost grows with N, and at 1e6 faults one pass takes minutes).
 Exit status 77 (skipped) when pytorchfi cannot be imported.
 
 What runs (same on both sides: architecture, trained weights, the first S
@@ -259,7 +259,7 @@ def main():
                     qc.append(q[1])
                     ij.append(q[2])
                     if r == 0 and q[0] > a.slow_s:
-                        reps = 1
+                        reps = min(reps, 3 if q[0] < 3 * a.slow_s else 1)
                     r += 1
                 med = lambda v: float(np.median(v))  # noqa: E731
                 row = {"model": name, "kind": kind, "faults": n, "reps": reps, "gen_s": gen_s,
