@@ -69,6 +69,11 @@ typedef struct nnfi_model_facts {
 
 nnfi_status nnfi_worker_model_facts(nnfi_worker *w, unsigned model_index, nnfi_model_facts *out);
 
+/* Replace model mi's golden logits (samples x classes, copied) by another
+ * rank's, and recompute its golden accuracy (golden_sync.c: every rank
+ * compares against rank 0's logits). The model must be open. */
+nnfi_status nnfi_worker_set_golden(nnfi_worker *w, unsigned model_index, const float *golden);
+
 /* The site table of experiment e's model (opens it, without a golden run).
  * Borrowed from the worker. */
 nnfi_status nnfi_worker_sites(nnfi_worker *w, unsigned e, const nnfi_site **sites, size_t *n);

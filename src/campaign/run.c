@@ -29,6 +29,7 @@
 
 #include "comm.h"
 #include "dispatch.h"
+#include "golden_sync.h"
 #include "nnfi/build_info.h"
 #include "nnfi/config.h"
 #include "nnfi/h5_results.h"
@@ -410,6 +411,15 @@ nnfi_status nnfi_campaign_run(int *argc, char ***argv, const nnfi_run_options *o
     if (st == NNFI_OK) st = nnfi_worker_create(c, NULL, rank, &w);
     if (st == NNFI_OK) st = nnfi_worker_plan(w, &plan);
     if (!agree(comm, &st)) goto done;
+    { /* every rank compares against rank 0's golden logits (golden_sync.h) */
+        int on_gpu = 0, device = -1;
+        const char *via = "none";
+        st = nnfi_golden_prepare(c, w, &on_gpu, &device);
+        if (!agree(comm, &st)) goto done;
+        st = nnfi_golden_share(comm, c, w, on_gpu, device, &via);
+        if (!agree(comm, &st)) goto done;
+        if (rank == 0 && size > 1 && !opt->quiet) fprintf(stderr, "nnfi: rank 0's golden logits shared with %d ranks via %s\n", size, via);
+    }
 
     const char *out = opt->output ? opt->output : c->output->path;
     snprintf(res->output, sizeof res->output, "%s", out);

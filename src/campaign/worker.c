@@ -339,6 +339,21 @@ nnfi_status nnfi_worker_model_facts(nnfi_worker *w, unsigned mi, nnfi_model_fact
     return NNFI_OK;
 }
 
+nnfi_status nnfi_worker_set_golden(nnfi_worker *w, unsigned mi, const float *golden)
+{
+    if (mi >= w->c->models_count) return NNFI_FAIL(NNFI_E_INVALID, "no model %u", mi);
+    NNFI_TRY(ensure_golden(w, mi));
+    model_state *m = &w->models[mi];
+    uint64_t n = m->eval.samples;
+    memcpy(m->golden, golden, n * m->classes * sizeof(float));
+    nnfi_outcome o;
+    nnfi_outcome_init(&o);
+    nnfi_outcome_add(&o, m->golden, m->golden, m->eval.labels, n, m->classes);
+    nnfi_outcome_finish(&o);
+    m->golden_accuracy = o.accuracy;
+    return NNFI_OK;
+}
+
 nnfi_status nnfi_worker_plan(nnfi_worker *w, nnfi_plan **out)
 {
     *out = NULL;
