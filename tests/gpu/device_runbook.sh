@@ -81,11 +81,16 @@ build_tree() {
   torch_prefix=$($py -c 'import torch; print(torch.utils.cmake_prefix_path)') || { echo "python3 has no torch" >&2; exit 1; }
   cmake -S "$root" -B "$b" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DNNFI_WITH_MPI=OFF -DHDF5_PREFER_PARALLEL=OFF \
     -DCMAKE_PREFIX_PATH="$torch_prefix;$p/usr" -DCMAKE_LIBRARY_ARCHITECTURE=$arch -DNNFI_PYTHON="$(command -v "$py")" \
-    -DCMAKE_CUDA_ARCHITECTURES=90 2>&1 | tee "$out/configure.log" | grep -E "✓|✗|Error" || true
+    -DCMAKE_CUDA_ARCHITECTURES=90 -DHDF5_C_COMPILER_EXECUTABLE="$p/no-h5cc" \
+    -DHDF5_C_INCLUDE_DIR="$p/usr/include/hdf5/serial" -DHDF5_C_LIBRARY_hdf5="$p/usr/lib/$arch/hdf5/serial/libhdf5.so" \
+    -DHDF5_C_LIBRARY_hdf5_hl="$p/usr/lib/$arch/hdf5/serial/libhdf5_hl.so" 2>&1 | tee "$out/configure.log" | grep -E "✓|✗|Error" || true
   cmake --build "$b" -j "$(nproc)" 2>&1 | tail -n 30 >"$out/build.log"
   [[ ${PIPESTATUS[0]} -eq 0 && -x $b/src/nnfi ]] || { tail -n 30 "$out/build.log"; echo "build failed" >&2; exit 1; }
   # every C library must come from the prefix, not from the system
-  grep -E "CYAML_LINK_LIBRARIES|HDF5_C_LIBRARY_hdf5:|CMOCKA_LINK_LIBRARIES" "$b/CMakeCache.txt" | tee "$out/libs.txt"
+  grep -E "^(pkgcfg_lib_[A-Za-z_]+|HDF5_C_LIBRARY_hdf5(_hl)?|HDF5_C_INCLUDE_DIR|ZLIB_LIBRARY_RELEASE):" "$b/CMakeCache.txt" | tee "$out/libs.txt"
+  if grep -E "^(pkgcfg_lib_|HDF5_C_LIBRARY_hdf5|ZLIB_LIBRARY_RELEASE)" "$out/libs.txt" | grep -vq "$p"; then
+    echo "warning: a C library above comes from the system, not from $p" >&2
+  fi
 }
 
 run_checks() {
