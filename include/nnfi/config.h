@@ -38,6 +38,9 @@ extern "C" {
 #define NNFI_CONFIG_MAX_NODES 1000000u    /* values in the document, aliases (*x) expanded */
 #define NNFI_CONFIG_MAX_PATH 4096u        /* characters of a file path (model, eval, output) */
 #define NNFI_CONFIG_MAX_PATTERN 1024u     /* characters of a site glob or regex */
+#define NNFI_CONFIG_MAX_REGEX_SIZE 10000u /* regex atoms once {m,n} repeats are expanded, as
+                                             glibc's regcomp does: "(((a{100}){100}){100}){100}"
+                                             would take it 2+ GB */
 
 typedef enum nnfi_host_kind { NNFI_HOST_NULL = 0, NNFI_HOST_TORCH = 1 } nnfi_host_kind;
 typedef enum nnfi_device_kind { NNFI_DEVICE_AUTO = 0, NNFI_DEVICE_CPU = 1, NNFI_DEVICE_CUDA = 2 } nnfi_device_kind;

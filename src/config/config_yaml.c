@@ -667,6 +667,85 @@ static int target_is_param(nnfi_target t)
     return t == NNFI_TARGET_WEIGHT || t == NNFI_TARGET_BIAS || t == NNFI_TARGET_PARAM;
 }
 
+/* How many atoms a POSIX extended regex becomes once bounded repetitions are
+ * expanded: glibc's regcomp copies the repeated part m..n times, so nested
+ * repeats multiply ("(((a{100}){100}){100}){100}" is 10^8 copies and gigabytes
+ * of memory in regcomp). An estimate that errs high: {m,n} counts max(m, n)
+ * copies, '*', '+', '?' none extra; syntax errors are left to regcomp. */
+static double regex_size(const char *re)
+{
+    enum { CAP = NNFI_CONFIG_MAX_PATTERN + 2 };
+    double sum[CAP], last[CAP]; /* per open group: atoms so far, size of the last atom */
+    size_t d = 0;
+    sum[0] = last[0] = 0;
+    for (const char *p = re; *p; p++) {
+        double atom = 1;
+        switch (*p) {
+        case '\\':
+            if (p[1]) p++;
+            break;
+        case '[': { /* a bracket expression is one atom: skip to its closing ']' */
+            const char *q = p + 1;
+            if (*q == '^') q++;
+            if (*q == ']') q++;
+            while (*q && *q != ']') {
+                if (*q == '[' && (q[1] == ':' || q[1] == '.' || q[1] == '=')) {
+                    const char *e = q + 2;
+                    while (*e && !(e[0] == q[1] && e[1] == ']')) e++;
+                    q = *e ? e + 2 : e;
+                } else {
+                    q++;
+                }
+            }
+            p = *q ? q : q - 1;
+            break;
+        }
+        case '(':
+            if (d + 1 >= CAP) return INFINITY;
+            d++;
+            sum[d] = last[d] = 0;
+            continue;
+        case ')':
+            if (d > 0) atom = sum[d--];
+            break;
+        case '|':
+            last[d] = 0; /* alternatives add up in sum[d] */
+            continue;
+        case '*':
+        case '+':
+        case '?':
+            continue;
+        case '{': {
+            if (!isdigit((unsigned char)p[1])) break; /* not a bound: a literal '{' */
+            char *end = NULL;
+            unsigned long m = strtoul(p + 1, &end, 10), n = m;
+            if (*end == ',') {
+                if (isdigit((unsigned char)end[1])) {
+                    n = strtoul(end + 1, &end, 10);
+                } else {
+                    n = m + 1; /* {m,}: at least one copy more */
+                    end++;
+                }
+            }
+            if (*end != '}') break;
+            double rep = (double)(m > n ? m : n);
+            sum[d] += last[d] * (rep - 1);
+            last[d] *= rep;
+            p = end;
+            continue;
+        }
+        default: break;
+        }
+        sum[d] += atom;
+        last[d] = atom;
+    }
+    while (d > 0) {
+        double inner = sum[d--];
+        sum[d] += inner;
+    }
+    return sum[0];
+}
+
 static nnfi_status check_group(nnfi_campaign *c, const nnfi_experiment_cfg *x, nnfi_group_cfg *g,
                                const char *gp, unsigned gi)
 {
@@ -681,6 +760,10 @@ static nnfi_status check_group(nnfi_campaign *c, const nnfi_experiment_cfg *x, n
     if (g->sites && g->regex)
         return fail_path(c, AT("regex"), "keep either 'sites' (globs) or 'regex'",
                          "'sites' and 'regex' both given");
+    if (g->regex && !(regex_size(g->regex) <= NNFI_CONFIG_MAX_REGEX_SIZE))
+        return fail_path(c, AT("regex"), "site names are short: drop or shrink the {m,n} repeats, or use 'sites' globs",
+                         "the regex expands to more than %u atoms ({m,n} repeats multiply)",
+                         NNFI_CONFIG_MAX_REGEX_SIZE);
     if (g->count && g->rate)
         return fail_path(c, AT("rate"), "keep 'count' (faults per trial) or 'rate' (per element)",
                          "'count' and 'rate' both given");
