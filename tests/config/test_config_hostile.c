@@ -95,7 +95,9 @@ static void refuse_text(const char *what, const text *t, const char *want)
     nnfi_status st = nnfi_campaign_load_text(t->s, t->n, NAME, &c);
     double dt = now() - t0;
     const char *msg = nnfi_error_message();
-    printf("  %-34s %9zu bytes  refused in %.3f s: %.*s\n", what, t->n, dt, (int)strcspn(msg, "\n"), msg);
+    size_t shown = strcspn(msg, "\n");
+    printf("  %-34s %9zu bytes  refused in %.3f s: %.*s%s\n", what, t->n, dt, (int)(shown > 150 ? 150 : shown), msg,
+           shown > 150 ? "..." : "");
     if (st != NNFI_E_CONFIG) fail_msg("%s: status %s, expected config:\n%s", what, nnfi_status_name(st), msg);
     assert_null(c);
     assert_located(msg, NAME);
