@@ -212,8 +212,16 @@ typedef struct nnfi_campaign {
  * aliases are allowed; their expansion counts towards NNFI_CONFIG_MAX_NODES. */
 nnfi_status nnfi_campaign_load(const char *path, nnfi_campaign **out);
 
-/* Same, from text in memory; `name` stands for the file in messages. The text
- * need not be NUL-terminated and may hold any bytes (it is fuzzed). */
+/* The bounded read that nnfi_campaign_load() does, for callers that need the
+ * text itself (rank 0 reads it once and broadcasts it): fstat first, refuse a
+ * directory (NNFI_E_IO) and anything over NNFI_CONFIG_MAX_BYTES (NNFI_E_CONFIG,
+ * "FILE:1:1: (top level): ..."; pipes and devices are read up to one byte over
+ * the limit). On success *text (NUL-terminated, caller frees) holds *len bytes. */
+nnfi_status nnfi_campaign_read_file(const char *path, char **text, size_t *len);
+
+/* Same as nnfi_campaign_load(), from text in memory; `name` stands for the
+ * file in messages. The text need not be NUL-terminated and may hold any bytes
+ * (it is fuzzed). */
 nnfi_status nnfi_campaign_load_text(const char *text, size_t len, const char *name,
                                     nnfi_campaign **out);
 

@@ -1232,9 +1232,10 @@ nnfi_status nnfi_campaign_load_text(const char *text, size_t len, const char *na
     return NNFI_OK;
 }
 
-nnfi_status nnfi_campaign_load(const char *path, nnfi_campaign **out)
+nnfi_status nnfi_campaign_read_file(const char *path, char **text, size_t *len_out)
 {
-    *out = NULL;
+    *text = NULL;
+    *len_out = 0;
     FILE *f = fopen(path, "rb");
     if (!f)
         return NNFI_FAIL(NNFI_E_IO, "%s: cannot open campaign file: %s\n  hint: check the path", path,
@@ -1287,9 +1288,27 @@ nnfi_status nnfi_campaign_load(const char *path, nnfi_campaign **out)
         free(buf);
         return NNFI_FAIL(NNFI_E_IO, "%s: read error\n  hint: check the file system", path);
     }
-    /* load_text refuses len > NNFI_CONFIG_MAX_BYTES with the same located message */
-    nnfi_status st = nnfi_campaign_load_text(buf, len, path, out);
-    free(buf);
+    if (len > NNFI_CONFIG_MAX_BYTES) {
+        free(buf);
+        char what[160];
+        snprintf(what, sizeof what, "campaign text of %zu bytes is over the %u MiB limit", len,
+                 NNFI_CONFIG_MAX_BYTES >> 20);
+        return fail_at(path, 1, 1, "", what, "is this the right file? campaign files are a few KB");
+    }
+    buf[len] = '\0'; /* cap > len here: the loop stops at len < cap or at cap > the limit */
+    *text = buf;
+    *len_out = len;
+    return NNFI_OK;
+}
+
+nnfi_status nnfi_campaign_load(const char *path, nnfi_campaign **out)
+{
+    *out = NULL;
+    char *text = NULL;
+    size_t len = 0;
+    NNFI_TRY(nnfi_campaign_read_file(path, &text, &len));
+    nnfi_status st = nnfi_campaign_load_text(text, len, path, out);
+    free(text);
     return st;
 }
 

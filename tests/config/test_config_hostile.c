@@ -224,6 +224,12 @@ static void test_file_over_limit(void **state)
     double t0 = now();
     nnfi_status st = nnfi_campaign_load(path, &c);
     double dt = now() - t0;
+    char *raw = (char *)(uintptr_t)1;
+    size_t len = 1;
+    /* the bounded read alone (what `nnfi run` needs to broadcast the text) */
+    assert_int_equal(nnfi_campaign_read_file(path, &raw, &len), NNFI_E_CONFIG);
+    assert_null(raw);
+    assert_int_equal(len, 0);
     unlink(path);
     const char *msg = nnfi_error_message();
     printf("  %-34s %9d bytes  refused in %.6f s: %.*s\n", "a 100 MB file", 100000000, dt, (int)strcspn(msg, "\n"), msg);
