@@ -7,7 +7,7 @@ Usage: VENV/bin/python tests/bench/peer_pytorchfi.py MODELS_DIR [options]
   --samples S --batch B --reps R --threads T --faults 1,10,... --models cnn,snn
   --kinds weight,activation --slow-s X --csv FILE
 (same meanings and defaults as bench_overhead, "inject ms" included: the time
-inside PyTorchFI's declaration and injection hooks; a point whose first faulty
+inside PyTorchFI's declaration and injection hooks, CPU time of the thread; a point whose first faulty
 pass takes more than X s (default 20) runs 3 pairs, more than 3X s 1 pair:
 PyTorchFI's cost grows with N, and at 1e6 faults one pass takes minutes).
 Exit status 77 (skipped) when pytorchfi cannot be imported.
@@ -113,9 +113,9 @@ def main():
         inj_s = 0.0  # seconds inside the injection hooks and declarations of the current pass
 
         def flip_value(self, module, input_val, output):
-            t0 = time.perf_counter()
+            t0 = time.thread_time()
             self._flip_value(output)
-            self.inj_s += time.perf_counter() - t0
+            self.inj_s += time.thread_time() - t0
 
         def _flip_value(self, output):
             logging.info("Processing hook of Layer %d: %s", self.get_current_layer(),
@@ -221,7 +221,7 @@ def main():
                 gen_s = time.perf_counter() - tg
 
                 def run_faulty():
-                    t0, c0 = time.perf_counter(), time.process_time()
+                    t0, c0, d0 = time.perf_counter(), time.process_time(), time.thread_time()
                     pfi.inj_s = 0.0
                     if kind == "weight":
                         it = iter(bits_l)
@@ -237,7 +237,7 @@ def main():
                         pfi.flip_bits = bits_l
                         corrupted = pfi.declare_neuron_fi(function=pfi.flip_value, layer_num=layer_l,
                                                           batch=batch_l, dim1=idx[1], dim2=idx[2], dim3=idx[3])
-                    pfi.inj_s += time.perf_counter() - t0  # the declaration: copy + weight faults
+                    pfi.inj_s += time.thread_time() - d0  # the declaration: copy + weight faults
                     pfi.reset_current_layer()
                     with torch.no_grad():
                         for b in batches:
@@ -270,7 +270,8 @@ def main():
                        "faulty_cpu_s": med(qc), "faulty_cpu_min": min(qc), "faulty_cpu_max": max(qc),
                        "overhead_cpu": med(qc) / med(fc) - 1,
                        "samples": n_img, "batch": a.batch, "threads": torch.get_num_threads(),
-                       "inject_s": med(ij), "inject_ratio": med(ij) / med(fw)}
+                       "inject_s": med(ij), "inject_ratio": med(ij) / med(fc),
+                       "paired_cpu": med([q_ / f_ for q_, f_ in zip(qc, fc)]) - 1}
                 rows.append(row)
                 print(f"{name:5} {kind:10} {n:8d} {reps:4d} {1e3 * gen_s:9.2f} {1e3 * row['free_cpu_s']:10.2f} "
                       f"{1e3 * row['faulty_cpu_s']:11.2f} {100 * row['overhead_cpu']:9.2f}% "
