@@ -10,6 +10,10 @@ the way a long campaign gets hurt, and reads the result file back with h5py:
             run's, /faults holds exactly the done trials' faults; the resumed
             file equals the uninterrupted run in every non-volatile /trials
             column and /faults holds each trial's faults once
+  ckptkill  the same, one process, checkpointing all the time (--checkpoint-every
+            0.001), kill moments in the trial phase: the kills land inside
+            checkpoints (before PATH.ckpt + rename, 8 of 40 such kills left
+            columns that no longer inflated)
   rankloss  mpiexec -n 3: kill -9 one worker rank mid-run: the job ends before
             a deadline with a message naming the lost rank and how to resume,
             the file opens, and --resume completes it identically
@@ -53,7 +57,7 @@ VOLATILE = {"rank", "device", "wall_s"}
 SKIP = 77
 
 ap = argparse.ArgumentParser()
-ap.add_argument("drill", choices=["kill", "rankloss", "fsize", "corrupt", "inputs", "symlink"])
+ap.add_argument("drill", choices=["kill", "ckptkill", "rankloss", "fsize", "corrupt", "inputs", "symlink"])
 ap.add_argument("nnfi")
 ap.add_argument("work")
 ap.add_argument("--mpiexec")
@@ -215,20 +219,22 @@ def reference(ranks=0):
     return cols, fault_rows(path), secs
 
 
-def kill_drill():
+def kill_drill(every="0.05", trial_phase=False):
     seed = args.seed if args.seed is not None else int(time.time()) % 100000
-    print(f"kill drill: seed {seed} (rerun with --seed {seed}), {args.count} moments per mode", flush=True)
+    print(f"kill drill: seed {seed} (rerun with --seed {seed}), {args.count} moments per mode, "
+          f"checkpoint every {every} s", flush=True)
     rng = random.Random(seed)
     ref, ref_faults, _ = reference()
-    modes = [0] + ([2] if args.mpiexec else [])
+    modes = [0] + ([2] if args.mpiexec and not trial_phase else [])
     for ranks in modes:
         label = f"mpiexec -n {ranks}" if ranks else "one process"
         _, _, secs = reference(ranks)  # the job's own length sets the range of moments
         ran = 0
         for i in range(args.count):
-            at = rng.uniform(0.0, secs)
+            # trial_phase: after start-up (about a third of a run here), before the end
+            at = rng.uniform(0.35 * secs, 0.95 * secs) if trial_phase else rng.uniform(0.0, secs)
             path = os.path.join(work, f"kill{ranks}_{i}.h5")
-            cmd = cmd_of(run_args(path, "--checkpoint-every", "0.05"), ranks)
+            cmd = cmd_of(run_args(path, "--checkpoint-every", every), ranks)
             p = subprocess.Popen(cmd, env=env, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                  start_new_session=True)
             time.sleep(at)
@@ -587,7 +593,7 @@ def symlink_drill():
             counts[f"{label} onto a symlink"] = counts.get(f"{label} onto a symlink", 0) + 1
 
 
-{"kill": kill_drill, "rankloss": rankloss_drill, "fsize": fsize_drill, "corrupt": corrupt_drill,
+{"kill": kill_drill, "ckptkill": lambda: kill_drill("0.001", True), "rankloss": rankloss_drill, "fsize": fsize_drill, "corrupt": corrupt_drill,
  "inputs": inputs_drill, "symlink": symlink_drill}[args.drill]()
 print("ran: " + "; ".join(f"{k} x{v}" for k, v in counts.items()))
 finish()
