@@ -1,23 +1,26 @@
 /* backend_cuda.cu - the `cuda` injection backend: the table of nnfi/inject.h
  * for models whose tensors live on a GPU, bit-identical to the `cpu` backend.
  *
- * One trial, all on one stream (the legacy default stream, which is the
- * stream libtorch uses unless told otherwise; nnfi_cuda_injector_set_stream
- * picks another), with no host synchronisation until disarm:
- *   arm:        faults bucketed on the host exactly as the cpu backend does
- *               (permanent parameter faults in list order, transient ones by
- *               call, activation faults by site), copied to the device through
- *               a pinned buffer, keys built and radix-sorted by CUB (stable:
- *               equal keys keep list order); one kernel applies every
- *               permanent parameter fault, one thread per segment of equal
- *               keys (segment_apply.cuh), saving originals.
- *   begin_call: transient parameter faults of the call swapped in (one
- *               thread, list order: exact; they are few per call).
- *   on_site:    one launch per site call over the site's bucket x rows.
- *   disarm:     restore kernels, then ONE wait on the stream with the
- *               watchdog's deadline, so a failed or hung trial is reported
- *               by the trial that caused it (NNFI_E_TIMEOUT / NNFI_E_BACKEND).
- * `applied` is counted on the host with the cpu backend's filters.
+ * One trial, on one stream (the legacy default stream, which libtorch uses
+ * unless told otherwise; nnfi_cuda_injector_set_stream picks another), with
+ * no host synchronisation and no device-to-host copy until disarm:
+ *   arm:           the fault list reaches the device (copied through a pinned
+ *                  buffer, or generated there by arm_generated with the CPU
+ *                  sampler's code), every fault gets a key
+ *                  (segment_apply.cuh), one stable CUB radix sort orders
+ *                  them, and one kernel applies every permanent parameter
+ *                  fault, one thread per segment (faults on one element, in
+ *                  list order), saving originals.
+ *   begin_call:    the previous call's transient parameter faults restored,
+ *                  this call's applied (same kernels, class 1 of this call).
+ *   on_site:       one launch over the sorted faults x rows; threads heading
+ *                  a segment of this site apply it with the faults' filters.
+ *   disarm:        restore kernels, then ONE wait with the watchdog's deadline
+ *                  (nnfi/watchdog.h) and one 16-byte copy back (applied count,
+ *                  error flag), so a failed or hung trial is reported by the
+ *                  trial that caused it (NNFI_E_TIMEOUT / NNFI_E_BACKEND).
+ * Kernel launches never depend on counts known only on the device: each
+ * kernel runs over all n sorted faults and threads check their class.
  */
 #include "nnfi/inject.h"
 
@@ -29,7 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nnfi/config.h" /* nnfi_transient_scope */
+#include "fault_gen.cuh"
 #include "nnfi/watchdog.h"
 #include "segment_apply.cuh"
 
@@ -42,7 +45,7 @@
     } while (0)
 
 static const unsigned kThreads = 256;
-static const int kActShift = 40; /* activation key: site << 40 | element */
+#define MAX_PLANS 64
 
 namespace {
 
@@ -64,24 +67,11 @@ nnfi_status dev_reserve(DevBuf *b, size_t bytes)
     return NNFI_OK;
 }
 
-nnfi_status host_reserve(void **p, size_t *cap, size_t bytes, int pinned)
-{
-    if (bytes <= *cap) return NNFI_OK;
-    size_t n = *cap ? *cap : 4096;
-    while (n < bytes) n *= 2;
-    if (pinned) {
-        if (*p) cudaFreeHost(*p);
-        *p = nullptr;
-        *cap = 0;
-        CUDA_TRY(cudaMallocHost(p, n));
-    } else {
-        void *q = realloc(*p, n);
-        if (!q) return NNFI_FAIL(NNFI_E_NOMEM, "cuda backend: out of host memory for %zu bytes", n);
-        *p = q;
-    }
-    *cap = n;
-    return NNFI_OK;
-}
+/* device counters of one trial */
+struct Counters {
+    unsigned long long applied;
+    unsigned long long invalid;
+};
 
 } // namespace
 
@@ -92,116 +82,89 @@ struct nnfi_injector {
     cudaStream_t stream;
     cudaEvent_t done;
     int armed;
-    const nnfi_fault *faults; /* host, borrowed from arm() to disarm() */
-    size_t n_faults;
-    uint64_t applied;
-    /* host-side buckets (indices into faults) */
-    uint32_t *h_idx;       /* [perm | trans by call | act by site] */
-    size_t h_idx_cap;
-    size_t n_perm, n_trans, n_act;
-    size_t *site_start;    /* n_sites + 1, activation bucket offsets (relative to the act part) */
-    uint64_t *param_off;   /* per site: offset among parameter elements (host); [n_sites] = total */
-    /* transient parameter faults: calls with any, and the range of each */
-    int64_t *trans_call;   /* per transient fault (sorted by call) */
-    int64_t cur_call;      /* applied transient call, -1 none */
-    size_t cur_lo, cur_hi; /* its range in the trans part */
+    uint64_t n;            /* faults armed */
+    int64_t cur_call;      /* call whose transient parameter faults are applied, -1 none */
     uint64_t call, first_sample, rows;
-    /* device */
-    DevBuf d_sites_base, d_sites_dt, d_param_off;
-    DevBuf d_faults, d_keys_in, d_keys, d_vals, d_saved, d_saved_trans, d_tmp;
+    uint64_t applied;      /* read back at disarm */
+    int has_transient;     /* any transient fault in this trial (host knowledge, or assumed) */
+    nnfi_seg_sites seg;    /* device pointers */
+    DevBuf d_table, d_faults, d_keys_in, d_keys, d_vals_in, d_vals, d_saved, d_saved_trans, d_tmp, d_counters;
     void *pinned;
     size_t pinned_cap;
-    int pinned_busy;
+    Counters *h_counters;  /* pinned */
+    /* device copies of group plans for arm_generated, by host plan address */
+    const nnfi_group_plan *plan_key[MAX_PLANS];
+    nnfi_cuda_plan *plan_dev[MAX_PLANS];
+    int n_plans;
 };
 
 /* ---- layer 1: kernels --------------------------------------------------- */
 
-__global__ void k_param_keys(const nnfi_fault *f, const uint32_t *idx, uint64_t n, const uint64_t *param_off,
-                             uint64_t *keys)
+__global__ void k_keys(nnfi_seg_sites s, const nnfi_fault *f, uint64_t n, uint64_t *keys, uint32_t *vals,
+                       Counters *cnt)
 {
     uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) keys[i] = param_off[f[idx[i]].site] + f[idx[i]].element;
-}
-
-__global__ void k_act_keys(const nnfi_fault *f, const uint32_t *idx, uint64_t n, uint64_t *keys)
-{
-    uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i < n) keys[i] = ((uint64_t)f[idx[i]].site << kActShift) | f[idx[i]].element;
+    if (i >= n) return;
+    uint64_t k = nnfi_seg_key(&s, &f[i]);
+    if (k == NNFI_SEG_INVALID) atomicAdd(&cnt->invalid, 1ull);
+    keys[i] = k;
+    vals[i] = (uint32_t)i;
 }
 
 __global__ void k_apply_params(nnfi_seg_sites s, const nnfi_fault *f, const uint64_t *key, const uint32_t *idx,
-                               uint64_t n, uint64_t *saved)
+                               uint64_t n, uint32_t cls, uint64_t call, uint64_t *saved, Counters *cnt)
 {
-    nnfi_seg_apply_param(&s, f, key, idx, n, (uint64_t)blockIdx.x * blockDim.x + threadIdx.x, saved);
+    uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    uint64_t k = nnfi_seg_apply_param(&s, f, key, idx, n, i, cls, call, saved);
+    if (k) atomicAdd(&cnt->applied, (unsigned long long)k);
 }
 
 __global__ void k_restore_params(nnfi_seg_sites s, const nnfi_fault *f, const uint64_t *key, const uint32_t *idx,
-                                 uint64_t n, const uint64_t *saved)
+                                 uint64_t n, uint32_t cls, uint64_t call, const uint64_t *saved)
 {
-    nnfi_seg_restore_param(&s, f, key, idx, n, (uint64_t)blockIdx.x * blockDim.x + threadIdx.x, saved);
+    nnfi_seg_restore_param(&s, f, key, idx, n, (uint64_t)blockIdx.x * blockDim.x + threadIdx.x, cls, call, saved);
 }
 
-/* transient parameter faults idx[lo..hi): exact list order, one thread */
-__global__ void k_apply_serial(nnfi_seg_sites s, const nnfi_fault *f, const uint32_t *idx, uint64_t lo, uint64_t hi,
-                               uint64_t *saved)
+__global__ void k_apply_site(void *data, const nnfi_fault *f, const uint64_t *key, const uint32_t *idx, uint64_t n,
+                             nnfi_seg_call c, Counters *cnt)
 {
-    if (blockIdx.x != 0 || threadIdx.x != 0) return;
-    for (uint64_t i = lo; i < hi; i++) {
-        const nnfi_fault *fi = &f[idx[i]];
-        nnfi_dtype dt = (nnfi_dtype)s.dtype[fi->site];
-        uint64_t w = nnfi_elem_load(s.base[fi->site], dt, fi->element);
-        saved[i - lo] = w;
-        nnfi_elem_store(s.base[fi->site], dt, fi->element, nnfi_bits_apply(w, (nnfi_op)fi->op, fi->mask, fi->value));
+    uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= n) return;
+    if (blockIdx.y == 0) {
+        uint64_t k = nnfi_seg_site_count(f, key, idx, n, i, &c);
+        if (k) atomicAdd(&cnt->applied, (unsigned long long)k);
     }
-}
-
-__global__ void k_restore_serial(nnfi_seg_sites s, const nnfi_fault *f, const uint32_t *idx, uint64_t lo, uint64_t hi,
-                                 const uint64_t *saved)
-{
-    if (blockIdx.x != 0 || threadIdx.x != 0) return;
-    for (uint64_t i = hi; i > lo; i--) {
-        const nnfi_fault *fi = &f[idx[i - 1]];
-        nnfi_elem_store(s.base[fi->site], (nnfi_dtype)s.dtype[fi->site], fi->element, saved[i - 1 - lo]);
-    }
-}
-
-__global__ void k_apply_site(void *data, const nnfi_fault *f, const uint64_t *key, const uint32_t *idx, uint64_t lo,
-                             uint64_t hi, nnfi_seg_call c)
-{
-    uint64_t i = lo + (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    for (uint64_t r = blockIdx.y; r < c.rows; r += gridDim.y) nnfi_seg_apply_site(data, f, key, idx, lo, hi, i, r, &c);
+    for (uint64_t r = blockIdx.y; r < c.rows; r += gridDim.y) nnfi_seg_apply_site(data, f, key, idx, n, i, r, &c);
 }
 
 /* ---- layer 2: launchers -------------------------------------------------- */
 
 static unsigned blocks_for(uint64_t n) { return (unsigned)((n + kThreads - 1) / kThreads); }
 
-static nnfi_seg_sites seg_sites(nnfi_injector *inj)
-{
-    nnfi_seg_sites s;
-    s.base = (void *const *)inj->d_sites_base.p;
-    s.dtype = (const uint8_t *)inj->d_sites_dt.p;
-    return s;
-}
+static Counters *d_cnt(nnfi_injector *inj) { return (Counters *)inj->d_counters.p; }
 
-/* Sort n keys (with their fault indices) into d_keys/d_vals, stable. */
-static nnfi_status sort_pairs(nnfi_injector *inj, const uint64_t *keys_in, const uint32_t *vals_in, uint64_t *keys_out,
-                              uint32_t *vals_out, size_t n, int end_bit)
+/* keys, one stable sort, and the permanent parameter faults applied */
+static nnfi_status classify_and_apply(nnfi_injector *inj)
 {
+    uint64_t n = inj->n;
+    const nnfi_fault *d_f = (const nnfi_fault *)inj->d_faults.p;
+    NNFI_TRY(dev_reserve(&inj->d_keys_in, n * sizeof(uint64_t)));
+    NNFI_TRY(dev_reserve(&inj->d_keys, n * sizeof(uint64_t)));
+    NNFI_TRY(dev_reserve(&inj->d_vals_in, n * sizeof(uint32_t)));
+    NNFI_TRY(dev_reserve(&inj->d_vals, n * sizeof(uint32_t)));
+    NNFI_TRY(dev_reserve(&inj->d_saved, n * sizeof(uint64_t)));
+    uint64_t *kin = (uint64_t *)inj->d_keys_in.p, *kout = (uint64_t *)inj->d_keys.p;
+    uint32_t *vin = (uint32_t *)inj->d_vals_in.p, *vout = (uint32_t *)inj->d_vals.p;
+    k_keys<<<blocks_for(n), kThreads, 0, inj->stream>>>(inj->seg, d_f, n, kin, vin, d_cnt(inj));
+    CUDA_TRY(cudaGetLastError());
     size_t tmp = 0;
-    CUDA_TRY(cub::DeviceRadixSort::SortPairs(nullptr, tmp, keys_in, keys_out, vals_in, vals_out, (int)n, 0, end_bit,
-                                             inj->stream));
+    CUDA_TRY(cub::DeviceRadixSort::SortPairs(nullptr, tmp, kin, kout, vin, vout, (int64_t)n, 0, 64, inj->stream));
     NNFI_TRY(dev_reserve(&inj->d_tmp, tmp));
-    CUDA_TRY(cub::DeviceRadixSort::SortPairs(inj->d_tmp.p, tmp, keys_in, keys_out, vals_in, vals_out, (int)n, 0,
-                                             end_bit, inj->stream));
+    CUDA_TRY(cub::DeviceRadixSort::SortPairs(inj->d_tmp.p, tmp, kin, kout, vin, vout, (int64_t)n, 0, 64, inj->stream));
+    k_apply_params<<<blocks_for(n), kThreads, 0, inj->stream>>>(inj->seg, d_f, kout, vout, n, 0, 0,
+                                                                (uint64_t *)inj->d_saved.p, d_cnt(inj));
+    CUDA_TRY(cudaGetLastError());
     return NNFI_OK;
-}
-
-static int bits_for(uint64_t max_key)
-{
-    int b = 1;
-    while (b < 64 && (max_key >> b) != 0) b++;
-    return b;
 }
 
 /* ---- layer 3: the backend table ----------------------------------------- */
@@ -213,6 +176,9 @@ static void cuda_destroy(nnfi_injector *inj);
 static nnfi_status cuda_create(const nnfi_site *sites, size_t n_sites, nnfi_injector **out)
 {
     *out = nullptr;
+    if (n_sites > NNFI_SEG_MID_MASK)
+        return NNFI_FAIL(NNFI_E_UNSUPPORTED, "cuda backend: %zu sites (at most %llu)", n_sites,
+                         (unsigned long long)NNFI_SEG_MID_MASK);
     nnfi_injector *inj = new (std::nothrow) nnfi_injector();
     if (!inj) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
     inj->sites = sites;
@@ -229,53 +195,53 @@ static nnfi_status cuda_create(const nnfi_site *sites, size_t n_sites, nnfi_inje
             inj->device = sites[i].device;
         }
     if (inj->device < 0) inj->device = 0;
-    nnfi_status st = NNFI_OK;
-    inj->site_start = (size_t *)calloc(n_sites + 1, sizeof(size_t));
-    inj->param_off = (uint64_t *)calloc(n_sites + 1, sizeof(uint64_t));
-    void **base = (void **)calloc(n_sites + 1, sizeof(void *));
-    uint8_t *dt = (uint8_t *)calloc(n_sites + 1, 1);
-    if (!inj->site_start || !inj->param_off || !base || !dt) st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    /* the site table, one device block: base[], param_off[], numel[], dtype[], is_param[] */
+    size_t ns = n_sites ? n_sites : 1;
+    size_t o_base = 0, o_off = o_base + ns * sizeof(void *), o_numel = o_off + ns * sizeof(uint64_t),
+           o_dt = o_numel + ns * sizeof(uint64_t), o_isp = o_dt + ns, total = o_isp + ns;
+    unsigned char *h = (unsigned char *)calloc(1, total);
+    nnfi_status st = h ? NNFI_OK : NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
     uint64_t off = 0;
     for (size_t i = 0; st == NNFI_OK && i < n_sites; i++) {
-        inj->param_off[i] = off;
-        dt[i] = (uint8_t)sites[i].dtype;
-        if (is_param_site(&sites[i])) {
-            base[i] = sites[i].device >= 0 ? sites[i].data : nullptr; /* host-memory sites cannot be faulted here */
-            off += sites[i].numel;
-        }
+        void *base = is_param_site(&sites[i]) && sites[i].device >= 0 ? sites[i].data : nullptr;
+        memcpy(h + o_base + i * sizeof(void *), &base, sizeof base);
+        memcpy(h + o_off + i * sizeof(uint64_t), &off, sizeof off);
+        memcpy(h + o_numel + i * sizeof(uint64_t), &sites[i].numel, sizeof(uint64_t));
+        h[o_dt + i] = (unsigned char)sites[i].dtype;
+        h[o_isp + i] = (unsigned char)is_param_site(&sites[i]);
+        if (is_param_site(&sites[i])) off += sites[i].numel;
     }
-    if (st == NNFI_OK) inj->param_off[n_sites] = off;
     if (st == NNFI_OK && cudaSetDevice(inj->device) != cudaSuccess)
         st = NNFI_FAIL(NNFI_E_BACKEND, "cuda backend: cannot use cuda:%d: %s\n  hint: check CUDA_VISIBLE_DEVICES and nvidia-smi",
                        inj->device, cudaGetErrorString(cudaGetLastError()));
-    if (st == NNFI_OK) st = dev_reserve(&inj->d_sites_base, (n_sites + 1) * sizeof(void *));
-    if (st == NNFI_OK) st = dev_reserve(&inj->d_sites_dt, n_sites + 1);
-    if (st == NNFI_OK) st = dev_reserve(&inj->d_param_off, (n_sites + 1) * sizeof(uint64_t));
-    if (st == NNFI_OK && (cudaMemcpy(inj->d_sites_base.p, base, (n_sites + 1) * sizeof(void *), cudaMemcpyHostToDevice) != cudaSuccess ||
-                          cudaMemcpy(inj->d_sites_dt.p, dt, n_sites + 1, cudaMemcpyHostToDevice) != cudaSuccess ||
-                          cudaMemcpy(inj->d_param_off.p, inj->param_off, (n_sites + 1) * sizeof(uint64_t),
-                                     cudaMemcpyHostToDevice) != cudaSuccess))
+    if (st == NNFI_OK) st = dev_reserve(&inj->d_table, total);
+    if (st == NNFI_OK) st = dev_reserve(&inj->d_counters, sizeof(Counters));
+    if (st == NNFI_OK && cudaMemcpy(inj->d_table.p, h, total, cudaMemcpyHostToDevice) != cudaSuccess)
         st = NNFI_FAIL(NNFI_E_BACKEND, "cuda backend: copying the site table failed: %s", cudaGetErrorString(cudaGetLastError()));
     if (st == NNFI_OK && cudaEventCreateWithFlags(&inj->done, cudaEventDisableTiming) != cudaSuccess)
         st = NNFI_FAIL(NNFI_E_BACKEND, "cuda backend: cudaEventCreate failed");
-    free(base);
-    free(dt);
+    if (st == NNFI_OK && cudaMallocHost((void **)&inj->h_counters, sizeof(Counters)) != cudaSuccess)
+        st = NNFI_FAIL(NNFI_E_BACKEND, "cuda backend: cudaMallocHost failed");
+    free(h);
     if (st != NNFI_OK) {
         cuda_destroy(inj);
         return st;
     }
+    unsigned char *d = (unsigned char *)inj->d_table.p;
+    inj->seg.base = (void *const *)(d + o_base);
+    inj->seg.param_off = (const uint64_t *)(d + o_off);
+    inj->seg.numel = (const uint64_t *)(d + o_numel);
+    inj->seg.dtype = d + o_dt;
+    inj->seg.is_param = d + o_isp;
+    inj->seg.n_sites = (uint32_t)n_sites;
     inj->stream = 0; /* legacy default stream: libtorch's default */
     *out = inj;
     return NNFI_OK;
 }
 
-struct EventPoll {
-    cudaEvent_t ev;
-};
-
 static int poll_event(void *ctx)
 {
-    cudaError_t e = cudaEventQuery(((EventPoll *)ctx)->ev);
+    cudaError_t e = cudaEventQuery(*(cudaEvent_t *)ctx);
     if (e == cudaSuccess) return 1;
     if (e == cudaErrorNotReady) return 0;
     cudaGetLastError();
@@ -285,20 +251,22 @@ static int poll_event(void *ctx)
     return -1;
 }
 
-/* Wait for everything queued on the stream, with the watchdog's deadline. */
-static nnfi_status wait_stream(nnfi_injector *inj, const char *what)
+static nnfi_status begin_arm(nnfi_injector *inj, uint64_t n)
 {
-    CUDA_TRY(cudaEventRecord(inj->done, inj->stream));
-    EventPoll p = {inj->done};
-    return nnfi_wait_deadline(poll_event, &p, nnfi_device_timeout_s(), what);
+    if (inj->armed) return NNFI_FAIL(NNFI_E_INVALID, "injector armed twice\n  hint: call disarm() after each trial");
+    if (n > UINT32_MAX) return NNFI_FAIL(NNFI_E_INVALID, "cuda backend: %llu faults in one trial (at most 2^32-1)",
+                                         (unsigned long long)n);
+    inj->n = n;
+    inj->cur_call = -1;
+    inj->applied = 0;
+    CUDA_TRY(cudaMemsetAsync(inj->d_counters.p, 0, sizeof(Counters), inj->stream));
+    return dev_reserve(&inj->d_faults, (n ? n : 1) * sizeof(nnfi_fault));
 }
 
 static nnfi_status cuda_arm(nnfi_injector *inj, const nnfi_fault *faults, size_t n)
 {
-    if (inj->armed) return NNFI_FAIL(NNFI_E_INVALID, "injector armed twice\n  hint: call disarm() after each trial");
-    if (n > UINT32_MAX) return NNFI_FAIL(NNFI_E_INVALID, "cuda backend: %zu faults in one trial (at most 2^32-1)", n);
-    size_t n_perm = 0, n_trans = 0;
-    memset(inj->site_start, 0, (inj->n_sites + 1) * sizeof(size_t));
+    /* the same refusals as the cpu backend, before anything changes */
+    int transient = 0;
     for (size_t i = 0; i < n; i++) {
         const nnfi_fault *f = &faults[i];
         if (f->site >= inj->n_sites)
@@ -308,115 +276,80 @@ static nnfi_status cuda_arm(nnfi_injector *inj, const nnfi_fault *faults, size_t
         if (f->element >= s->numel)
             return NNFI_FAIL(NNFI_E_INVALID, "fault %zu: element %llu outside site '%s' (%llu elements)", i,
                              (unsigned long long)f->element, s->name, (unsigned long long)s->numel);
-        if (is_param_site(s)) {
-            if (!s->data || s->device < 0)
-                return NNFI_FAIL(NNFI_E_UNSUPPORTED, "cuda backend: site '%s' is in host memory\n"
-                                 "  hint: the cuda backend faults device tensors; run this model with device: cpu",
-                                 s->name);
-            if (f->transient) n_trans++;
-            else n_perm++;
-        } else {
-            if (f->site >= (1u << (64 - kActShift)) || f->element >= ((uint64_t)1 << kActShift))
-                return NNFI_FAIL(NNFI_E_UNSUPPORTED, "cuda backend: site %u element %llu is beyond the sort key's range",
-                                 f->site, (unsigned long long)f->element);
-            inj->site_start[f->site + 1]++;
-        }
+        if (is_param_site(s) && (!s->data || s->device < 0))
+            return NNFI_FAIL(NNFI_E_UNSUPPORTED, "cuda backend: site '%s' is in host memory\n"
+                             "  hint: the cuda backend faults device tensors; run this model with device: cpu", s->name);
+        transient |= f->transient && is_param_site(s);
     }
-    for (size_t s = 0; s < inj->n_sites; s++) inj->site_start[s + 1] += inj->site_start[s];
-    size_t n_act = inj->site_start[inj->n_sites];
-    /* host buckets: [perm (list order) | trans (by call, list order) | act (by site, list order)] */
-    NNFI_TRY(host_reserve((void **)&inj->h_idx, &inj->h_idx_cap, (n ? n : 1) * sizeof(uint32_t), 0));
-    size_t *fill = (size_t *)malloc((inj->n_sites + 1) * sizeof(size_t));
-    int64_t *tc = (int64_t *)realloc(inj->trans_call, (n_trans ? n_trans : 1) * sizeof(int64_t));
-    if (!fill || !tc) {
-        free(fill);
-        if (tc) inj->trans_call = tc;
-        return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
-    }
-    inj->trans_call = tc;
-    memcpy(fill, inj->site_start, (inj->n_sites + 1) * sizeof(size_t));
-    uint32_t *perm = inj->h_idx, *trans = inj->h_idx + n_perm, *act = inj->h_idx + n_perm + n_trans;
-    size_t kp = 0, kt = 0;
-    for (size_t i = 0; i < n; i++) {
-        const nnfi_fault *f = &faults[i];
-        if (!is_param_site(&inj->sites[f->site])) act[fill[f->site]++] = (uint32_t)i;
-        else if (f->transient) trans[kt++] = (uint32_t)i;
-        else perm[kp++] = (uint32_t)i;
-    }
-    free(fill);
-    /* transient parameter faults by call, stable (insertion sort: few per trial) */
-    for (size_t i = 1; i < n_trans; i++) {
-        uint32_t v = trans[i];
-        size_t j = i;
-        while (j > 0 && faults[trans[j - 1]].when > faults[v].when) {
-            trans[j] = trans[j - 1];
-            j--;
-        }
-        trans[j] = v;
-    }
-    for (size_t i = 0; i < n_trans; i++) inj->trans_call[i] = faults[trans[i]].when;
-
-    inj->faults = faults;
-    inj->n_faults = n;
-    inj->n_perm = n_perm;
-    inj->n_trans = n_trans;
-    inj->n_act = n_act;
-    inj->applied = n_perm;
-    inj->cur_call = -1;
+    NNFI_TRY(begin_arm(inj, n));
+    inj->has_transient = transient;
     inj->armed = 1;
     if (n == 0) return NNFI_OK;
+    /* through the pinned buffer (the previous trial's copy ended before its disarm returned) */
+    size_t bytes = n * sizeof(nnfi_fault);
+    if (bytes > inj->pinned_cap) {
+        if (inj->pinned) cudaFreeHost(inj->pinned);
+        inj->pinned = nullptr;
+        inj->pinned_cap = 0;
+        CUDA_TRY(cudaMallocHost(&inj->pinned, bytes));
+        inj->pinned_cap = bytes;
+    }
+    memcpy(inj->pinned, faults, bytes);
+    CUDA_TRY(cudaMemcpyAsync(inj->d_faults.p, inj->pinned, bytes, cudaMemcpyHostToDevice, inj->stream));
+    return classify_and_apply(inj);
+}
 
-    /* copy to the device through the pinned buffer (the previous trial's copy
-     * finished at its disarm's wait) */
-    size_t fbytes = n * sizeof(nnfi_fault), ibytes = n * sizeof(uint32_t);
-    NNFI_TRY(host_reserve(&inj->pinned, &inj->pinned_cap, fbytes + ibytes, 1));
-    memcpy(inj->pinned, faults, fbytes);
-    memcpy((char *)inj->pinned + fbytes, inj->h_idx, ibytes);
-    NNFI_TRY(dev_reserve(&inj->d_faults, fbytes + ibytes));
-    CUDA_TRY(cudaMemcpyAsync(inj->d_faults.p, inj->pinned, fbytes + ibytes, cudaMemcpyHostToDevice, inj->stream));
-    const nnfi_fault *d_f = (const nnfi_fault *)inj->d_faults.p;
-    const uint32_t *d_idx = (const uint32_t *)((char *)inj->d_faults.p + fbytes);
-    size_t n_sorted = n_perm + n_act;
-    NNFI_TRY(dev_reserve(&inj->d_keys_in, (n_sorted ? n_sorted : 1) * sizeof(uint64_t)));
-    NNFI_TRY(dev_reserve(&inj->d_keys, (n_sorted ? n_sorted : 1) * sizeof(uint64_t)));
-    NNFI_TRY(dev_reserve(&inj->d_vals, (n ? n : 1) * sizeof(uint32_t)));
-    uint64_t *keys_in = (uint64_t *)inj->d_keys_in.p, *keys = (uint64_t *)inj->d_keys.p;
-    uint32_t *vals = (uint32_t *)inj->d_vals.p;
-    /* d_vals layout: [perm sorted | trans (copied as is) | act sorted] */
-    if (n_perm) {
-        k_param_keys<<<blocks_for(n_perm), kThreads, 0, inj->stream>>>(d_f, d_idx, n_perm,
-                                                                       (const uint64_t *)inj->d_param_off.p, keys_in);
-        CUDA_TRY(cudaGetLastError());
-        NNFI_TRY(sort_pairs(inj, keys_in, d_idx, keys, vals, n_perm, bits_for(inj->param_off[inj->n_sites])));
-    }
-    if (n_trans)
-        CUDA_TRY(cudaMemcpyAsync(vals + n_perm, d_idx + n_perm, n_trans * sizeof(uint32_t), cudaMemcpyDeviceToDevice,
-                                 inj->stream));
-    if (n_act) {
-        k_act_keys<<<blocks_for(n_act), kThreads, 0, inj->stream>>>(d_f, d_idx + n_perm + n_trans, n_act, keys_in + n_perm);
-        CUDA_TRY(cudaGetLastError());
-        NNFI_TRY(sort_pairs(inj, keys_in + n_perm, d_idx + n_perm + n_trans, keys + n_perm, vals + n_perm + n_trans, n_act,
-                            bits_for(((uint64_t)inj->n_sites << kActShift) | (((uint64_t)1 << kActShift) - 1))));
-    }
-    if (n_perm) {
-        NNFI_TRY(dev_reserve(&inj->d_saved, n_perm * sizeof(uint64_t)));
-        k_apply_params<<<blocks_for(n_perm), kThreads, 0, inj->stream>>>(seg_sites(inj), d_f, keys, vals, n_perm,
-                                                                        (uint64_t *)inj->d_saved.p);
-        CUDA_TRY(cudaGetLastError());
-    }
+static nnfi_status plan_on_device(nnfi_injector *inj, const nnfi_group_plan *g, nnfi_cuda_plan **out)
+{
+    for (int i = 0; i < inj->n_plans; i++)
+        if (inj->plan_key[i] == g) {
+            *out = inj->plan_dev[i];
+            return NNFI_OK;
+        }
+    if (inj->n_plans == MAX_PLANS)
+        return NNFI_FAIL(NNFI_E_UNSUPPORTED, "cuda backend: more than %d fault groups on one model", MAX_PLANS);
+    NNFI_TRY(nnfi_cuda_plan_upload(g, out));
+    inj->plan_key[inj->n_plans] = g;
+    inj->plan_dev[inj->n_plans++] = *out;
     return NNFI_OK;
 }
 
-static nnfi_status restore_transient(nnfi_injector *inj)
+static nnfi_status cuda_arm_generated(nnfi_injector *inj, const nnfi_group_plan *const *groups, const nnfi_fault_id *ids,
+                                      const uint64_t *counts, unsigned n_groups)
 {
-    if (inj->cur_call < 0) return NNFI_OK;
-    if (inj->cur_hi > inj->cur_lo) {
-        k_restore_serial<<<1, 1, 0, inj->stream>>>(seg_sites(inj), (const nnfi_fault *)inj->d_faults.p,
-                                                   (const uint32_t *)inj->d_vals.p + inj->n_perm, inj->cur_lo,
-                                                   inj->cur_hi, (const uint64_t *)inj->d_saved_trans.p);
-        CUDA_TRY(cudaGetLastError());
+    uint64_t n = 0;
+    int transient = 0;
+    for (unsigned g = 0; g < n_groups; g++) {
+        n += counts[g];
+        transient |= counts[g] && groups[g]->transient;
     }
-    inj->cur_call = -1;
+    NNFI_TRY(begin_arm(inj, n));
+    nnfi_fault *d = (nnfi_fault *)inj->d_faults.p;
+    uint64_t at = 0;
+    for (unsigned g = 0; g < n_groups; g++) {
+        if (!counts[g]) continue;
+        nnfi_cuda_plan *p = NULL;
+        NNFI_TRY(plan_on_device(inj, groups[g], &p));
+        NNFI_TRY(nnfi_cuda_generate(p, ids[g], 0, counts[g], d + at, (void *)inj->stream));
+        at += counts[g];
+    }
+    inj->has_transient = transient;
+    inj->armed = 1;
+    return n ? classify_and_apply(inj) : NNFI_OK;
+}
+
+static nnfi_status transient_launch(nnfi_injector *inj, int apply, uint64_t call)
+{
+    const nnfi_fault *d_f = (const nnfi_fault *)inj->d_faults.p;
+    const uint64_t *key = (const uint64_t *)inj->d_keys.p;
+    const uint32_t *idx = (const uint32_t *)inj->d_vals.p;
+    if (apply)
+        k_apply_params<<<blocks_for(inj->n), kThreads, 0, inj->stream>>>(inj->seg, d_f, key, idx, inj->n, 1, call,
+                                                                         (uint64_t *)inj->d_saved_trans.p, d_cnt(inj));
+    else
+        k_restore_params<<<blocks_for(inj->n), kThreads, 0, inj->stream>>>(inj->seg, d_f, key, idx, inj->n, 1, call,
+                                                                           (const uint64_t *)inj->d_saved_trans.p);
+    CUDA_TRY(cudaGetLastError());
     return NNFI_OK;
 }
 
@@ -426,58 +359,31 @@ static nnfi_status cuda_begin_call(nnfi_injector *inj, uint64_t call, uint64_t f
     inj->call = call;
     inj->first_sample = first_sample;
     inj->rows = rows;
-    if (inj->n_trans == 0 || inj->cur_call == (int64_t)call) return NNFI_OK;
-    NNFI_TRY(restore_transient(inj));
-    size_t lo = 0, hi;
-    while (lo < inj->n_trans && inj->trans_call[lo] < (int64_t)call) lo++;
-    hi = lo;
-    while (hi < inj->n_trans && inj->trans_call[hi] == (int64_t)call) hi++;
-    if (hi > lo) {
-        NNFI_TRY(dev_reserve(&inj->d_saved_trans, (hi - lo) * sizeof(uint64_t)));
-        k_apply_serial<<<1, 1, 0, inj->stream>>>(seg_sites(inj), (const nnfi_fault *)inj->d_faults.p,
-                                                 (const uint32_t *)inj->d_vals.p + inj->n_perm, lo, hi,
-                                                 (uint64_t *)inj->d_saved_trans.p);
-        CUDA_TRY(cudaGetLastError());
-    }
-    inj->applied += hi - lo;
+    if (!inj->has_transient || inj->n == 0 || inj->cur_call == (int64_t)call) return NNFI_OK;
+    NNFI_TRY(dev_reserve(&inj->d_saved_trans, inj->n * sizeof(uint64_t)));
+    if (inj->cur_call >= 0) NNFI_TRY(transient_launch(inj, 0, (uint64_t)inj->cur_call));
     inj->cur_call = (int64_t)call;
-    inj->cur_lo = lo;
-    inj->cur_hi = hi;
-    return NNFI_OK;
+    return transient_launch(inj, 1, call);
 }
 
 static nnfi_status cuda_on_site(nnfi_injector *inj, uint32_t site, void *data, uint32_t t)
 {
     if (!inj->armed) return NNFI_FAIL(NNFI_E_INVALID, "on_site on a disarmed injector\n  hint: arm() first");
     if (site >= inj->n_sites) return NNFI_FAIL(NNFI_E_INVALID, "on_site: no site %u", site);
-    size_t lo = inj->site_start[site], hi = inj->site_start[site + 1];
-    if (lo == hi || inj->rows == 0) return NNFI_OK;
+    if (inj->n == 0 || inj->rows == 0) return NNFI_OK;
     const nnfi_site *s = &inj->sites[site];
     nnfi_seg_call c;
     c.call = inj->call;
     c.first_sample = inj->first_sample;
     c.rows = inj->rows;
     c.numel = s->numel;
+    c.site = site;
     c.t = t;
     c.dtype = (uint8_t)s->dtype;
-    /* host count, the cpu backend's rule: a fault counts once per call it hits */
-    const uint32_t *act = inj->h_idx + inj->n_perm + inj->n_trans;
-    for (size_t j = lo; j < hi; j++) {
-        const nnfi_fault *f = &inj->faults[act[j]];
-        if (t < f->t_first || t > f->t_last) continue;
-        if (f->transient) {
-            if (f->scope == NNFI_SCOPE_CALL ? f->when != (int64_t)inj->call
-                                            : (f->when < (int64_t)inj->first_sample ||
-                                               f->when >= (int64_t)(inj->first_sample + inj->rows)))
-                continue;
-        }
-        inj->applied++;
-    }
-    dim3 grid(blocks_for(hi - lo), (unsigned)(inj->rows < 65535 ? inj->rows : 65535));
+    dim3 grid(blocks_for(inj->n), (unsigned)(inj->rows < 65535 ? inj->rows : 65535));
     k_apply_site<<<grid, kThreads, 0, inj->stream>>>(data, (const nnfi_fault *)inj->d_faults.p,
-                                                     (const uint64_t *)inj->d_keys.p + inj->n_perm,
-                                                     (const uint32_t *)inj->d_vals.p + inj->n_perm + inj->n_trans, lo, hi,
-                                                     c);
+                                                     (const uint64_t *)inj->d_keys.p, (const uint32_t *)inj->d_vals.p,
+                                                     inj->n, c, d_cnt(inj));
     CUDA_TRY(cudaGetLastError());
     return NNFI_OK;
 }
@@ -485,21 +391,25 @@ static nnfi_status cuda_on_site(nnfi_injector *inj, uint32_t site, void *data, u
 static nnfi_status cuda_disarm(nnfi_injector *inj)
 {
     if (!inj->armed) return NNFI_OK;
-    nnfi_status st = restore_transient(inj);
-    if (st == NNFI_OK && inj->n_perm) {
-        k_restore_params<<<blocks_for(inj->n_perm), kThreads, 0, inj->stream>>>(
-            seg_sites(inj), (const nnfi_fault *)inj->d_faults.p, (const uint64_t *)inj->d_keys.p,
-            (const uint32_t *)inj->d_vals.p, inj->n_perm, (const uint64_t *)inj->d_saved.p);
-        cudaError_t e = cudaGetLastError();
-        if (e != cudaSuccess)
-            st = NNFI_FAIL(NNFI_E_BACKEND, "cuda backend: restore launch failed: %s", cudaGetErrorString(e));
-    }
-    if (st == NNFI_OK && inj->n_faults) st = wait_stream(inj, "restoring the model after a trial");
     inj->armed = 0;
-    inj->faults = nullptr;
-    inj->n_faults = 0;
+    if (inj->n == 0) return NNFI_OK;
+    const nnfi_fault *d_f = (const nnfi_fault *)inj->d_faults.p;
+    const uint64_t *key = (const uint64_t *)inj->d_keys.p;
+    const uint32_t *idx = (const uint32_t *)inj->d_vals.p;
+    if (inj->cur_call >= 0) NNFI_TRY(transient_launch(inj, 0, (uint64_t)inj->cur_call));
     inj->cur_call = -1;
-    return st;
+    k_restore_params<<<blocks_for(inj->n), kThreads, 0, inj->stream>>>(inj->seg, d_f, key, idx, inj->n, 0, 0,
+                                                                       (const uint64_t *)inj->d_saved.p);
+    CUDA_TRY(cudaGetLastError());
+    CUDA_TRY(cudaMemcpyAsync(inj->h_counters, inj->d_counters.p, sizeof(Counters), cudaMemcpyDeviceToHost, inj->stream));
+    CUDA_TRY(cudaEventRecord(inj->done, inj->stream));
+    NNFI_TRY(nnfi_wait_deadline(poll_event, &inj->done, nnfi_device_timeout_s(), "restoring the model after a trial"));
+    inj->applied = inj->h_counters->applied;
+    if (inj->h_counters->invalid)
+        return NNFI_FAIL(NNFI_E_INVALID, "cuda backend: %llu generated fault(s) named a site or element this model lacks "
+                         "(never applied)\n  hint: a bug: the group plan does not match the model's sites",
+                         (unsigned long long)inj->h_counters->invalid);
+    return NNFI_OK;
 }
 
 static void free_buf(DevBuf *b)
@@ -513,24 +423,24 @@ static void cuda_destroy(nnfi_injector *inj)
 {
     if (!inj) return;
     cuda_disarm(inj);
-    DevBuf *bufs[] = {&inj->d_sites_base, &inj->d_sites_dt, &inj->d_param_off, &inj->d_faults,
-                      &inj->d_keys_in,    &inj->d_keys,     &inj->d_vals,      &inj->d_saved,  &inj->d_saved_trans,
-                      &inj->d_tmp};
+    DevBuf *bufs[] = {&inj->d_table,     &inj->d_faults, &inj->d_keys_in, &inj->d_keys,
+                      &inj->d_vals_in,   &inj->d_vals,   &inj->d_saved,   &inj->d_saved_trans,
+                      &inj->d_tmp,       &inj->d_counters};
     for (DevBuf *b : bufs) free_buf(b);
+    for (int i = 0; i < inj->n_plans; i++) nnfi_cuda_plan_free(inj->plan_dev[i]);
     if (inj->pinned) cudaFreeHost(inj->pinned);
+    if (inj->h_counters) cudaFreeHost(inj->h_counters);
     if (inj->done) cudaEventDestroy(inj->done);
-    free(inj->h_idx);
-    free(inj->trans_call);
-    free(inj->site_start);
-    free(inj->param_off);
     delete inj;
 }
 
+/* Valid after disarm (the count lives on the device during a trial). */
 static uint64_t cuda_applied(const nnfi_injector *inj) { return inj->applied; }
 
 static const nnfi_inject_backend cuda_backend = {
-    NNFI_INJECT_ABI, sizeof(nnfi_inject_backend), "cuda", cuda_create, cuda_arm, cuda_begin_call,
-    cuda_on_site,    cuda_disarm,                 cuda_destroy, cuda_applied,
+    NNFI_INJECT_ABI, sizeof(nnfi_inject_backend), "cuda",      cuda_create,  cuda_arm,
+    cuda_begin_call, cuda_on_site,                cuda_disarm, cuda_destroy, cuda_applied,
+    cuda_arm_generated,
 };
 
 extern "C" const nnfi_inject_backend *nnfi_inject_cuda(void) { return &cuda_backend; }

@@ -55,9 +55,24 @@ typedef struct nnfi_inject_backend {
     nnfi_status (*on_site)(nnfi_injector *inj, uint32_t site, void *data, uint32_t t);
     nnfi_status (*disarm)(nnfi_injector *inj);
     void (*destroy)(nnfi_injector *inj);
-    /* optional (may be NULL): faults applied during the current trial so far */
+    /* optional (may be NULL): faults applied during the current trial so far
+     * (the cuda backend: known after disarm) */
     uint64_t (*applied)(const nnfi_injector *inj);
+    /* optional (may be NULL; check with nnfi_inject_has_arm_generated): arm()
+     * with faults the backend generates itself, bit-identical to arm() of
+     * nnfi_sampler_faults(groups[g], ids[g], 0, counts[g]) concatenated over
+     * g = 0..n_groups-1. The cuda backend generates them on the device, so a
+     * trial's fault list never crosses the bus. Borrows the plans for the
+     * injector's life (they are keyed by address). */
+    nnfi_status (*arm_generated)(nnfi_injector *inj, const nnfi_group_plan *const *groups, const nnfi_fault_id *ids,
+                                 const uint64_t *counts, unsigned n_groups);
 } nnfi_inject_backend;
+
+/* Does backend b (built with any version of this table) have arm_generated? */
+static inline int nnfi_inject_has_arm_generated(const nnfi_inject_backend *b)
+{
+    return b->size >= offsetof(nnfi_inject_backend, arm_generated) + sizeof b->arm_generated && b->arm_generated;
+}
 
 /* The CPU backend (host memory). */
 const nnfi_inject_backend *nnfi_inject_cpu(void);

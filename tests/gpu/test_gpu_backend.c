@@ -4,7 +4,8 @@
  * device tensor bit-identical to the host tensor, and disarm restores the
  * original bytes; activation faults (permanent, transient by call and by
  * sample, time windows) give identical rows; faults generated on the device
- * equal the CPU sampler's. Exits 77 (skip) without a device. */
+ * equal the CPU sampler's, and arm_generated equals arm() of those faults.
+ * Exits 77 (skip) without a device. */
 #include <cuda_runtime_api.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -82,9 +83,9 @@ static int params_dtype(nnfi_dtype dt)
         CHECK(cudaMemcpy(back, d, bytes, cudaMemcpyDeviceToHost) == cudaSuccess);
         CHECK(memcmp(back, host, bytes) == 0);
         CHECK(memcmp(back, orig, bytes) != 0);
-        CHECK(gpu->applied(ig) == cpu->applied(ic));
         CHECK(cpu->disarm(ic) == NNFI_OK);
         CHECK(gpu->disarm(ig) == NNFI_OK);
+        CHECK(gpu->applied(ig) == cpu->applied(ic)); /* the cuda count is read back at disarm */
         CHECK(cudaMemcpy(back, d, bytes, cudaMemcpyDeviceToHost) == cudaSuccess);
         CHECK(memcmp(back, orig, bytes) == 0);
         CHECK(memcmp(host, orig, bytes) == 0);
@@ -149,8 +150,8 @@ static int activations(nnfi_dtype dt)
             CHECK(memcmp(a, b, bytes) == 0);
         }
     }
-    CHECK(gpu->applied(ig) == cpu->applied(ic));
     CHECK(cpu->disarm(ic) == NNFI_OK && gpu->disarm(ig) == NNFI_OK);
+    CHECK(gpu->applied(ig) == cpu->applied(ic));
     cpu->destroy(ic);
     gpu->destroy(ig);
     cudaFree(d);
@@ -201,6 +202,67 @@ static int generation(int distinct)
     return 0;
 }
 
+/* arm_generated (faults made on the device) == arm() of the CPU sampler's
+ * faults, on two parameter tensors of different dtypes, 1e6 faults in two groups. */
+static int generated_arm(void)
+{
+    const uint64_t n0 = 1u << 20, n1 = 3u << 18;
+    size_t b0 = n0 * 4, b1 = n1 * 2;
+    unsigned char *h0 = malloc(b0), *h1 = malloc(b1), *o0 = malloc(b0), *o1 = malloc(b1), *back = malloc(b0);
+    CHECK(h0 && h1 && o0 && o1 && back);
+    uint64_t seed = 5;
+    for (size_t i = 0; i < b0; i++) h0[i] = (unsigned char)rng(&seed);
+    for (size_t i = 0; i < b1; i++) h1[i] = (unsigned char)rng(&seed);
+    memcpy(o0, h0, b0);
+    memcpy(o1, h1, b1);
+    void *d0 = NULL, *d1 = NULL;
+    CHECK(cudaMalloc(&d0, b0) == cudaSuccess && cudaMalloc(&d1, b1) == cudaSuccess);
+    CHECK(cudaMemcpy(d0, o0, b0, cudaMemcpyHostToDevice) == cudaSuccess);
+    CHECK(cudaMemcpy(d1, o1, b1, cudaMemcpyHostToDevice) == cudaSuccess);
+    nnfi_site hs[2] = {param_site("a", NNFI_DT_F32, n0, h0, -1), param_site("b", NNFI_DT_BF16, n1, h1, -1)};
+    nnfi_site ds[2] = {param_site("a", NNFI_DT_F32, n0, d0, 0), param_site("b", NNFI_DT_BF16, n1, d1, 0)};
+    uint32_t ids_a[2] = {0, 1}, ids_b[1] = {1};
+    uint64_t pre_a[3] = {0, n0, n0 + n1}, pre_b[2] = {0, n1};
+    uint8_t dt_a[2] = {NNFI_DT_F32, NNFI_DT_BF16}, dt_b[1] = {NNFI_DT_BF16};
+    nnfi_group_plan g[2];
+    memset(g, 0, sizeof g);
+    g[0].n_sites = 2, g[0].site_ids = ids_a, g[0].prefix = pre_a, g[0].site_dtype = dt_a, g[0].total = n0 + n1;
+    g[1].n_sites = 1, g[1].site_ids = ids_b, g[1].prefix = pre_b, g[1].site_dtype = dt_b, g[1].total = n1;
+    for (int k = 0; k < 2; k++) {
+        for (int dt = 0; dt < NNFI_DT_COUNT; dt++) g[k].candidates[dt] = nnfi_preset_mask((nnfi_dtype)dt, NNFI_BITS_ALL);
+        g[k].bit_count = 1;
+        g[k].element = -1;
+        g[k].t_to = UINT32_MAX;
+    }
+    g[0].op = NNFI_OP_FLIP;
+    g[1].op = NNFI_OP_STUCK1;
+    const nnfi_group_plan *gp[2] = {&g[0], &g[1]};
+    nnfi_fault_id id[2] = {{9, 1, 0, 2, 7}, {9, 1, 1, 2, 7}};
+    uint64_t counts[2] = {700000, 300000};
+    nnfi_fault *f = malloc((counts[0] + counts[1]) * sizeof *f);
+    CHECK(f);
+    nnfi_sampler_faults(&g[0], id[0], 0, counts[0], f);
+    nnfi_sampler_faults(&g[1], id[1], 0, counts[1], f + counts[0]);
+    const nnfi_inject_backend *cpu = nnfi_inject_cpu(), *gpu = nnfi_inject_cuda();
+    CHECK(nnfi_inject_has_arm_generated(gpu) && !nnfi_inject_has_arm_generated(cpu));
+    nnfi_injector *ic = NULL, *ig = NULL;
+    CHECK(cpu->create(hs, 2, &ic) == NNFI_OK && gpu->create(ds, 2, &ig) == NNFI_OK);
+    CHECK(cpu->arm(ic, f, counts[0] + counts[1]) == NNFI_OK);
+    CHECK(gpu->arm_generated(ig, gp, id, counts, 2) == NNFI_OK);
+    CHECK(cudaMemcpy(back, d0, b0, cudaMemcpyDeviceToHost) == cudaSuccess && memcmp(back, h0, b0) == 0);
+    CHECK(cudaMemcpy(back, d1, b1, cudaMemcpyDeviceToHost) == cudaSuccess && memcmp(back, h1, b1) == 0);
+    CHECK(cpu->disarm(ic) == NNFI_OK && gpu->disarm(ig) == NNFI_OK);
+    CHECK(gpu->applied(ig) == cpu->applied(ic));
+    CHECK(cudaMemcpy(back, d0, b0, cudaMemcpyDeviceToHost) == cudaSuccess && memcmp(back, o0, b0) == 0);
+    CHECK(cudaMemcpy(back, d1, b1, cudaMemcpyDeviceToHost) == cudaSuccess && memcmp(back, o1, b1) == 0);
+    cpu->destroy(ic);
+    gpu->destroy(ig);
+    cudaFree(d0), cudaFree(d1);
+    free(h0), free(h1), free(o0), free(o1), free(back), free(f);
+    printf("ok arm_generated: 1e6 faults made on the device == cpu backend on the sampler's faults\n");
+    return 0;
+}
+
 int main(void)
 {
     if (nnfi_cuda_device_count() <= 0) {
@@ -211,5 +273,6 @@ int main(void)
         if (params_dtype((nnfi_dtype)dt)) return 1;
     if (activations(NNFI_DT_F32) || activations(NNFI_DT_BF16)) return 1;
     if (generation(0) || generation(1)) return 1;
+    if (generated_arm()) return 1;
     return 0;
 }
