@@ -1057,7 +1057,17 @@ at::Tensor run(nnfi_model *m, const float *input, int64_t rows)
     shape.insert(shape.end(), m->input_shape.begin(), m->input_shape.end());
     at::Tensor x = at::empty(shape, at::kFloat);
     std::memcpy(x.data_ptr(), input, (size_t)rows * m->input_numel * sizeof(float));
-    if (m->device >= 0) x = x.to(at::Device(at::kCUDA, (c10::DeviceIndex)m->device));
+    if (m->device >= 0) {
+#ifdef NNFI_HAVE_CUDA_BACKEND
+        /* the copy below waits for the stream (pageable memory): bound that wait first */
+        nnfi_status st = nnfi_cuda_stream_wait(nullptr, "the device before a forward");
+        if (st != NNFI_OK) {
+            m->hook_st = st;
+            throw HookAbort();
+        }
+#endif
+        x = x.to(at::Device(at::kCUDA, (c10::DeviceIndex)m->device));
+    }
     m->rows = rows;
     m->hook_st = NNFI_OK;
     bool discovering = m->mode == Mode::Discover;
