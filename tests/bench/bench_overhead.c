@@ -286,7 +286,7 @@ static timing pass_free(bench_model *m, float *out)
  * extra time is the model computing on faulty values (for example denormal
  * or NaN operands, which x86 arithmetic handles slowly), which any injector
  * of the same faults would pay. */
-static double g_inj_s;
+static double g_inj_s, g_arm_s, g_disarm_s; /* all, and the arm and disarm parts */
 /* CPU time of the calling thread, which runs the forwards and the hooks
  * (1 intra-op thread), like the CPU times of the passes */
 #define INJ_CLOCK CLOCK_THREAD_CPUTIME_ID
@@ -319,7 +319,8 @@ static timing pass_faulty(bench_model *m, const nnfi_inject_backend *be, nnfi_in
     g_inj_s = 0;
     double ta = clock_s(INJ_CLOCK);
     if (be->arm(inj, f, n) != NNFI_OK) die("arm");
-    g_inj_s += clock_s(INJ_CLOCK) - ta;
+    g_arm_s = clock_s(INJ_CLOCK) - ta;
+    g_inj_s += g_arm_s;
     hook_ctx hc = {be, inj};
     if (m->host->set_hook(m->model, needs_hook ? site_hook : NULL, &hc) != NNFI_OK) die("set_hook");
     nnfi_outcome_init(o);
@@ -333,7 +334,8 @@ static timing pass_faulty(bench_model *m, const nnfi_inject_backend *be, nnfi_in
     m->host->set_hook(m->model, NULL, NULL);
     ta = clock_s(INJ_CLOCK);
     if (be->disarm(inj) != NNFI_OK) die("disarm");
-    g_inj_s += clock_s(INJ_CLOCK) - ta;
+    g_disarm_s = clock_s(INJ_CLOCK) - ta;
+    g_inj_s += g_disarm_s;
     nnfi_outcome_finish(o);
     return since(t0);
 }
@@ -461,7 +463,8 @@ static timing pass_folded(bench_model *m, fold_inj *F, const nnfi_fault *f, uint
     timing t0 = now();
     double ta = clock_s(INJ_CLOCK);
     fold_arm(F, f, n);
-    g_inj_s = clock_s(INJ_CLOCK) - ta;
+    g_inj_s = g_arm_s = clock_s(INJ_CLOCK) - ta;
+    g_disarm_s = 0;
     if (m->host->set_hook(m->model, fold_hook, F) != NNFI_OK) die("set_hook");
     nnfi_outcome_init(o);
     for (uint64_t s = 0; s < m->eval.samples; s += m->batch) {
@@ -497,7 +500,7 @@ int main(int argc, char **argv)
         fprintf(csv, "model,kind,faults,reps,gen_s,free_wall_s,free_wall_min,free_wall_max,faulty_wall_s,faulty_wall_min,"
                      "faulty_wall_max,overhead_wall,free_cpu_s,free_cpu_min,free_cpu_max,faulty_cpu_s,faulty_cpu_min,"
                      "faulty_cpu_max,overhead_cpu,paired_cpu,sdc,accuracy,golden_accuracy,injector_bytes,fault_list_bytes,"
-                     "maxrss_kb,samples,batch,threads,inject_s,inject_ratio\n");
+                     "maxrss_kb,samples,batch,threads,inject_s,inject_ratio,arm_s,disarm_s\n");
     }
     printf("bench_overhead: %llu images, batch %llu, %d thread(s), %d fault-free/faulty pairs per point, seed %u%s\n",
            (unsigned long long)o.samples, (unsigned long long)o.batch, o.threads, o.reps, SEED,
@@ -583,7 +586,7 @@ int main(int argc, char **argv)
                     free(ref);
                     free(got);
                 }
-                double fw[64], fc[64], qw[64], qc[64], pc[64], ij[64];
+                double fw[64], fc[64], qw[64], qc[64], pc[64], ij[64], ar[64], da[64];
                 nnfi_outcome out;
                 int reps = o.reps > 64 ? 64 : o.reps;
                 for (int r = 0; r < reps; r++) {
@@ -602,6 +605,8 @@ int main(int argc, char **argv)
                         bad = 1;
                     }
                     ij[r] = g_inj_s;
+                    ar[r] = g_arm_s;
+                    da[r] = g_disarm_s;
                     fw[r] = tf.wall;
                     fc[r] = tf.cpu;
                     qw[r] = tq.wall;
@@ -617,8 +622,10 @@ int main(int argc, char **argv)
                 stats(qw, reps, &qwm, &qwl, &qwh);
                 stats(qc, reps, &qcm, &qcl, &qch);
                 stats(pc, reps, &pcm, &pcl, &pch);
-                double ijm, ijl, ijh;
+                double ijm, ijl, ijh, arm_, arl, arh, dam, dal, dah;
                 stats(ij, reps, &ijm, &ijl, &ijh);
+                stats(ar, reps, &arm_, &arl, &arh);
+                stats(da, reps, &dam, &dal, &dah);
                 long rss = maxrss_kb();
                 printf("%-5s %-17s %8llu %4d %9.2f %11.2f %11.2f %8.2f%% %8.2f%% %9.2f %8.2f%% %11lld %8.1f\n", name,
                        o.kinds[e], (unsigned long long)n, reps, 1e3 * gen_s, 1e3 * fcm, 1e3 * qcm, 100 * (qcm / fcm - 1),
@@ -627,12 +634,12 @@ int main(int argc, char **argv)
                 if (csv)
                     fprintf(csv,
                             "%s,%s,%llu,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,"
-                            "%llu,%.6f,%.6f,%lld,%llu,%ld,%llu,%llu,%d,%.6g,%.6g\n",
+                            "%llu,%.6f,%.6f,%lld,%llu,%ld,%llu,%llu,%d,%.6g,%.6g,%.6g,%.6g\n",
                             name, o.kinds[e], (unsigned long long)n, reps, gen_s, fwm, fwl, fwh, qwm, qwl, qwh,
                             qwm / fwm - 1, fcm, fcl, fch, qcm, qcl, qch, qcm / fcm - 1, pcm - 1,
                             (unsigned long long)out.mismatches, out.accuracy, out.golden_accuracy, inj_bytes,
                             (unsigned long long)(n * sizeof(nnfi_fault)), rss, (unsigned long long)n_s,
-                            (unsigned long long)o.batch, o.threads, ijm, ijm / fcm);
+                            (unsigned long long)o.batch, o.threads, ijm, ijm / fcm, arm_, dam);
             }
             nnfi_group_plan_free(&g);
         }
