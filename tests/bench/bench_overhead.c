@@ -30,7 +30,9 @@
  *                  time is the model's arithmetic on denormal faulty values
  * Times are per pass over the S images, both wall (CLOCK_MONOTONIC) and CPU
  * time of the process (CLOCK_PROCESS_CPUTIME_ID, which load from other
- * processes perturbs least); overhead = median faulty / median fault-free - 1.
+ * processes perturbs least); overhead = median faulty / median fault-free - 1
+ * (the CSV's paired_cpu is the median over the pairs of faulty / fault-free
+ * - 1, robust to drifts in the machine's load; run_all reports that one).
  * "inject ms" is the time spent inside the injector (arm + site calls +
  * disarm) during a faulty pass, and (ratio) that over the fault-free pass:
  * the tool's own share of the overhead (see g_inj_s).
