@@ -33,7 +33,7 @@
 #include <string.h>
 
 #include "fault_gen.cuh"
-#include "nnfi/watchdog.h"
+#include "inject_apply.cuh" /* nnfi_cuda_stream_wait: the watchdog's wait */
 #include "segment_apply.cuh"
 
 #define CUDA_TRY(expr)                                                                                     \
@@ -80,7 +80,6 @@ struct nnfi_injector {
     size_t n_sites;
     int device;
     cudaStream_t stream;
-    cudaEvent_t done;
     int armed;
     uint64_t n;            /* faults armed */
     int64_t cur_call;      /* call whose transient parameter faults are applied, -1 none */
@@ -218,8 +217,6 @@ static nnfi_status cuda_create(const nnfi_site *sites, size_t n_sites, nnfi_inje
     if (st == NNFI_OK) st = dev_reserve(&inj->d_counters, sizeof(Counters));
     if (st == NNFI_OK && cudaMemcpy(inj->d_table.p, h, total, cudaMemcpyHostToDevice) != cudaSuccess)
         st = NNFI_FAIL(NNFI_E_BACKEND, "cuda backend: copying the site table failed: %s", cudaGetErrorString(cudaGetLastError()));
-    if (st == NNFI_OK && cudaEventCreateWithFlags(&inj->done, cudaEventDisableTiming) != cudaSuccess)
-        st = NNFI_FAIL(NNFI_E_BACKEND, "cuda backend: cudaEventCreate failed");
     if (st == NNFI_OK && cudaMallocHost((void **)&inj->h_counters, sizeof(Counters)) != cudaSuccess)
         st = NNFI_FAIL(NNFI_E_BACKEND, "cuda backend: cudaMallocHost failed");
     free(h);
@@ -237,18 +234,6 @@ static nnfi_status cuda_create(const nnfi_site *sites, size_t n_sites, nnfi_inje
     inj->stream = 0; /* legacy default stream: libtorch's default */
     *out = inj;
     return NNFI_OK;
-}
-
-static int poll_event(void *ctx)
-{
-    cudaError_t e = cudaEventQuery(*(cudaEvent_t *)ctx);
-    if (e == cudaSuccess) return 1;
-    if (e == cudaErrorNotReady) return 0;
-    cudaGetLastError();
-    NNFI_FAIL(NNFI_E_BACKEND, "cuda backend: the device reported an error: %s\n"
-              "  hint: the trial counts as failed (DUE); a sticky error (illegal address) needs a new process",
-              cudaGetErrorString(e));
-    return -1;
 }
 
 static nnfi_status begin_arm(nnfi_injector *inj, uint64_t n)
@@ -402,8 +387,7 @@ static nnfi_status cuda_disarm(nnfi_injector *inj)
                                                                        (const uint64_t *)inj->d_saved.p);
     CUDA_TRY(cudaGetLastError());
     CUDA_TRY(cudaMemcpyAsync(inj->h_counters, inj->d_counters.p, sizeof(Counters), cudaMemcpyDeviceToHost, inj->stream));
-    CUDA_TRY(cudaEventRecord(inj->done, inj->stream));
-    NNFI_TRY(nnfi_wait_deadline(poll_event, &inj->done, nnfi_device_timeout_s(), "restoring the model after a trial"));
+    NNFI_TRY(nnfi_cuda_stream_wait((void *)inj->stream, "restoring the model after a trial"));
     inj->applied = inj->h_counters->applied;
     if (inj->h_counters->invalid)
         return NNFI_FAIL(NNFI_E_INVALID, "cuda backend: %llu generated fault(s) named a site or element this model lacks "
@@ -430,7 +414,6 @@ static void cuda_destroy(nnfi_injector *inj)
     for (int i = 0; i < inj->n_plans; i++) nnfi_cuda_plan_free(inj->plan_dev[i]);
     if (inj->pinned) cudaFreeHost(inj->pinned);
     if (inj->h_counters) cudaFreeHost(inj->h_counters);
-    if (inj->done) cudaEventDestroy(inj->done);
     delete inj;
 }
 

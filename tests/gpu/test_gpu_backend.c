@@ -33,6 +33,20 @@ static uint64_t rng(uint64_t *s)
     return z ^ (z >> 31);
 }
 
+/* A permanent fault on site 0: random element, bits, op and value. */
+static nnfi_fault random_fault(uint64_t *seed, nnfi_dtype dt, uint64_t numel)
+{
+    nnfi_fault f;
+    memset(&f, 0, sizeof f);
+    f.element = rng(seed) % numel;
+    f.mask = (rng(seed) & nnfi_low_mask(nnfi_dtype_bits(dt))) | 1;
+    f.value = rng(seed);
+    f.op = (uint8_t)(rng(seed) % NNFI_OP_COUNT);
+    f.when = -1;
+    f.t_last = UINT32_MAX;
+    return f;
+}
+
 static nnfi_site param_site(const char *name, nnfi_dtype dt, uint64_t numel, void *data, int device)
 {
     nnfi_site s;
@@ -59,15 +73,7 @@ static int params_dtype(nnfi_dtype dt)
     uint64_t seed = 1234 + dt;
     for (size_t i = 0; i < bytes; i++) host[i] = (unsigned char)rng(&seed);
     memcpy(orig, host, bytes);
-    for (uint64_t i = 0; i < nf; i++) { /* ~1e6 over 1M elements: many repeats */
-        memset(&f[i], 0, sizeof f[i]);
-        f[i].element = rng(&seed) % numel;
-        f[i].mask = (rng(&seed) & nnfi_low_mask(nnfi_dtype_bits(dt))) | 1;
-        f[i].value = rng(&seed);
-        f[i].op = (uint8_t)(rng(&seed) % NNFI_OP_COUNT);
-        f[i].when = -1;
-        f[i].t_last = UINT32_MAX;
-    }
+    for (uint64_t i = 0; i < nf; i++) f[i] = random_fault(&seed, dt, numel); /* ~1e6 over 1M elements: many repeats */
     void *d = NULL;
     CHECK(cudaMalloc(&d, bytes) == cudaSuccess);
     CHECK(cudaMemcpy(d, orig, bytes, cudaMemcpyHostToDevice) == cudaSuccess);
@@ -119,13 +125,7 @@ static int activations(nnfi_dtype dt)
     CHECK(f && a && b);
     uint64_t seed = 99 + dt;
     for (uint64_t i = 0; i < nf; i++) {
-        memset(&f[i], 0, sizeof f[i]);
-        f[i].element = rng(&seed) % numel;
-        f[i].mask = (rng(&seed) & nnfi_low_mask(nnfi_dtype_bits(dt))) | 1;
-        f[i].value = rng(&seed);
-        f[i].op = (uint8_t)(rng(&seed) % NNFI_OP_COUNT);
-        f[i].when = -1;
-        f[i].t_last = UINT32_MAX;
+        f[i] = random_fault(&seed, dt, numel);
         switch (rng(&seed) % 4) {
         case 1: f[i].transient = 1, f[i].scope = NNFI_SCOPE_CALL, f[i].when = (int64_t)(rng(&seed) % calls); break;
         case 2: f[i].transient = 1, f[i].scope = NNFI_SCOPE_SAMPLE, f[i].when = (int64_t)(rng(&seed) % (calls * rows)); break;

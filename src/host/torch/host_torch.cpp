@@ -1045,6 +1045,21 @@ void build_facts(nnfi_model *m)
     m->facts_c.push_back(nullptr);
 }
 
+/* Wait for the model's GPU work with the watchdog's deadline; a timeout or a
+ * device error aborts the forward with that status (torch_forward returns it). */
+void device_wait(nnfi_model *m, const char *what)
+{
+#ifdef NNFI_HAVE_CUDA_BACKEND
+    nnfi_status st = nnfi_cuda_stream_wait(nullptr, what);
+    if (st != NNFI_OK) {
+        m->hook_st = st;
+        throw HookAbort();
+    }
+#else
+    (void)m, (void)what; /* no CUDA in this build: no model is ever on a GPU */
+#endif
+}
+
 /* One forward on `rows` samples; the output tensor [rows, C] (float32). */
 at::Tensor run(nnfi_model *m, const float *input, int64_t rows)
 {
@@ -1058,14 +1073,7 @@ at::Tensor run(nnfi_model *m, const float *input, int64_t rows)
     at::Tensor x = at::empty(shape, at::kFloat);
     std::memcpy(x.data_ptr(), input, (size_t)rows * m->input_numel * sizeof(float));
     if (m->device >= 0) {
-#ifdef NNFI_HAVE_CUDA_BACKEND
-        /* the copy below waits for the stream (pageable memory): bound that wait first */
-        nnfi_status st = nnfi_cuda_stream_wait(nullptr, "the device before a forward");
-        if (st != NNFI_OK) {
-            m->hook_st = st;
-            throw HookAbort();
-        }
-#endif
+        device_wait(m, "the device before a forward"); /* the copy below would wait unbounded (pageable memory) */
         x = x.to(at::Device(at::kCUDA, (c10::DeviceIndex)m->device));
     }
     m->rows = rows;
@@ -1098,13 +1106,7 @@ at::Tensor run(nnfi_model *m, const float *input, int64_t rows)
                                  ", not [rows, classes] with rows = " + std::to_string(rows));
     o = o.to(at::kFloat).contiguous();
     if (m->device >= 0) {
-#ifdef NNFI_HAVE_CUDA_BACKEND
-        nnfi_status st = nnfi_cuda_stream_wait(nullptr, "the forward on the GPU");
-        if (st != NNFI_OK) {
-            m->hook_st = st;
-            throw HookAbort();
-        }
-#endif
+        device_wait(m, "the forward on the GPU");
         o = o.to(at::kCPU);
     }
     return o;
