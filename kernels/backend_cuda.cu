@@ -128,12 +128,12 @@ __global__ void k_apply_site(void *data, const nnfi_fault *f, const uint64_t *ke
                              nnfi_seg_call c, Counters *cnt)
 {
     uint64_t i = (uint64_t)blockIdx.x * blockDim.x + threadIdx.x;
-    if (i >= n) return;
-    if (blockIdx.y == 0) {
-        uint64_t k = nnfi_seg_site_count(f, key, idx, n, i, &c);
-        if (k) atomicAdd(&cnt->applied, (unsigned long long)k);
-    }
-    for (uint64_t r = blockIdx.y; r < c.rows; r += gridDim.y) nnfi_seg_apply_site(data, f, key, idx, n, i, r, &c);
+    uint64_t k = nnfi_seg_site_count(f, key, idx, n, i, &c); /* 0 unless i heads a segment of this site */
+    if (!k) return;
+    atomicAdd(&cnt->applied, (unsigned long long)k);
+    /* one thread per element, looping over the rows: a launch costs O(n)
+     * threads whatever the batch, and threads of other sites leave at once */
+    for (uint64_t r = 0; r < c.rows; r++) nnfi_seg_apply_site(data, f, key, idx, n, i, r, &c);
 }
 
 /* ---- layer 2: launchers -------------------------------------------------- */
@@ -365,8 +365,7 @@ static nnfi_status cuda_on_site(nnfi_injector *inj, uint32_t site, void *data, u
     c.site = site;
     c.t = t;
     c.dtype = (uint8_t)s->dtype;
-    dim3 grid(blocks_for(inj->n), (unsigned)(inj->rows < 65535 ? inj->rows : 65535));
-    k_apply_site<<<grid, kThreads, 0, inj->stream>>>(data, (const nnfi_fault *)inj->d_faults.p,
+    k_apply_site<<<blocks_for(inj->n), kThreads, 0, inj->stream>>>(data, (const nnfi_fault *)inj->d_faults.p,
                                                      (const uint64_t *)inj->d_keys.p, (const uint32_t *)inj->d_vals.p,
                                                      inj->n, c, d_cnt(inj));
     CUDA_TRY(cudaGetLastError());
