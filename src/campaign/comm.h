@@ -33,7 +33,8 @@ const char *nnfi_comm_library(void); /* "Open MPI v4.1.4" or "none" */
  * names across the world. *source names where it came from (static). */
 nnfi_status nnfi_comm_local_rank(nnfi_comm *c, int *local_rank, const char **source);
 
-/* Rank 0's buffer to everyone; others receive a malloc'd copy (caller frees). */
+/* Rank 0's buffer to everyone; others receive a malloc'd copy (caller frees).
+ * *len == UINT64_MAX from rank 0 means "nothing" (it failed): no data moves. */
 nnfi_status nnfi_comm_bcast_bytes(nnfi_comm *c, char **buf, uint64_t *len);
 
 /* All ranks: logical AND of ok (1/0) across ranks. */

@@ -91,6 +91,7 @@ nnfi_status nnfi_comm_local_rank(nnfi_comm *c, int *local_rank, const char **sou
 nnfi_status nnfi_comm_bcast_bytes(nnfi_comm *c, char **buf, uint64_t *len)
 {
     MPI_CHECK(c, MPI_Bcast(len, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD));
+    if (*len == UINT64_MAX) return NNFI_OK; /* rank 0's "nothing to send" (it could not read its data) */
     if (c->rank != 0) {
         *buf = malloc(*len + 1);
         if (!*buf) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");

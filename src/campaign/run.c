@@ -293,22 +293,14 @@ static nnfi_status work(nnfi_comm *comm, nnfi_worker *w)
 
 /* ------------------------------------------------------------------ setup -- */
 
+/* The campaign text, read with the loader's bounded read (fstat first: no
+ * directory, nothing over NNFI_CONFIG_MAX_BYTES read whole). */
 static nnfi_status read_file(const char *path, char **text, uint64_t *len)
 {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NNFI_FAIL(NNFI_E_IO, "%s: cannot open campaign file\n  hint: check the path", path);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *text = malloc(n > 0 ? (size_t)n + 1 : 1);
-    if (!*text) {
-        fclose(f);
-        return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
-    }
-    size_t got = n > 0 ? fread(*text, 1, (size_t)n, f) : 0;
-    fclose(f);
-    (*text)[got] = '\0';
-    *len = got;
+    size_t n = 0;
+    *text = NULL;
+    NNFI_TRY(nnfi_campaign_read_file(path, text, &n));
+    *len = n;
     return NNFI_OK;
 }
 

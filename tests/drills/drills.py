@@ -24,7 +24,7 @@ the way a long campaign gets hurt, and reads the result file back with h5py:
   corrupt   --resume of a truncated file (several offsets), of a file with
             bytes overwritten in the middle, of another campaign's file:
             exit 1, a message naming the file and a hint, the file unchanged
-  inputs    a truncated TorchScript model, an eval set of the wrong shape
+  inputs    a missing campaign file or a directory (exit 1, no hang), a truncated TorchScript model, an eval set of the wrong shape
             (message names the dataset and both shapes), NaN faults on a
             torch model counted as DUE (torch cases need FIXTURES_DIR)
   symlink   a symlink at -o (run, run --force, merge, merge --force): refused,
@@ -533,6 +533,14 @@ output:
 
 
 def inputs_drill():
+    # a campaign file that cannot be read (missing; a directory): a clear error, no hang (rank 0 used to
+    # broadcast 2^64 bytes from nowhere, spinning forever)
+    for label, camp in (("a missing campaign file", os.path.join(work, "missing.yaml")), ("a directory", work)):
+        for ranks in (0, 2) if args.mpiexec else (0,):
+            p = nnfi_run(["run", camp, "-o", os.path.join(work, "none.h5"), "--progress", "off"], ranks=ranks,
+                         expect=1, timeout=60)
+            check(camp in p.stderr and "hint:" in p.stderr, f"{label} ({ranks or 1} rank(s)): exit 1 naming it, a hint")
+            counts[f"{label} as the campaign"] = counts.get(f"{label} as the campaign", 0) + 1
     # an eval set of the wrong shape (the null model takes 64 values per sample)
     ev = os.path.join(work, "eval_wrong.h5")
     with h5py.File(ev, "w") as f:
