@@ -418,7 +418,7 @@ def fsize_drill():
     # a full file system: a tiny tmpfs, where this machine lets root mount one
     mnt = os.path.join(work, "tiny")
     os.makedirs(mnt)
-    size_kib = max(64, int(full * 1.3) // 1024)
+    size_kib = max(64, int(full * 2.5) // 1024)  # room for the file, its working copy and a reserve
     m = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", mnt], capture_output=True, text=True)
     if m.returncode != 0:
         print(f"tmpfs case skipped: mount failed: {m.stderr.strip()}")
