@@ -7,7 +7,18 @@
  * faults on a large tensor every access misses the cache, and overlapping the
  * misses is what keeps apply+restore near memory latency / parallelism.
  * Activation faults are bucketed by site once per trial (counting sort), so a
- * site's call only visits its own faults.
+ * site's call only visits its own faults. Within a site, arm() sorts each
+ * touched element into one of three lists, by what hits it:
+ *   folded   only permanent faults active at every time step: every op is
+ *            w -> (w & a) ^ x and such maps compose, so all of an element's
+ *            faults become one (a, x) pair, applied rows outer in element
+ *            order: at most one edit per element and row, whatever N is;
+ *   sample   only one-sample transient faults: kept sorted by sample, so a
+ *            call visits just the faults of its own rows;
+ *   rest     anything else (time windows, per-call transients, mixes): the
+ *            faults in list order, each with its filters, as before.
+ * Elements are disjoint between the lists, and within an element list order
+ * is kept, so the result is bit-identical to applying the faults one by one.
  */
 #include "nnfi/inject.h"
 
@@ -17,6 +28,16 @@
 #include <string.h>
 
 #define PREFETCH_AHEAD 16
+
+/* One element's permanent faults folded: w -> (w & a) ^ x. */
+typedef struct fold_entry {
+    uint64_t element, a, x;
+} fold_entry;
+
+/* Largest per-sample site whose elements get folded (scratch is 17 bytes an element). */
+#define FOLD_MAX_NUMEL ((uint64_t)1 << 24)
+
+enum { CAT_FOLD = 1, CAT_SAMPLE = 2, CAT_OTHER = 4 };
 
 typedef struct undo_entry {
     void *base;
@@ -39,10 +60,24 @@ struct nnfi_injector {
     size_t *transient_params;
     size_t n_transient_params, cap_transient;
     int64_t applied_call;
-    /* activation/input/state faults bucketed by site: order[start[s] .. start[s+1]) */
+    /* activation/input/state faults bucketed by site: order[start[s] .. start[s+1]);
+     * after arm, the "rest" of each site (see the top) in list order */
     size_t *site_start; /* n_sites + 1 */
     size_t *order;
     size_t cap_order;
+    /* per site: folded elements fold[fold_start[s] .. fold_start[s+1]) in element
+     * order, standing for fold_faults[s] faults; one-sample faults
+     * samp[samp_start[s] .. samp_start[s+1]) sorted by sample */
+    size_t *fold_start, *samp_start, *rest_start; /* n_sites + 1 each */
+    uint64_t *fold_faults;                        /* n_sites */
+    fold_entry *fold;
+    size_t cap_fold;
+    size_t *samp, *rest;
+    size_t cap_samp, cap_rest;
+    /* scratch over one site's elements: category bits and folded maps */
+    uint8_t *cat;
+    uint64_t *fa, *fx;
+    uint64_t cap_scratch;
     /* the current call */
     uint64_t call, first_sample, rows;
     uint64_t applied;
@@ -72,7 +107,12 @@ static nnfi_status cpu_create(const nnfi_site *sites, size_t n_sites, nnfi_injec
     inj->sites = sites;
     inj->n_sites = n_sites;
     inj->site_start = calloc(n_sites + 1, sizeof *inj->site_start);
-    if (!inj->site_start) {
+    inj->fold_start = calloc(n_sites + 1, sizeof(size_t));
+    inj->samp_start = calloc(n_sites + 1, sizeof(size_t));
+    inj->rest_start = calloc(n_sites + 1, sizeof(size_t));
+    inj->fold_faults = calloc(n_sites + 1, sizeof(uint64_t));
+    if (!inj->site_start || !inj->fold_start || !inj->samp_start || !inj->rest_start || !inj->fold_faults) {
+        free(inj->site_start), free(inj->fold_start), free(inj->samp_start), free(inj->rest_start), free(inj->fold_faults);
         free(inj);
         return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
     }
@@ -121,6 +161,132 @@ static void restore_to(nnfi_injector *inj, size_t from)
         nnfi_elem_store(e->base, (nnfi_dtype)e->dtype, e->element, e->word);
     }
     inj->n_undo = from;
+}
+
+/* The fault as w -> (w & a) ^ x (every op has that form). */
+static void op_as_map(const nnfi_fault *f, uint64_t *a, uint64_t *x)
+{
+    switch ((nnfi_op)f->op) {
+    case NNFI_OP_FLIP: *a = ~(uint64_t)0, *x = f->mask; break;
+    case NNFI_OP_STUCK0: *a = ~f->mask, *x = 0; break;
+    case NNFI_OP_STUCK1: *a = ~f->mask, *x = f->mask; break;
+    default: *a = ~f->mask, *x = f->value & f->mask; break; /* RANDOM, SET */
+    }
+}
+
+static int is_foldable(const nnfi_fault *f) { return !f->transient && f->t_first == 0 && f->t_last == UINT32_MAX; }
+static int is_one_sample(const nnfi_fault *f) { return f->transient && f->scope == NNFI_SCOPE_SAMPLE; }
+
+static int cmp_when(const void *pa, const void *pb, void *faults)
+{
+    const nnfi_fault *f = faults;
+    size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+    if (f[a].when != f[b].when) return f[a].when < f[b].when ? -1 : 1;
+    return a < b ? -1 : a > b; /* list order: stable */
+}
+
+/* qsort_r is a GNU/BSD extension: a small merge sort instead (stable by construction) */
+static void sort_by_when(size_t *v, size_t n, size_t *tmp, const nnfi_fault *f)
+{
+    if (n < 2) return;
+    size_t h = n / 2;
+    sort_by_when(v, h, tmp, f);
+    sort_by_when(v + h, n - h, tmp, f);
+    size_t i = 0, j = h, k = 0;
+    while (i < h && j < n) tmp[k++] = cmp_when(&v[j], &v[i], (void *)f) < 0 ? v[j++] : v[i++];
+    while (i < h) tmp[k++] = v[i++];
+    while (j < n) tmp[k++] = v[j++];
+    memcpy(v, tmp, n * sizeof *v);
+}
+
+/* Split every site's bucket into folded / one-sample / rest (see the top). */
+static nnfi_status split_sites(nnfi_injector *inj)
+{
+    const nnfi_fault *f = inj->faults;
+    size_t total = inj->site_start[inj->n_sites];
+    NNFI_TRY(grow((void **)&inj->samp, &inj->cap_samp, total, sizeof(size_t)));
+    NNFI_TRY(grow((void **)&inj->rest, &inj->cap_rest, total, sizeof(size_t)));
+    size_t nf = 0, ns = 0, nr = 0;
+    for (size_t s = 0; s < inj->n_sites; s++) {
+        size_t lo = inj->site_start[s], hi = inj->site_start[s + 1];
+        uint64_t numel = inj->sites[s].numel;
+        inj->fold_start[s] = nf, inj->samp_start[s] = ns, inj->rest_start[s] = nr;
+        inj->fold_faults[s] = 0;
+        if (lo == hi) continue;
+        if (numel > FOLD_MAX_NUMEL) { /* no scratch this large: everything stays in list order */
+            for (size_t j = lo; j < hi; j++) inj->rest[nr++] = inj->order[j];
+            continue;
+        }
+        if (numel > inj->cap_scratch) {
+            uint8_t *c = realloc(inj->cat, numel);
+            if (c) inj->cat = c;
+            uint64_t *a = realloc(inj->fa, numel * sizeof *a);
+            if (a) inj->fa = a;
+            uint64_t *x = realloc(inj->fx, numel * sizeof *x);
+            if (x) inj->fx = x;
+            if (!c || !a || !x) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory for a site of %llu elements", (unsigned long long)numel);
+            memset(inj->cat, 0, numel);
+            inj->cap_scratch = numel;
+        }
+        uint8_t *cat = inj->cat;
+        for (size_t j = lo; j < hi; j++) {
+            const nnfi_fault *ft = &f[inj->order[j]];
+            cat[ft->element] |= is_foldable(ft) ? CAT_FOLD : is_one_sample(ft) ? CAT_SAMPLE : CAT_OTHER;
+        }
+        size_t folded_elems = 0;
+        for (size_t j = lo; j < hi; j++) { /* list order */
+            size_t i = inj->order[j];
+            uint64_t e = f[i].element;
+            if (cat[e] == CAT_FOLD || cat[e] == (CAT_FOLD | 0x80)) {
+                uint64_t a, x;
+                op_as_map(&f[i], &a, &x);
+                if (cat[e] == CAT_FOLD) { /* first fault on e */
+                    inj->fa[e] = a, inj->fx[e] = x;
+                    cat[e] |= 0x80;
+                    folded_elems++;
+                } else { /* compose: ((w & a1) ^ x1) & a ^ x */
+                    inj->fa[e] &= a;
+                    inj->fx[e] = (inj->fx[e] & a) ^ x;
+                }
+                inj->fold_faults[s]++;
+            } else if (cat[e] == CAT_SAMPLE) {
+                inj->samp[ns++] = i;
+            } else {
+                inj->rest[nr++] = i;
+            }
+        }
+        NNFI_TRY(grow((void **)&inj->fold, &inj->cap_fold, nf + folded_elems, sizeof(fold_entry)));
+        if (folded_elems * 8 < numel) { /* sparse: visit the touched elements only (sorted below) */
+            for (size_t j = lo; j < hi; j++) {
+                uint64_t e = f[inj->order[j]].element;
+                if (cat[e] == (CAT_FOLD | 0x80)) {
+                    inj->fold[nf++] = (fold_entry){e, inj->fa[e], inj->fx[e]};
+                    cat[e] = 0x40; /* emitted */
+                }
+            }
+            fold_entry *fe = inj->fold + inj->fold_start[s];
+            size_t m = nf - inj->fold_start[s];
+            for (size_t k = 1; k < m; k++) { /* insertion sort by element: m is small here */
+                fold_entry v = fe[k];
+                size_t q = k;
+                while (q > 0 && fe[q - 1].element > v.element) fe[q] = fe[q - 1], q--;
+                fe[q] = v;
+            }
+        } else { /* dense: a scan of the site in element order */
+            for (uint64_t e = 0; e < numel; e++)
+                if (cat[e] == (CAT_FOLD | 0x80)) inj->fold[nf++] = (fold_entry){e, inj->fa[e], inj->fx[e]};
+        }
+        for (size_t j = lo; j < hi; j++) cat[f[inj->order[j]].element] = 0; /* scratch clean for the next site */
+        size_t m = ns - inj->samp_start[s];
+        if (m > 1) {
+            size_t *tmp = malloc(m * sizeof *tmp);
+            if (!tmp) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+            sort_by_when(inj->samp + inj->samp_start[s], m, tmp, f);
+            free(tmp);
+        }
+    }
+    inj->fold_start[inj->n_sites] = nf, inj->samp_start[inj->n_sites] = ns, inj->rest_start[inj->n_sites] = nr;
+    return NNFI_OK;
 }
 
 static nnfi_status cpu_arm(nnfi_injector *inj, const nnfi_fault *faults, size_t n)
@@ -174,6 +340,9 @@ static nnfi_status cpu_arm(nnfi_injector *inj, const nnfi_fault *faults, size_t 
         }
     }
     free(fill);
+    if (n_sited) NNFI_TRY(split_sites(inj));
+    else memset(inj->fold_start, 0, (inj->n_sites + 1) * sizeof(size_t)), memset(inj->samp_start, 0, (inj->n_sites + 1) * sizeof(size_t)),
+         memset(inj->rest_start, 0, (inj->n_sites + 1) * sizeof(size_t));
     inj->armed = 1;
     if (all_perm_params) {
         apply_params(inj, NULL, n); /* the common case: one straight pass */
@@ -210,6 +379,16 @@ static nnfi_status cpu_begin_call(nnfi_injector *inj, uint64_t call, uint64_t fi
     return NNFI_OK;
 }
 
+/* Apply fault f to rows [r0, r1) of data. */
+static void apply_rows(void *data, nnfi_dtype dt, uint64_t numel, const nnfi_fault *f, uint64_t r0, uint64_t r1)
+{
+    for (uint64_t r = r0; r < r1; r++) {
+        uint64_t e = r * numel + f->element;
+        uint64_t w = nnfi_elem_load(data, dt, e);
+        nnfi_elem_store(data, dt, e, nnfi_bits_apply(w, (nnfi_op)f->op, f->mask, f->value));
+    }
+}
+
 static nnfi_status cpu_on_site(nnfi_injector *inj, uint32_t site, void *data, uint32_t t)
 {
     if (!inj->armed) return NNFI_FAIL(NNFI_E_INVALID, "on_site on a disarmed injector\n  hint: arm() first");
@@ -217,8 +396,38 @@ static nnfi_status cpu_on_site(nnfi_injector *inj, uint32_t site, void *data, ui
     const nnfi_site *s = &inj->sites[site];
     nnfi_dtype dt = s->dtype;
     uint64_t numel = s->numel;
-    for (size_t j = inj->site_start[site]; j < inj->site_start[site + 1]; j++) {
-        const nnfi_fault *f = &inj->faults[inj->order[j]];
+    /* folded permanent faults: rows outer, elements in order */
+    const fold_entry *fe = inj->fold + inj->fold_start[site];
+    size_t nfold = inj->fold_start[site + 1] - inj->fold_start[site];
+    if (nfold) {
+        for (uint64_t r = 0; r < inj->rows; r++) {
+            uint64_t base = r * numel;
+            for (size_t k = 0; k < nfold; k++) {
+                uint64_t e = base + fe[k].element;
+                nnfi_elem_store(data, dt, e, (nnfi_elem_load(data, dt, e) & fe[k].a) ^ fe[k].x);
+            }
+        }
+        inj->applied += inj->fold_faults[site];
+    }
+    /* one-sample faults of this call's rows: a binary search into the sorted list */
+    const size_t *sp = inj->samp + inj->samp_start[site];
+    size_t ns = inj->samp_start[site + 1] - inj->samp_start[site], lo = 0, hi = ns;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (inj->faults[sp[mid]].when < (int64_t)inj->first_sample) lo = mid + 1;
+        else hi = mid;
+    }
+    for (size_t j = lo; j < ns; j++) {
+        const nnfi_fault *f = &inj->faults[sp[j]];
+        if (f->when >= (int64_t)(inj->first_sample + inj->rows)) break;
+        if (t < f->t_first || t > f->t_last) continue;
+        uint64_t r = (uint64_t)f->when - inj->first_sample;
+        apply_rows(data, dt, numel, f, r, r + 1);
+        inj->applied++;
+    }
+    /* the rest, in list order, each with its filters */
+    for (size_t j = inj->rest_start[site]; j < inj->rest_start[site + 1]; j++) {
+        const nnfi_fault *f = &inj->faults[inj->rest[j]];
         if (t < f->t_first || t > f->t_last) continue;
         uint64_t r0 = 0, r1 = inj->rows;
         if (f->transient) {
@@ -230,11 +439,7 @@ static nnfi_status cpu_on_site(nnfi_injector *inj, uint32_t site, void *data, ui
                 r1 = r0 + 1;
             }
         }
-        for (uint64_t r = r0; r < r1; r++) {
-            uint64_t e = r * numel + f->element;
-            uint64_t w = nnfi_elem_load(data, dt, e);
-            nnfi_elem_store(data, dt, e, nnfi_bits_apply(w, (nnfi_op)f->op, f->mask, f->value));
-        }
+        apply_rows(data, dt, numel, f, r0, r1);
         inj->applied++;
     }
     return NNFI_OK;
@@ -259,6 +464,9 @@ static void cpu_destroy(nnfi_injector *inj)
     free(inj->transient_params);
     free(inj->site_start);
     free(inj->order);
+    free(inj->fold_start), free(inj->samp_start), free(inj->rest_start), free(inj->fold_faults);
+    free(inj->fold), free(inj->samp), free(inj->rest);
+    free(inj->cat), free(inj->fa), free(inj->fx);
     free(inj);
 }
 

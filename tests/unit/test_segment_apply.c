@@ -64,9 +64,15 @@ static nnfi_fault random_fault(uint64_t *seed, uint32_t site, nnfi_dtype dt, uin
 }
 
 /* A model: NP parameter sites of every dtype, then NA activation sites. */
-enum { NP = 7, PNUMEL = 97, NA = 3, ROWS = 9, CALLS = 3, NS = NP + NA };
-static const uint64_t act_numel[NA] = {13, 7, 5};
-static const nnfi_dtype act_dt[NA] = {NNFI_DT_F32, NNFI_DT_F16, NNFI_DT_I8};
+enum { NP = 7, PNUMEL = 97, NA = 4, ROWS = 9, CALLS = 3, NS = NP + NA };
+static const uint64_t act_numel[NA] = {13, 7, 5, 4096}; /* the last: sparse folds */
+static const nnfi_dtype act_dt[NA] = {NNFI_DT_F32, NNFI_DT_F16, NNFI_DT_I8, NNFI_DT_BF16};
+
+/* which activation faults a trial draws (the cpu backend sorts elements by
+ * what hits them: only permanent faults are folded, only one-sample faults
+ * kept by sample, mixes in list order) */
+enum { MIX_ALL, MIX_PERMANENT, MIX_SAMPLE };
+static int g_mix;
 
 typedef struct model {
     nnfi_site sites[NS];
@@ -158,7 +164,10 @@ static void test_trial_matches_cpu(void **state)
     for (int i = 0; i < NF; i++) {
         uint32_t s = (uint32_t)(rng_next(&seed) % NS);
         f[i] = random_fault(&seed, s, m.sites[s].dtype, m.sites[s].numel);
-        switch (rng_next(&seed) % 4) {
+        uint64_t kind = rng_next(&seed) % 4;
+        if (s >= NP && g_mix == MIX_PERMANENT) kind = 0;
+        if (s >= NP && g_mix == MIX_SAMPLE) kind = 2;
+        switch (kind) {
         case 0: break; /* permanent, every step */
         case 1: f[i].transient = 1, f[i].scope = NNFI_SCOPE_CALL, f[i].when = (int64_t)(rng_next(&seed) % CALLS); break;
         case 2:
@@ -211,6 +220,20 @@ static void test_trial_matches_cpu(void **state)
     free(f), free(keys), free(saved), free(saved_t), free(idx);
 }
 
+static void test_trial_permanent_activations(void **state)
+{
+    g_mix = MIX_PERMANENT;
+    test_trial_matches_cpu(state);
+    g_mix = MIX_ALL;
+}
+
+static void test_trial_sample_activations(void **state)
+{
+    g_mix = MIX_SAMPLE;
+    test_trial_matches_cpu(state);
+    g_mix = MIX_ALL;
+}
+
 static void test_invalid_keys(void **state)
 {
     (void)state;
@@ -243,6 +266,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trial_matches_cpu),
+        cmocka_unit_test(test_trial_permanent_activations),
+        cmocka_unit_test(test_trial_sample_activations),
         cmocka_unit_test(test_invalid_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
