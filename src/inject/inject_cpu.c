@@ -199,6 +199,35 @@ static void sort_by_when(size_t *v, size_t n, size_t *tmp, const nnfi_fault *f)
     memcpy(v, tmp, n * sizeof *v);
 }
 
+/* Sort one site's one-sample faults by sample, stably: a counting sort when
+ * the samples span a range comparable to the count (the usual case: the
+ * eval set), else a merge sort. */
+static nnfi_status sort_samples(size_t *v, size_t m, const nnfi_fault *f)
+{
+    int64_t lo = f[v[0]].when, hi = lo;
+    for (size_t i = 1; i < m; i++) {
+        if (f[v[i]].when < lo) lo = f[v[i]].when;
+        if (f[v[i]].when > hi) hi = f[v[i]].when;
+    }
+    uint64_t range = (uint64_t)(hi - lo) + 1;
+    size_t *tmp = malloc(m * sizeof *tmp);
+    size_t *cnt = range <= 4 * (uint64_t)m + 65536 ? calloc(range + 1, sizeof *cnt) : NULL;
+    if (!tmp || (range <= 4 * (uint64_t)m + 65536 && !cnt)) {
+        free(tmp), free(cnt);
+        return NNFI_FAIL(NNFI_E_NOMEM, "out of memory sorting %zu faults", m);
+    }
+    if (cnt) {
+        for (size_t i = 0; i < m; i++) cnt[f[v[i]].when - lo + 1]++;
+        for (uint64_t r = 0; r < range; r++) cnt[r + 1] += cnt[r];
+        for (size_t i = 0; i < m; i++) tmp[cnt[f[v[i]].when - lo]++] = v[i];
+        memcpy(v, tmp, m * sizeof *v);
+    } else {
+        sort_by_when(v, m, tmp, f);
+    }
+    free(tmp), free(cnt);
+    return NNFI_OK;
+}
+
 /* Split every site's bucket into folded / one-sample / rest (see the top). */
 static nnfi_status split_sites(nnfi_injector *inj)
 {
@@ -278,12 +307,7 @@ static nnfi_status split_sites(nnfi_injector *inj)
         }
         for (size_t j = lo; j < hi; j++) cat[f[inj->order[j]].element] = 0; /* scratch clean for the next site */
         size_t m = ns - inj->samp_start[s];
-        if (m > 1) {
-            size_t *tmp = malloc(m * sizeof *tmp);
-            if (!tmp) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
-            sort_by_when(inj->samp + inj->samp_start[s], m, tmp, f);
-            free(tmp);
-        }
+        if (m > 1) NNFI_TRY(sort_samples(inj->samp + inj->samp_start[s], m, f));
     }
     inj->fold_start[inj->n_sites] = nf, inj->samp_start[inj->n_sites] = ns, inj->rest_start[inj->n_sites] = nr;
     return NNFI_OK;
