@@ -1016,10 +1016,18 @@ static nnfi_status check_semantics(nnfi_campaign *c)
         if (!c->output) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
     }
     if (!index_has(c->index, "output.faults_max_n")) c->output->faults_max_n = 1000;
-    if (!c->output->path) {
+    if (!c->output->path) { /* not written in the file: the working directory, like -o */
         char buf[128];
         snprintf(buf, sizeof buf, "%s.h5", c->name);
         c->output->path = xstrdup(buf);
+    } else if (c->output->path[0] != '/' && c->source_dir && strcmp(c->source_dir, ".") != 0) {
+        /* written in the file: relative to the file, as every path in it */
+        size_t n = strlen(c->source_dir) + strlen(c->output->path) + 2;
+        char *joined = malloc(n);
+        if (!joined) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+        snprintf(joined, n, "%s/%s", c->source_dir, c->output->path);
+        free(c->output->path);
+        c->output->path = joined;
     }
     return NNFI_OK;
 }

@@ -441,7 +441,10 @@ static void check_full(const nnfi_campaign *c)
     assert_int_equal(x->stop->min, 30);
     assert_int_equal(x->stop->max, 400);
 
-    assert_str(c->output->path, "results/full.h5");
+    /* a relative output.path is taken from the campaign file's directory */
+    size_t lp = strlen(c->output->path);
+    assert_true(lp > 16 && strcmp(c->output->path + lp - 16, "/results/full.h5") == 0);
+    assert_true(strncmp(c->output->path, c->source_dir, strlen(c->source_dir)) == 0);
     assert_int_equal(c->output->faults_max_n, 250);
 }
 
@@ -475,7 +478,8 @@ static void check_good(const char *text, size_t len)
         assert_true(g != &c->experiments[0].groups[0]);
     }
     if (strcmp(base, "output_path_only.yaml") == 0) {
-        assert_str(c->output->path, "only.h5");
+        size_t lo = strlen(c->output->path);
+        assert_true(lo > 8 && strcmp(c->output->path + lo - 8, "/only.h5") == 0);
         assert_int_equal(c->output->faults_max_n, 1000);
     }
 
