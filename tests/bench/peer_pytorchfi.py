@@ -85,6 +85,11 @@ def flip32(value, bit):
 
 def main():
     a = parse()
+    # Debian's torch calls the system OpenBLAS, whose own thread pool ignores
+    # torch.set_num_threads: pin it (and OpenMP) before torch is imported, as
+    # the C host pins blas_threads, so both sides compute on one thread
+    for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[var] = str(a.threads)
     try:
         import pytorchfi
         from pytorchfi import core
