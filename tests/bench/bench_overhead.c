@@ -20,6 +20,10 @@
  *   --slow-s X     a point whose first faulty pass takes more than X s runs
  *                  min(R, 3) pairs (default 20)
  *   --threads T    intra-op threads (default 1)
+ *   --device D     cpu (default) or cuda: the model's device; the injection
+ *                  backend follows it (cuda: the GPU backend, faults made on
+ *                  the device by arm_generated as in `nnfi run`; read the wall
+ *                  columns, CPU time does not see the GPU)
  *   --faults LIST  comma-separated N (default 1,10,100,1000,10000,100000,1000000)
  *   --models LIST  zoo models (default cnn,snn)
  *   --kinds LIST   weight,activation,activation_sample,activation_folded
@@ -77,6 +81,7 @@ typedef struct opts {
     int n_kinds;
     const char *csv;
     int ftz;
+    const char *device;
 } opts;
 
 typedef struct timing {
@@ -173,6 +178,7 @@ static void parse(int argc, char **argv, opts *o)
     o->reps = 5;
     o->threads = 1;
     o->slow_s = 20;
+    o->device = "cpu";
     o->n_faults = (int)(sizeof def_faults / sizeof def_faults[0]);
     memcpy(o->faults, def_faults, sizeof def_faults);
     o->n_models = split("cnn,snn", o->models, MAX_LIST);
@@ -207,6 +213,7 @@ static void parse(int argc, char **argv, opts *o)
         else if (!strcmp(a, "--slow-s")) o->slow_s = atof(v);
         else if (!strcmp(a, "--threads")) o->threads = atoi(v);
         else if (!strcmp(a, "--csv")) o->csv = v;
+        else if (!strcmp(a, "--device")) o->device = v;
         else if (!strcmp(a, "--models")) o->n_models = split(v, o->models, MAX_LIST);
         else if (!strcmp(a, "--kinds")) {
             char k[MAX_LIST][32];
@@ -228,6 +235,11 @@ static void parse(int argc, char **argv, opts *o)
             exit(2);
         }
     }
+    for (int k = 0; k < o->n_kinds; k++)
+        if (strcmp(o->device, "cpu") != 0 && !strcmp(o->kinds[k], "activation_folded")) {
+            fprintf(stderr, "bench_overhead: kind activation_folded is a CPU prototype; drop it with --device %s\n", o->device);
+            exit(2);
+        }
     if (o->reps < 1 || o->batch < 1 || o->samples < 1 || o->threads < 1 || o->n_kinds < 1 || o->n_faults < 1) {
         fprintf(stderr, "bench_overhead: reps, batch, samples, threads, kinds and faults must be >= 1\n");
         exit(2);
@@ -246,10 +258,10 @@ static char *campaign_text(const opts *o, const char *model)
         snprintf(list + strlen(list), sizeof list - strlen(list), "%s%llu", i ? ", " : "", (unsigned long long)o->faults[i]);
     int n = snprintf(t, cap,
                      "name: overhead\nseed: %u\n"
-                     "models:\n  - {name: %s, host: torch, path: \"%s/%s.pt\", threads: %d}\n"
+                     "models:\n  - {name: %s, host: torch, path: \"%s/%s.pt\", threads: %d, device: %s}\n"
                      "eval:\n  path: \"%s/fashion_mnist_test.h5\"\n  samples: %llu\n  batch: %llu\n"
                      "experiments:\n",
-                     SEED, model, o->dir, model, o->threads, o->dir, (unsigned long long)o->samples,
+                     SEED, model, o->dir, model, o->threads, o->device, o->dir, (unsigned long long)o->samples,
                      (unsigned long long)o->batch);
     for (int k = 0; k < o->n_kinds; k++)
         n += snprintf(t + n, cap - (size_t)n,
@@ -309,6 +321,10 @@ static nnfi_status site_hook(void *user, uint32_t site, void *data, uint64_t row
 }
 
 /* A faulty pass, as nnfi_worker_run_trial runs a trial (less generation). */
+/* the group and stream of the current point, for backends with arm_generated */
+static const nnfi_group_plan *g_gen_plan;
+static nnfi_fault_id g_gen_id;
+
 static timing pass_faulty(bench_model *m, const nnfi_inject_backend *be, nnfi_injector *inj, const nnfi_fault *f,
                           uint64_t n, nnfi_outcome *o, float *all)
 {
@@ -320,7 +336,11 @@ static timing pass_faulty(bench_model *m, const nnfi_inject_backend *be, nnfi_in
     }
     g_inj_s = 0;
     double ta = clock_s(INJ_CLOCK);
-    if (be->arm(inj, f, n) != NNFI_OK) die("arm");
+    if (g_gen_plan && nnfi_inject_has_arm_generated(be)) { /* as the worker does: faults made by the backend */
+        if (be->arm_generated(inj, &g_gen_plan, &g_gen_id, &n, 1) != NNFI_OK) die("arm_generated");
+    } else if (be->arm(inj, f, n) != NNFI_OK) {
+        die("arm");
+    }
     g_arm_s = clock_s(INJ_CLOCK) - ta;
     g_inj_s += g_arm_s;
     hook_ctx hc = {be, inj};
@@ -547,7 +567,8 @@ int main(int argc, char **argv)
         printf("# %s: %zu sites;", name, m.n_sites);
         for (int i = 0; facts && facts[i]; i++) printf(" %s", facts[i]);
         printf("\n");
-        const nnfi_inject_backend *be = nnfi_inject_cpu();
+        const nnfi_inject_backend *be = NULL;
+        if (nnfi_inject_for_sites(m.sites, m.n_sites, &be) != NNFI_OK) die("backend"); /* cuda when the model is on a GPU */
         uint64_t calls = (n_s + o.batch - 1) / o.batch;
         nnfi_fault *faults = NULL;
         for (unsigned e = 0; e < c->experiments_count; e++) {
@@ -562,6 +583,8 @@ int main(int argc, char **argv)
                 timing tg = now();
                 nnfi_sampler_faults(&g, id, 0, n, faults);
                 double gen_s = since(tg).wall;
+                g_gen_plan = &g;
+                g_gen_id = id;
                 /* what the injector keeps for this trial: a fresh one, armed once */
                 nnfi_injector *inj = NULL;
                 struct mallinfo2 a0 = mallinfo2();

@@ -111,7 +111,7 @@ run_checks() {
   $py "$root/tests/gpu/compare_backends.py" "$out/backends-cpu.h5" "$out/backends-cuda.h5" | tee "$out/compare.txt" || status=1
 
   echo "== 3. overhead on the GPU, 1 .. 1e6 faults"
-  "$b/tests/bench/bench_overhead" "$dev/models" --device cuda --models cnn,snn --reps 5 --csv "$out/overhead_gpu.csv" \
+  "$b/tests/bench/bench_overhead" "$dev/models" --device cuda --models cnn,snn --reps 5 --kinds weight,activation,activation_sample --csv "$out/overhead_gpu.csv" \
     2>&1 | tee "$out/overhead_gpu.txt" || status=1
   echo "runbook done (status $status); results in $out"
   return $status
