@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "nnfi/categories.h"
 #include "nnfi/fault_bits.h"
 #include "nnfi/status.h"
 
@@ -55,14 +56,13 @@ typedef enum nnfi_target {
     NNFI_TARGET_STATE = 5       /* recurrent state (SNN membrane potential) */
 } nnfi_target;
 
-typedef enum nnfi_persistence {
-    NNFI_PERMANENT = 0, /* every forward call of the trial */
-    NNFI_TRANSIENT = 1  /* one forward call or one eval sample (and time steps) */
-} nnfi_persistence;
+/* permanent: every forward call of the trial; transient: one forward call or
+ * one eval sample (and time steps). Values in categories.h. */
+typedef enum nnfi_persistence { NNFI_PERSISTENCE_VALUES(NNFI_ENUM_MEMBER) } nnfi_persistence;
 
 /* What a transient fault picks at random: a forward call (a batch) or one
  * eval sample. */
-typedef enum nnfi_transient_scope { NNFI_SCOPE_CALL = 0, NNFI_SCOPE_SAMPLE = 1 } nnfi_transient_scope;
+typedef enum nnfi_transient_scope { NNFI_SCOPE_VALUES(NNFI_ENUM_MEMBER) } nnfi_transient_scope;
 
 /* Which elements of a parameter a group may hit (pruned models). */
 typedef enum nnfi_values { NNFI_VALUES_ANY = 0, NNFI_VALUES_NONZERO = 1, NNFI_VALUES_ZERO = 2 } nnfi_values;

@@ -21,6 +21,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "nnfi/categories.h"
+
 #if defined(__CUDACC__)
 #define NNFI_HD static inline __host__ __device__
 #else
@@ -44,14 +46,8 @@ typedef enum nnfi_dtype {
     NNFI_DT_COUNT = 7
 } nnfi_dtype;
 
-typedef enum nnfi_op {
-    NNFI_OP_FLIP = 0,
-    NNFI_OP_STUCK0 = 1,
-    NNFI_OP_STUCK1 = 2,
-    NNFI_OP_RANDOM = 3,
-    NNFI_OP_SET = 4,
-    NNFI_OP_COUNT = 5
-} nnfi_op;
+/* the operations (categories.h) */
+typedef enum nnfi_op { NNFI_OP_VALUES(NNFI_ENUM_MEMBER) NNFI_OP_COUNT } nnfi_op;
 
 /* dtype-aware bit fields */
 typedef enum nnfi_bit_preset {

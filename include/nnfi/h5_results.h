@@ -143,6 +143,9 @@ typedef struct nnfi_h5_merge_info {
  * shards only (they may be on read-only storage). `info` may be NULL. */
 nnfi_status nnfi_h5_merge(const char *const *shards, size_t n, const char *out, int force, nnfi_h5_merge_info *info);
 
+/* "1.10.8": the HDF5 library this build runs with (static storage). */
+const char *nnfi_h5_library_version(void);
+
 #ifdef __cplusplus
 }
 #endif

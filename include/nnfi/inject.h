@@ -85,10 +85,6 @@ const nnfi_inject_backend *nnfi_inject_cuda(void);
  * cudaStream_t as void*) instead of the legacy default stream. */
 void nnfi_cuda_injector_set_stream(nnfi_injector *inj, void *stream);
 
-/* The backend for a model's sites: `cuda` when any site lives on a device,
- * `cpu` otherwise. NNFI_E_UNSUPPORTED (with a hint) when the sites are on a
- * device and this build has no CUDA backend. */
-nnfi_status nnfi_inject_for_sites(const nnfi_site *sites, size_t n_sites, const nnfi_inject_backend **out);
 
 #ifdef __cplusplus
 }

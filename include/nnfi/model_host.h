@@ -71,9 +71,6 @@ const nnfi_model_host *nnfi_host_null(void);
 /* The libtorch host (src/host/torch), in builds with NNFI_WITH_TORCH. */
 const nnfi_model_host *nnfi_host_torch(void);
 
-/* The host for a campaign's host kind; NNFI_E_UNSUPPORTED (with a hint) when
- * this build lacks it. */
-nnfi_status nnfi_host_lookup(nnfi_host_kind kind, const nnfi_model_host **out);
 
 #ifdef __cplusplus
 }

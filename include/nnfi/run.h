@@ -9,6 +9,9 @@
 #ifndef NNFI_RUN_H
 #define NNFI_RUN_H
 
+#include <signal.h>
+
+#include "nnfi/comm.h"
 #include "nnfi/status.h"
 
 #ifdef __cplusplus
@@ -25,6 +28,10 @@ typedef struct nnfi_run_options {
     int quiet;                 /* no summary */
     unsigned shard_index;      /* run only shard i of n (see nnfi merge); n <= 1: everything */
     unsigned shard_count;
+    /* the caller's stop flag: nonzero (the signal number) once the run should
+     * stop at the next trial boundary and checkpoint; NULL: never. The CLI's
+     * SIGTERM/SIGUSR1/SIGINT handlers set it. */
+    const volatile sig_atomic_t *stop;
 } nnfi_run_options;
 
 /* Outcome of a run, for the caller's exit code and message. */
@@ -36,12 +43,16 @@ typedef enum nnfi_run_end {
 typedef struct nnfi_run_result {
     nnfi_run_end end;
     int rank;          /* this process's rank (0 wrote the file) */
+    int abort_job;     /* 1: other ranks are lost or hung; the caller must end the
+                          job (nnfi_comm_abort) instead of finalizing */
     char output[4096]; /* the result file */
 } nnfi_run_result;
 
-/* Runs the campaign. Needs argc/argv for MPI_Init. On success *res says
- * whether it completed or was interrupted (both exit 0). */
-nnfi_status nnfi_campaign_run(int *argc, char ***argv, const nnfi_run_options *opt, nnfi_run_result *res);
+/* Runs the campaign on every rank of comm (opened and closed by the caller;
+ * collective). Library code: returns a status, never exits, installs no
+ * signal handler. On success *res says whether it completed or was
+ * interrupted (both exit 0). */
+nnfi_status nnfi_campaign_run(nnfi_comm *comm, const nnfi_run_options *opt, nnfi_run_result *res);
 
 #ifdef __cplusplus
 }

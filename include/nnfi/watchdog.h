@@ -33,6 +33,17 @@ void nnfi_device_timeout_set(double seconds);
  * (at most 1 ms), so short waits stay short and long ones cost no CPU. */
 nnfi_status nnfi_wait_deadline(int (*poll)(void *ctx), void *ctx, double timeout_s, const char *what);
 
+/* The wait for a device stream's work (a cudaStream_t as void*, NULL: the
+ * default stream), with the deadline above. The registry installs the CUDA
+ * one in builds with CUDA (before it hands out a host or backend that runs on
+ * a GPU), so model hosts wait through it without depending on kernels/. */
+typedef nnfi_status (*nnfi_stream_wait_fn)(void *stream, const char *what);
+void nnfi_device_waiter_set(nnfi_stream_wait_fn fn);
+
+/* Wait through the installed waiter; NNFI_E_UNSUPPORTED when none is (a
+ * build without CUDA, where no model runs on a GPU). */
+nnfi_status nnfi_device_stream_wait(void *stream, const char *what);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,6 +1,8 @@
 /* cli_common.c - helpers shared by the nnfi subcommands (see cli.h). */
 #include "cli.h"
 
+#include "nnfi/registry.h"
+
 #include <errno.h>
 #include <stdarg.h>
 #include <stdlib.h>

@@ -8,7 +8,24 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nnfi/registry.h"
 #include "nnfi/run.h"
+
+/* The process's signals: set the run's stop flag (nnfi_run_options.stop). */
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig) { stop_signal = sig; }
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+}
 
 static const char *usage =
     "nnfi run CAMPAIGN.yaml [-o OUT.h5] [--resume | --force] [--checkpoint-every S] [--progress bar|lines|off] [--quiet] [--shard I/N]";
@@ -86,8 +103,21 @@ int cmd_run(int argc, char **argv)
      * writer reports with the file kept at its last checkpoint, instead of
      * killing the process by SIGXFSZ part way through a write. */
     signal(SIGXFSZ, SIG_IGN);
+    nnfi_comm *comm = NULL;
+    nnfi_status st = nnfi_comm_init(nnfi_registry_comm(), &argc, &argv, &comm);
+    if (st != NNFI_OK) return cli_fail(st);
+    install_signals();
+    opt.stop = &stop_signal;
     nnfi_run_result res;
-    nnfi_status st = nnfi_campaign_run(&argc, &argv, &opt, &res);
+    st = nnfi_campaign_run(comm, &opt, &res);
+    if (st != NNFI_OK && res.abort_job) {
+        /* lost or hung ranks would hang the comm's finalize: end the job */
+        int code = cli_fail(st);
+        fflush(stdout);
+        fflush(stderr);
+        nnfi_comm_abort(comm, code);
+    }
+    nnfi_comm_finalize(comm);
     if (st != NNFI_OK) return cli_fail(st);
     if (res.rank == 0 && res.end == NNFI_RUN_COMPLETE && !opt.quiet) {
         /* the one-screen summary is the file's own, as 'nnfi inspect' shows it */

@@ -4,6 +4,8 @@
  * TorchScript file for the torch host. */
 #include "cli.h"
 
+#include "nnfi/registry.h"
+
 #include <inttypes.h>
 #include <string.h>
 

@@ -7,12 +7,8 @@
 
 #include "nnfi/build_info.h"
 
-#ifdef NNFI_HAVE_HDF5
-#include <hdf5.h>
-#endif
-#ifdef NNFI_HAVE_MPI
-#include <mpi.h>
-#endif
+#include "nnfi/h5_results.h"
+#include "nnfi/registry.h"
 
 static void print_usage(FILE *f)
 {
@@ -37,21 +33,12 @@ static void print_version(void)
 {
     printf("nnfi %s (git %s)\n", NNFI_VERSION, NNFI_GIT_SHA);
     printf("  config: %s\n", nnfi_config_library_versions());
-#ifdef NNFI_HAVE_HDF5
-    unsigned maj, min, rel;
-    H5get_libversion(&maj, &min, &rel);
-    printf("  hdf5: %u.%u.%u\n", maj, min, rel);
-#endif
-#ifdef NNFI_HAVE_MPI
-    char mpi[MPI_MAX_LIBRARY_VERSION_STRING];
-    int len = 0;
-    MPI_Get_library_version(mpi, &len);
-    char *nl = strchr(mpi, '\n');
-    if (nl) *nl = '\0';
-    char *comma = strchr(mpi, ',');
-    if (comma) *comma = '\0';
-    printf("  mpi: %s\n", mpi);
-#endif
+    printf("  hdf5: %s\n", nnfi_h5_library_version());
+    printf("  comm: %s\n", nnfi_registry_comm()->library());
+    char plugins[512];
+    nnfi_registry_describe(plugins, sizeof plugins);
+    printf("  plug-ins:\n");
+    for (char *line = strtok(plugins, "\n"); line; line = strtok(NULL, "\n")) printf("    %s\n", line);
     printf("  built with: mpi %s, torch %s, cuda %s, nccl %s\n", NNFI_BUILT_WITH_MPI, NNFI_BUILT_WITH_TORCH,
            NNFI_BUILT_WITH_CUDA, NNFI_BUILT_WITH_NCCL);
 }

@@ -58,6 +58,7 @@
 #endif
 
 #include "nnfi/config.h"
+#include "nnfi/registry.h"
 #include "nnfi/eval_set.h"
 #include "nnfi/inject.h"
 #include "nnfi/model_host.h"

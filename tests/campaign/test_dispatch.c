@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../../src/campaign/dispatch.h"
+#include "nnfi/dispatch.h"
 #include "nnfi/philox.h"
 
 static const char *campaign_text =

@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "comm.h"
-#include "golden_sync.h"
+#include "nnfi/comm.h"
+#include "nnfi/golden_sync.h"
 #include "nnfi/config.h"
 #include "nnfi/worker.h"
 

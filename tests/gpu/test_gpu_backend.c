@@ -12,8 +12,10 @@
 #include <string.h>
 
 #include "fault_gen.cuh"
+#include "nnfi/registry.h"
 #include "inject_apply.cuh"
 #include "nnfi/config.h"
+#include "nnfi/registry.h"
 #include "nnfi/inject.h"
 #include "nnfi/sampler.h"
 

@@ -1,0 +1,450 @@
+/* worker.c - trial execution on one rank (see worker.h). */
+#include "nnfi/worker.h"
+#include "nnfi/registry.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nnfi/eval_set.h"
+#include "nnfi/inject.h"
+#include "nnfi/model_host.h"
+#include "nnfi/outcome.h"
+
+typedef struct model_state {
+    int open, ready;
+    const nnfi_model_host *host;
+    nnfi_model *model;
+    const nnfi_site *sites;
+    size_t n_sites;
+    nnfi_eval_set eval;
+    uint32_t classes;
+    float *golden;   /* samples x classes */
+    float *logits;   /* batch x classes scratch */
+    double golden_accuracy, golden_seconds;
+    const nnfi_inject_backend *backend;
+    nnfi_injector *inj;
+    int device; /* CUDA ordinal of the model's tensors, -1 host */
+} model_state;
+
+typedef struct experiment_state {
+    int resolved;
+    unsigned model;
+    nnfi_group_plan groups[NNFI_MAX_GROUPS];
+} experiment_state;
+
+struct nnfi_worker {
+    const nnfi_campaign *c;
+    const nnfi_plan *p;
+    int rank;
+    model_state *models;
+    experiment_state *experiments;
+    nnfi_fault *faults;
+    uint64_t cap_faults;
+};
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+nnfi_status nnfi_worker_create(const nnfi_campaign *c, const nnfi_plan *p, int rank, nnfi_worker **out)
+{
+    *out = NULL;
+    nnfi_worker *w = calloc(1, sizeof *w);
+    if (!w) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    w->c = c;
+    w->p = p;
+    w->rank = rank;
+    w->models = calloc(c->models_count, sizeof *w->models);
+    w->experiments = calloc(c->experiments_count, sizeof *w->experiments);
+    if (!w->models || !w->experiments) {
+        nnfi_worker_destroy(w);
+        return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    }
+    *out = w;
+    return NNFI_OK;
+}
+
+
+
+static int is_abs(const char *p) { return p[0] == '/'; }
+
+static nnfi_status load_eval(const nnfi_campaign *c, model_state *m)
+{
+    const nnfi_eval_cfg *e = c->eval;
+    uint64_t want = m->host->input_numel(m->model);
+    if (e->path) {
+        char path[4096];
+        snprintf(path, sizeof path, "%s%s%s", is_abs(e->path) ? "" : c->source_dir, is_abs(e->path) ? "" : "/", e->path);
+        NNFI_TRY(nnfi_eval_load(path, e->images, e->labels, e->samples, &m->eval));
+        if (m->eval.numel != want) {
+            /* name the dataset and both shapes: [samples, ...] as stored, and
+             * the model's input site's shape (else its size) */
+            char have[160], expect[160];
+            size_t u = (size_t)snprintf(have, sizeof have, "[%llu", (unsigned long long)m->eval.samples);
+            for (int d = 0; d < m->eval.ndim && u < sizeof have; d++)
+                u += (size_t)snprintf(have + u, sizeof have - u, ", %lld", (long long)m->eval.shape[d]);
+            if (u < sizeof have) snprintf(have + u, sizeof have - u, "]");
+            snprintf(expect, sizeof expect, "%llu values per sample", (unsigned long long)want);
+            for (size_t i = 0; i < m->n_sites; i++)
+                if (m->sites[i].kind == NNFI_SITE_INPUT) {
+                    u = (size_t)snprintf(expect, sizeof expect, "[N");
+                    for (int d = 0; d < m->sites[i].ndim && u < sizeof expect; d++)
+                        u += (size_t)snprintf(expect + u, sizeof expect - u, ", %lld", (long long)m->sites[i].shape[d]);
+                    if (u < sizeof expect)
+                        snprintf(expect + u, sizeof expect - u, "] (%llu values per sample)", (unsigned long long)want);
+                    break;
+                }
+            nnfi_eval_free(&m->eval);
+            return nnfi_campaign_error(c, NNFI_E_CONFIG, "eval.path",
+                                       "the eval set %s: dataset '%s' has shape %s, the model expects %s\n  hint: this eval set does not belong to this model (eval.images names the dataset)",
+                                       path, e->images, have, expect);
+        }
+        return NNFI_OK;
+    }
+    if (!m->host->builtin_eval)
+        return nnfi_campaign_error(c, NNFI_E_CONFIG, "eval", "host '%s' has no built-in eval set\n  hint: set eval.path to an HDF5 file with images and labels",
+                                   m->host->name);
+    uint64_t samples = e->samples ? e->samples : 512;
+    NNFI_TRY(m->host->builtin_eval(m->model, samples, &m->eval.inputs, &m->eval.labels));
+    m->eval.samples = samples;
+    m->eval.numel = want;
+    m->eval.ndim = 1;
+    m->eval.shape[0] = (int64_t)want;
+    return NNFI_OK;
+}
+
+/* Open model mi and load its eval set (once). A failure part way leaves
+ * `ready` unset, so a later call reports the problem again instead of using
+ * a half-open model; destroy() frees whatever was made. */
+static nnfi_status open_model(nnfi_worker *w, unsigned mi)
+{
+    model_state *m = &w->models[mi];
+    if (m->ready) return NNFI_OK;
+    if (m->open) return NNFI_FAIL(NNFI_E_INVALID, "model '%s' failed to open earlier", w->c->models[mi].name);
+    const nnfi_model_cfg *mc = &w->c->models[mi];
+    NNFI_TRY(nnfi_host_lookup(mc->host, &m->host));
+    NNFI_TRY(m->host->open(mc, w->c->source_dir, w->c->seed, &m->model));
+    m->open = 1;
+    m->sites = m->host->sites(m->model);
+    m->n_sites = m->host->n_sites(m->model);
+    m->classes = m->host->n_classes(m->model);
+    NNFI_TRY(load_eval(w->c, m));
+    uint64_t batch = w->c->eval->batch, n = m->eval.samples;
+    m->logits = malloc((batch < n ? batch : n) * m->classes * sizeof(float));
+    if (!m->logits) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory for logits");
+    NNFI_TRY(nnfi_inject_for_sites(m->sites, m->n_sites, &m->backend)); /* cuda when the model is on a GPU */
+    NNFI_TRY(m->backend->create(m->sites, m->n_sites, &m->inj));
+    m->device = -1;
+    for (size_t i = 0; i < m->n_sites && m->device < 0; i++) m->device = m->sites[i].device;
+    m->ready = 1;
+    return NNFI_OK;
+}
+
+/* The golden (fault-free) logits over the eval set, computed once, timed. */
+static nnfi_status ensure_golden(nnfi_worker *w, unsigned mi)
+{
+    NNFI_TRY(open_model(w, mi));
+    model_state *m = &w->models[mi];
+    if (m->golden) return NNFI_OK;
+    uint64_t batch = w->c->eval->batch, n = m->eval.samples;
+    float *golden = malloc(n * m->classes * sizeof(float));
+    if (!golden) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory for golden logits");
+    nnfi_status st = m->host->set_hook(m->model, NULL, NULL);
+    double t0 = now_s();
+    for (uint64_t s = 0; st == NNFI_OK && s < n; s += batch) {
+        uint64_t rows = n - s < batch ? n - s : batch;
+        st = m->host->forward(m->model, m->eval.inputs + s * m->eval.numel, rows, golden + s * m->classes);
+    }
+    if (st != NNFI_OK) {
+        free(golden);
+        return st;
+    }
+    m->golden_seconds = now_s() - t0;
+    nnfi_outcome o;
+    nnfi_outcome_init(&o);
+    nnfi_outcome_add(&o, golden, golden, m->eval.labels, n, m->classes);
+    nnfi_outcome_finish(&o);
+    m->golden_accuracy = o.accuracy;
+    m->golden = golden;
+    return NNFI_OK;
+}
+
+static nnfi_status prepare_experiment(nnfi_worker *w, unsigned e)
+{
+    experiment_state *x = &w->experiments[e];
+    if (x->resolved) return NNFI_OK;
+    const nnfi_experiment_cfg *xc = &w->c->experiments[e];
+    unsigned mi = 0;
+    while (strcmp(w->c->models[mi].name, xc->model) != 0) mi++; /* the loader checked it exists */
+    NNFI_TRY(open_model(w, mi));
+    model_state *m = &w->models[mi];
+    uint64_t calls = (m->eval.samples + w->c->eval->batch - 1) / w->c->eval->batch;
+    for (unsigned g = 0; g < xc->groups_count; g++) {
+        nnfi_status st = nnfi_group_resolve(w->c, e, g, m->sites, m->n_sites, calls, m->eval.samples, &x->groups[g]);
+        if (st != NNFI_OK) {
+            for (unsigned k = 0; k < g; k++) nnfi_group_plan_free(&x->groups[k]);
+            return st;
+        }
+    }
+    x->model = mi;
+    x->resolved = 1;
+    return NNFI_OK;
+}
+
+/* The fault count of each group of a trial (and their sum). */
+static nnfi_status trial_counts(nnfi_worker *w, uint32_t e, uint32_t p, uint64_t t, uint64_t counts[NNFI_MAX_GROUPS],
+                                uint64_t *total)
+{
+    experiment_state *x = &w->experiments[e];
+    const nnfi_experiment_cfg *xc = &w->c->experiments[e];
+    *total = 0;
+    for (unsigned g = 0; g < xc->groups_count; g++) {
+        nnfi_fault_id id = {w->c->seed, e, g, p, (uint32_t)t};
+        counts[g] = nnfi_sampler_count(&x->groups[g], nnfi_plan_count_rule(w->p, e, g, p), id);
+        if (x->groups[g].distinct && counts[g] > x->groups[g].total) {
+            char path[96];
+            snprintf(path, sizeof path, "experiments[%u].groups[%u].distinct", e, g);
+            return nnfi_campaign_error(w->c, NNFI_E_CONFIG, path,
+                                       "%llu distinct faults asked of %llu selected elements\n  hint: lower the count or drop 'distinct'",
+                                       (unsigned long long)counts[g], (unsigned long long)x->groups[g].total);
+        }
+        *total += counts[g];
+    }
+    return NNFI_OK;
+}
+
+/* Generate all faults of a trial into w->faults. */
+static nnfi_status generate(nnfi_worker *w, uint32_t e, uint32_t p, uint64_t t, uint64_t *n_out)
+{
+    experiment_state *x = &w->experiments[e];
+    const nnfi_experiment_cfg *xc = &w->c->experiments[e];
+    uint64_t counts[NNFI_MAX_GROUPS], total = 0;
+    NNFI_TRY(trial_counts(w, e, p, t, counts, &total));
+    if (total > w->cap_faults) {
+        nnfi_fault *nf = realloc(w->faults, total * sizeof *nf);
+        if (!nf) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory for %llu faults", (unsigned long long)total);
+        w->faults = nf;
+        w->cap_faults = total;
+    }
+    uint64_t at = 0;
+    for (unsigned g = 0; g < xc->groups_count; g++) {
+        nnfi_fault_id id = {w->c->seed, e, g, p, (uint32_t)t};
+        nnfi_sampler_faults(&x->groups[g], id, 0, counts[g], w->faults + at);
+        at += counts[g];
+    }
+    *n_out = total;
+    return NNFI_OK;
+}
+
+/* Arm trial (e, p, t) on model m: faults generated by the backend where it
+ * can (the cuda backend: on the device), else here and handed over. *n gets
+ * the fault count, *needs_hook whether any fault targets an activation, input
+ * or state site. */
+static nnfi_status arm_trial(nnfi_worker *w, model_state *m, uint32_t e, uint32_t p, uint64_t t, uint64_t *n,
+                             int *needs_hook)
+{
+    experiment_state *x = &w->experiments[e];
+    const nnfi_experiment_cfg *xc = &w->c->experiments[e];
+    *needs_hook = 0;
+    if (nnfi_inject_has_arm_generated(m->backend)) {
+        uint64_t counts[NNFI_MAX_GROUPS];
+        const nnfi_group_plan *groups[NNFI_MAX_GROUPS];
+        nnfi_fault_id ids[NNFI_MAX_GROUPS];
+        NNFI_TRY(trial_counts(w, e, p, t, counts, n));
+        for (unsigned g = 0; g < xc->groups_count; g++) {
+            groups[g] = &x->groups[g];
+            ids[g] = (nnfi_fault_id){w->c->seed, e, g, p, (uint32_t)t};
+            for (uint32_t i = 0; counts[g] && i < x->groups[g].n_sites && !*needs_hook; i++) {
+                nnfi_site_kind k = m->sites[x->groups[g].site_ids[i]].kind;
+                *needs_hook = k != NNFI_SITE_PARAM && k != NNFI_SITE_BUFFER;
+            }
+        }
+        return m->backend->arm_generated(m->inj, groups, ids, counts, xc->groups_count);
+    }
+    NNFI_TRY(generate(w, e, p, t, n));
+    for (uint64_t i = 0; i < *n && !*needs_hook; i++) {
+        nnfi_site_kind k = m->sites[w->faults[i].site].kind;
+        *needs_hook = k != NNFI_SITE_PARAM && k != NNFI_SITE_BUFFER;
+    }
+    return m->backend->arm(m->inj, w->faults, *n);
+}
+
+nnfi_status nnfi_worker_faults(nnfi_worker *w, uint64_t trial, const nnfi_fault **faults, uint64_t *n)
+{
+    uint32_t e, p;
+    uint64_t t;
+    NNFI_TRY(nnfi_plan_locate(w->p, trial, &e, &p, &t));
+    NNFI_TRY(prepare_experiment(w, e));
+    NNFI_TRY(generate(w, e, p, t, n));
+    *faults = w->faults;
+    return NNFI_OK;
+}
+
+typedef struct hook_ctx {
+    const nnfi_inject_backend *be;
+    nnfi_injector *inj;
+} hook_ctx;
+
+static nnfi_status site_hook(void *user, uint32_t site, void *data, uint64_t rows, uint32_t t)
+{
+    (void)rows;
+    hook_ctx *h = user;
+    return h->be->on_site(h->inj, site, data, t);
+}
+
+nnfi_status nnfi_worker_run_trial(nnfi_worker *w, uint64_t trial, nnfi_trial_row *row)
+{
+    double t0 = now_s();
+    memset(row, 0, sizeof *row);
+    uint32_t e, p;
+    uint64_t t;
+    NNFI_TRY(nnfi_plan_locate(w->p, trial, &e, &p, &t));
+    NNFI_TRY(prepare_experiment(w, e));
+    NNFI_TRY(ensure_golden(w, w->experiments[e].model));
+    model_state *m = &w->models[w->experiments[e].model];
+    uint64_t n = 0;
+    int needs_hook = 0;
+    NNFI_TRY(arm_trial(w, m, e, p, t, &n, &needs_hook));
+    row->trial = trial;
+    row->experiment = e;
+    row->point = p;
+    row->trial_in_point = t;
+    row->n_faults = n;
+    row->rank = w->rank;
+    row->device = m->device;
+    hook_ctx hc = {m->backend, m->inj};
+    nnfi_status st = m->host->set_hook(m->model, needs_hook ? site_hook : NULL, &hc);
+    nnfi_outcome o;
+    nnfi_outcome_init(&o);
+    uint64_t batch = w->c->eval->batch, samples = m->eval.samples;
+    for (uint64_t s = 0, call = 0; st == NNFI_OK && s < samples; s += batch, call++) {
+        uint64_t rows = samples - s < batch ? samples - s : batch;
+        st = m->backend->begin_call(m->inj, call, s, rows);
+        if (st == NNFI_OK) st = m->host->forward(m->model, m->eval.inputs + s * m->eval.numel, rows, m->logits);
+        if (st == NNFI_OK)
+            nnfi_outcome_add(&o, m->golden + s * m->classes, m->logits, m->eval.labels + s, rows, m->classes);
+    }
+    m->host->set_hook(m->model, NULL, NULL);
+    nnfi_status rs = m->backend->disarm(m->inj);
+    /* a restore that failed leaves the model unknown: stop. One that passed the
+     * watchdog's deadline is still queued ahead of the next trial's work on the
+     * device's stream, so the run goes on. */
+    if (rs != NNFI_OK && rs != NNFI_E_TIMEOUT) return rs;
+    if (st == NNFI_OK) st = rs;
+    nnfi_outcome_finish(&o);
+    if (st != NNFI_OK) {
+        int timeout = st == NNFI_E_TIMEOUT;
+        fprintf(stderr, "nnfi: rank %d trial %llu %s (counted as DUE): %s\n", w->rank, (unsigned long long)trial,
+                timeout ? "timed out" : "failed", nnfi_error_message());
+        row->status = timeout ? NNFI_TRIAL_TIMEOUT : NNFI_TRIAL_FAILED;
+        row->due = 1;
+    } else {
+        row->status = NNFI_TRIAL_OK;
+        row->due = o.nonfinite > 0;
+    }
+    row->accuracy = o.accuracy;
+    row->accuracy_drop = m->golden_accuracy - o.accuracy;
+    row->sdc = o.mismatches;
+    row->critical_sdc = o.critical;
+    row->due_samples = o.nonfinite;
+    row->max_abs_err = o.max_abs_err;
+    row->mean_abs_err = o.mean_abs_err;
+    row->done = 1;
+    row->wall_s = now_s() - t0;
+    return NNFI_OK;
+}
+
+nnfi_status nnfi_worker_model_facts(nnfi_worker *w, unsigned mi, nnfi_model_facts *out)
+{
+    memset(out, 0, sizeof *out);
+    if (mi >= w->c->models_count) return NNFI_FAIL(NNFI_E_INVALID, "no model %u", mi);
+    NNFI_TRY(ensure_golden(w, mi));
+    model_state *m = &w->models[mi];
+    out->name = w->c->models[mi].name;
+    out->sites = m->sites;
+    out->n_sites = m->n_sites;
+    out->golden_logits = m->golden;
+    out->labels = m->eval.labels;
+    out->samples = m->eval.samples;
+    out->classes = m->classes;
+    out->golden_accuracy = m->golden_accuracy;
+    out->golden_seconds = m->golden_seconds;
+    out->host = m->host->name;
+    out->host_facts = nnfi_host_facts(m->host, m->model);
+    return NNFI_OK;
+}
+
+nnfi_status nnfi_worker_set_golden(nnfi_worker *w, unsigned mi, const float *golden)
+{
+    if (mi >= w->c->models_count) return NNFI_FAIL(NNFI_E_INVALID, "no model %u", mi);
+    NNFI_TRY(ensure_golden(w, mi));
+    model_state *m = &w->models[mi];
+    uint64_t n = m->eval.samples;
+    memcpy(m->golden, golden, n * m->classes * sizeof(float));
+    nnfi_outcome o;
+    nnfi_outcome_init(&o);
+    nnfi_outcome_add(&o, m->golden, m->golden, m->eval.labels, n, m->classes);
+    nnfi_outcome_finish(&o);
+    m->golden_accuracy = o.accuracy;
+    return NNFI_OK;
+}
+
+nnfi_status nnfi_worker_plan(nnfi_worker *w, nnfi_plan **out)
+{
+    *out = NULL;
+    const nnfi_campaign *c = w->c;
+    double *pop = calloc(c->experiments_count, sizeof *pop);
+    if (!pop) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    nnfi_status st = NNFI_OK;
+    for (unsigned e = 0; e < c->experiments_count && st == NNFI_OK; e++) {
+        st = prepare_experiment(w, e); /* resolve every group now: selector errors before anything runs */
+        if (st == NNFI_OK && c->experiments[e].budget)
+            pop[e] = nnfi_plan_population(&c->experiments[e], &w->experiments[e].groups[0]);
+    }
+    if (st == NNFI_OK) st = nnfi_plan_create(c, pop, out);
+    free(pop);
+    if (st == NNFI_OK) w->p = *out;
+    return st;
+}
+
+nnfi_status nnfi_worker_sites(nnfi_worker *w, unsigned e, const nnfi_site **sites, size_t *n)
+{
+    NNFI_TRY(prepare_experiment(w, e));
+    const model_state *m = &w->models[w->experiments[e].model];
+    *sites = m->sites;
+    *n = m->n_sites;
+    return NNFI_OK;
+}
+
+nnfi_status nnfi_worker_group_plan(nnfi_worker *w, unsigned e, unsigned gi, const nnfi_group_plan **out)
+{
+    *out = NULL;
+    NNFI_TRY(prepare_experiment(w, e));
+    *out = &w->experiments[e].groups[gi];
+    return NNFI_OK;
+}
+
+void nnfi_worker_destroy(nnfi_worker *w)
+{
+    if (!w) return;
+    for (unsigned e = 0; w->experiments && e < w->c->experiments_count; e++)
+        if (w->experiments[e].resolved)
+            for (unsigned g = 0; g < w->c->experiments[e].groups_count; g++) nnfi_group_plan_free(&w->experiments[e].groups[g]);
+    for (unsigned i = 0; w->models && i < w->c->models_count; i++) {
+        model_state *m = &w->models[i];
+        if (m->inj) m->backend->destroy(m->inj);
+        if (m->open) m->host->close(m->model);
+        nnfi_eval_free(&m->eval);
+        free(m->golden);
+        free(m->logits);
+    }
+    free(w->models);
+    free(w->experiments);
+    free(w->faults);
+    free(w);
+}
