@@ -18,20 +18,31 @@
 extern "C" {
 #endif
 
+/* Progress of rank 0, handed to the caller's callback (the CLI draws a bar). */
+typedef struct nnfi_run_progress {
+    uint64_t done;        /* trials in the file */
+    uint64_t done_before; /* of those, done before this run (resume) */
+    uint64_t total;       /* trials the campaign will have when complete */
+    double elapsed_s;     /* since this run's coordinator started */
+    int final;            /* 1 on the last call */
+} nnfi_run_progress;
+
 typedef struct nnfi_run_options {
     const char *campaign_path;
     const char *output;        /* NULL: the campaign's output.path */
     int resume;                /* continue an interrupted result file */
     int force;                 /* overwrite an existing result file */
     double checkpoint_every;   /* seconds between checkpoints (default 10) */
-    int progress;              /* -1 auto (a bar on a terminal, log lines otherwise), 0 off, 1 bar, 2 lines */
-    int quiet;                 /* no summary */
+    int quiet;                 /* the caller prints no summary (the engine prints nothing either way) */
     unsigned shard_index;      /* run only shard i of n (see nnfi merge); n <= 1: everything */
     unsigned shard_count;
     /* the caller's stop flag: nonzero (the signal number) once the run should
      * stop at the next trial boundary and checkpoint; NULL: never. The CLI's
      * SIGTERM/SIGUSR1/SIGINT handlers set it. */
     const volatile sig_atomic_t *stop;
+    /* rank 0 calls this between trials (often: the callee throttles); NULL: none */
+    void (*on_progress)(void *user, const nnfi_run_progress *p);
+    void *progress_user;
 } nnfi_run_options;
 
 /* Outcome of a run, for the caller's exit code and message. */
@@ -46,6 +57,11 @@ typedef struct nnfi_run_result {
     int abort_job;     /* 1: other ranks are lost or hung; the caller must end the
                           job (nnfi_comm_abort) instead of finalizing */
     char output[4096]; /* the result file */
+    const char *golden_via; /* "MPI", "NCCL" or "none": how rank 0's golden logits reached the others */
+    /* rank 0: */
+    uint64_t trials_ran;    /* by this run */
+    uint64_t done, total;   /* trials in the file, and planned (less what stopping rules cut) */
+    double seconds;         /* the coordinator's wall time */
 } nnfi_run_result;
 
 /* Runs the campaign on every rank of comm (opened and closed by the caller;

@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "nnfi/registry.h"
 #include "nnfi/run.h"
@@ -47,11 +49,53 @@ static void print_help(void)
            usage);
 }
 
+/* ------------------------------------------------------------ progress -- */
+
+typedef struct progress {
+    int mode; /* 0 off, 1 bar, 2 lines */
+    double last;
+} progress;
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* rank 0's progress: a bar on a terminal (every 0.2 s), log lines otherwise
+ * (every 10 s) */
+static void show_progress(void *user, const nnfi_run_progress *p)
+{
+    progress *pg = user;
+    double t = now_s();
+    if (pg->mode == 0 || (!p->final && t - pg->last < (pg->mode == 1 ? 0.2 : 10.0))) return;
+    pg->last = t;
+    uint64_t ran = p->done - p->done_before;
+    double rate = p->elapsed_s > 0 ? (double)ran / p->elapsed_s : 0;
+    double left = rate > 0 ? (double)(p->total - p->done) / rate : 0;
+    double frac = p->total ? (double)p->done / (double)p->total : 1;
+    if (pg->mode == 1) {
+        char bar[31];
+        int fill = (int)(frac * 30);
+        for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
+        bar[30] = '\0';
+        fprintf(stderr, "\r[%s] %5.1f%%  %llu/%llu trials  %.1f trials/s  ETA %02d:%02d:%02d ", bar, 100 * frac,
+                (unsigned long long)p->done, (unsigned long long)p->total, rate, (int)(left / 3600),
+                (int)(left / 60) % 60, (int)left % 60);
+        if (p->final) fputc('\n', stderr);
+    } else {
+        fprintf(stderr, "nnfi: %llu/%llu trials (%.1f%%), %.1f trials/s, ETA %.0f s\n", (unsigned long long)p->done,
+                (unsigned long long)p->total, 100 * frac, rate, left);
+    }
+    fflush(stderr);
+}
+
 int cmd_run(int argc, char **argv)
 {
+    int progress_mode = -1, quiet = 0;
     nnfi_run_options opt;
     memset(&opt, 0, sizeof opt);
-    opt.progress = -1;
     opt.checkpoint_every = 10;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -63,7 +107,7 @@ int cmd_run(int argc, char **argv)
         } else if (strcmp(a, "--force") == 0) {
             opt.force = 1;
         } else if (strcmp(a, "--quiet") == 0) {
-            opt.quiet = 1;
+            opt.quiet = quiet = 1;
         } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "--checkpoint-every") == 0 ||
                    strcmp(a, "--progress") == 0 || strcmp(a, "--shard") == 0) {
             if (i + 1 >= argc) return cli_usage_error("run", usage, "%s needs a value", a);
@@ -78,9 +122,9 @@ int cmd_run(int argc, char **argv)
                 opt.shard_index = si;
                 opt.shard_count = sn;
             } else if (strcmp(a, "--progress") == 0) {
-                if (strcmp(v, "bar") == 0) opt.progress = 1;
-                else if (strcmp(v, "lines") == 0) opt.progress = 2;
-                else if (strcmp(v, "off") == 0) opt.progress = 0;
+                if (strcmp(v, "bar") == 0) progress_mode = 1;
+                else if (strcmp(v, "lines") == 0) progress_mode = 2;
+                else if (strcmp(v, "off") == 0) progress_mode = 0;
                 else return cli_usage_error("run", usage, "unknown progress mode '%s' (bar, lines, off)", v);
             } else {
                 char *end = NULL;
@@ -108,6 +152,10 @@ int cmd_run(int argc, char **argv)
     if (st != NNFI_OK) return cli_fail(st);
     install_signals();
     opt.stop = &stop_signal;
+    progress pg = {progress_mode >= 0 ? progress_mode : (isatty(2) ? 1 : 2), 0};
+    opt.on_progress = show_progress;
+    opt.progress_user = &pg;
+    int rank = nnfi_comm_rank(comm), size = nnfi_comm_size(comm);
     nnfi_run_result res;
     st = nnfi_campaign_run(comm, &opt, &res);
     if (st != NNFI_OK && res.abort_job) {
@@ -119,6 +167,17 @@ int cmd_run(int argc, char **argv)
     }
     nnfi_comm_finalize(comm);
     if (st != NNFI_OK) return cli_fail(st);
+    if (rank == 0 && size > 1 && !quiet && res.golden_via)
+        fprintf(stderr, "nnfi: rank 0's golden logits shared with %d ranks via %s\n", size, res.golden_via);
+    if (rank == 0 && res.end == NNFI_RUN_INTERRUPTED) {
+        fprintf(stderr, "nnfi: stopped by a signal after %llu of %llu trials; checkpoint written to %s\n"
+                        "  resume with: nnfi run %s -o %s --resume\n",
+                (unsigned long long)res.done, (unsigned long long)res.total, res.output, opt.campaign_path, res.output);
+    } else if (rank == 0 && !quiet) {
+        printf("nnfi run: %llu trials in %.2f s (%.1f trials/s) on %d rank(s); %llu/%llu done -> %s\n",
+               (unsigned long long)res.trials_ran, res.seconds, res.seconds > 0 ? (double)res.trials_ran / res.seconds : 0,
+               size, (unsigned long long)res.done, (unsigned long long)res.total, res.output);
+    }
     if (res.rank == 0 && res.end == NNFI_RUN_COMPLETE && !opt.quiet) {
         /* the one-screen summary is the file's own, as 'nnfi inspect' shows it */
         char *iargv[] = {(char *)"inspect", res.output, NULL};

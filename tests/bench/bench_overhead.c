@@ -7,8 +7,8 @@
  * Faults come from the real path of `nnfi run`: a campaign (made in memory,
  * YAML text) loaded by the config loader, groups resolved against the
  * model's sites (nnfi_group_resolve), counts from the plan, faults from the
- * sampler; a faulty pass is exactly the worker's trial loop
- * (src/campaign/worker.c): arm -> site hook (activation faults only) ->
+ * sampler; a faulty pass is the worker's own trial pass (nnfi_trial_pass,
+ * src/engine/trial_pass.c): arm -> site hook (activation faults only) ->
  * begin_call + forward + outcome per batch -> hook NULL -> disarm. Fault
  * generation is timed separately. After every faulty pass the next
  * fault-free pass must give the golden logits bit for bit (exit 1 if not).
@@ -59,6 +59,7 @@
 
 #include "nnfi/config.h"
 #include "nnfi/registry.h"
+#include "nnfi/trial_pass.h"
 #include "nnfi/eval_set.h"
 #include "nnfi/inject.h"
 #include "nnfi/model_host.h"
@@ -283,16 +284,20 @@ typedef struct bench_model {
     uint64_t batch;
 } bench_model;
 
-/* A fault-free pass: hook NULL, nothing armed (the golden run of the worker). */
+/* The model as the trial pass takes it (backend and injector filled in later). */
+static nnfi_pass_model pass_model(const bench_model *m, const nnfi_inject_backend *be, nnfi_injector *inj)
+{
+    nnfi_pass_model pm = {m->host, m->model, m->sites, m->eval.inputs, m->eval.labels, m->eval.numel,
+                          m->eval.samples, m->batch, m->classes, m->golden, m->logits, be, inj};
+    return pm;
+}
+
+/* A fault-free pass: hook NULL, nothing armed (the worker's golden pass). */
 static timing pass_free(bench_model *m, float *out)
 {
-    if (m->host->set_hook(m->model, NULL, NULL) != NNFI_OK) die("set_hook");
+    nnfi_pass_model pm = pass_model(m, NULL, NULL);
     timing t0 = now();
-    for (uint64_t s = 0; s < m->eval.samples; s += m->batch) {
-        uint64_t rows = m->eval.samples - s < m->batch ? m->eval.samples - s : m->batch;
-        if (m->host->forward(m->model, m->eval.inputs + s * m->eval.numel, rows, out + s * m->classes) != NNFI_OK)
-            die("forward");
-    }
+    if (nnfi_golden_pass(&pm, out) != NNFI_OK) die("forward");
     return since(t0);
 }
 
@@ -306,21 +311,6 @@ static double g_inj_s, g_arm_s, g_disarm_s; /* all, and the arm and disarm parts
  * (1 intra-op thread), like the CPU times of the passes */
 #define INJ_CLOCK CLOCK_THREAD_CPUTIME_ID
 
-typedef struct hook_ctx {
-    const nnfi_inject_backend *be;
-    nnfi_injector *inj;
-} hook_ctx;
-
-static nnfi_status site_hook(void *user, uint32_t site, void *data, uint64_t rows, uint32_t t)
-{
-    (void)rows;
-    hook_ctx *h = user;
-    double t0 = clock_s(INJ_CLOCK);
-    nnfi_status st = h->be->on_site(h->inj, site, data, t);
-    g_inj_s += clock_s(INJ_CLOCK) - t0;
-    return st;
-}
-
 /* A faulty pass, as nnfi_worker_run_trial runs a trial (less generation). */
 /* the group and stream of the current point, for backends with arm_generated */
 static const nnfi_group_plan *g_gen_plan;
@@ -329,38 +319,26 @@ static nnfi_fault_id g_gen_id;
 static timing pass_faulty(bench_model *m, const nnfi_inject_backend *be, nnfi_injector *inj, const nnfi_fault *f,
                           uint64_t n, nnfi_outcome *o, float *all)
 {
+    nnfi_pass_model pm = pass_model(m, be, inj);
+    nnfi_pass_faults pf = {f, n, NULL, NULL, NULL, 0};
+    if (g_gen_plan) { /* as the worker does: faults made by the backend where it can */
+        pf.groups = &g_gen_plan;
+        pf.ids = &g_gen_id;
+        pf.counts = &n;
+        pf.n_groups = 1;
+    }
+    nnfi_pass_probe probe = {0, 0, 0, all};
+    nnfi_pass_result r;
     timing t0 = now();
-    int needs_hook = 0;
-    for (uint64_t i = 0; i < n && !needs_hook; i++) {
-        nnfi_site_kind k = m->sites[f[i].site].kind;
-        needs_hook = k != NNFI_SITE_PARAM && k != NNFI_SITE_BUFFER;
-    }
-    g_inj_s = 0;
-    double ta = clock_s(INJ_CLOCK);
-    if (g_gen_plan && nnfi_inject_has_arm_generated(be)) { /* as the worker does: faults made by the backend */
-        if (be->arm_generated(inj, &g_gen_plan, &g_gen_id, &n, 1) != NNFI_OK) die("arm_generated");
-    } else if (be->arm(inj, f, n) != NNFI_OK) {
-        die("arm");
-    }
-    g_arm_s = clock_s(INJ_CLOCK) - ta;
-    g_inj_s += g_arm_s;
-    hook_ctx hc = {be, inj};
-    if (m->host->set_hook(m->model, needs_hook ? site_hook : NULL, &hc) != NNFI_OK) die("set_hook");
-    nnfi_outcome_init(o);
-    for (uint64_t s = 0, call = 0; s < m->eval.samples; s += m->batch, call++) {
-        uint64_t rows = m->eval.samples - s < m->batch ? m->eval.samples - s : m->batch;
-        if (be->begin_call(inj, call, s, rows) != NNFI_OK) die("begin_call");
-        if (m->host->forward(m->model, m->eval.inputs + s * m->eval.numel, rows, m->logits) != NNFI_OK) die("forward");
-        nnfi_outcome_add(o, m->golden + s * m->classes, m->logits, m->eval.labels + s, rows, m->classes);
-        if (all) memcpy(all + s * m->classes, m->logits, rows * m->classes * sizeof(float));
-    }
-    m->host->set_hook(m->model, NULL, NULL);
-    ta = clock_s(INJ_CLOCK);
-    if (be->disarm(inj) != NNFI_OK) die("disarm");
-    g_disarm_s = clock_s(INJ_CLOCK) - ta;
-    g_inj_s += g_disarm_s;
-    nnfi_outcome_finish(o);
-    return since(t0);
+    if (nnfi_trial_pass(&pm, &pf, &probe, &r) != NNFI_OK) die("arm");
+    timing t = since(t0);
+    if (r.forward_status != NNFI_OK) die("forward");
+    if (r.restore_status != NNFI_OK) die("disarm");
+    g_arm_s = probe.arm_s;
+    g_disarm_s = probe.disarm_s;
+    g_inj_s = probe.arm_s + probe.site_s + probe.disarm_s;
+    *o = r.outcome;
+    return t;
 }
 
 /* ---- Prototype of the fix proposed in RESULTS.md for permanent activation

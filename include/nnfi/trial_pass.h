@@ -1,0 +1,81 @@
+/* trial_pass.h - the one trial pass: arm a trial's faults, evaluate the model
+ * over the eval set batch by batch (activation, input and state faults
+ * applied through the site hook as tensors are produced), classify against
+ * the golden logits, restore bit-exactly. The worker runs every trial through
+ * it; benchmarks and tests call it too, so there is one copy of this loop.
+ *
+ *   arm (or arm_generated) -> set_hook (NULL when no fault needs it)
+ *   -> per batch: begin_call, forward, outcome -> set_hook NULL -> disarm
+ *
+ * Also the fault-free pass (nnfi_golden_pass): hook NULL, nothing armed.
+ *
+ * Everything is borrowed from the caller; the pass allocates nothing. One
+ * thread per model.
+ */
+#ifndef NNFI_TRIAL_PASS_H
+#define NNFI_TRIAL_PASS_H
+
+#include <stdint.h>
+
+#include "nnfi/inject.h"
+#include "nnfi/model_host.h"
+#include "nnfi/outcome.h"
+#include "nnfi/sampler.h"
+#include "nnfi/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* An open model with its eval set, golden logits and injector (borrowed). */
+typedef struct nnfi_pass_model {
+    const nnfi_model_host *host;
+    nnfi_model *model;
+    const nnfi_site *sites;
+    const float *inputs;  /* samples x numel */
+    const int32_t *labels; /* samples */
+    uint64_t numel, samples, batch;
+    uint32_t classes;
+    const float *golden; /* samples x classes (NULL for nnfi_golden_pass) */
+    float *logits;       /* batch x classes scratch */
+    const nnfi_inject_backend *backend;
+    nnfi_injector *inj;
+} nnfi_pass_model;
+
+/* A trial's faults: a list handed to arm(), or, when `groups` is set and the
+ * backend has arm_generated, made by the backend (bit-identical to the list
+ * of nnfi_sampler_faults over the groups, concatenated). */
+typedef struct nnfi_pass_faults {
+    const nnfi_fault *list;
+    uint64_t n;
+    const nnfi_group_plan *const *groups; /* NULL: use list */
+    const nnfi_fault_id *ids;
+    const uint64_t *counts;
+    unsigned n_groups;
+} nnfi_pass_faults;
+
+/* Optional measurements and outputs of a pass (benchmarks); NULL: none. */
+typedef struct nnfi_pass_probe {
+    double arm_s, site_s, disarm_s; /* thread CPU time inside the injector */
+    float *all_logits;              /* samples x classes: every faulty logit (NULL: not kept) */
+} nnfi_pass_probe;
+
+typedef struct nnfi_pass_result {
+    nnfi_outcome outcome;       /* finished (nnfi_outcome_finish) */
+    nnfi_status forward_status; /* a forward or hook failure: the trial's outcome (DUE), not an error */
+    nnfi_status restore_status; /* disarm: anything but OK / TIMEOUT leaves the model unknown */
+} nnfi_pass_result;
+
+/* Run one trial pass. Returns an error only when the faults could not be
+ * armed (nothing applied); otherwise NNFI_OK with the outcome and the
+ * forward and restore statuses in *r. */
+nnfi_status nnfi_trial_pass(const nnfi_pass_model *m, const nnfi_pass_faults *f, nnfi_pass_probe *probe,
+                            nnfi_pass_result *r);
+
+/* The fault-free pass: every sample's logits into out (samples x classes). */
+nnfi_status nnfi_golden_pass(const nnfi_pass_model *m, float *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* NNFI_TRIAL_PASS_H */
