@@ -4,7 +4,7 @@
  * the campaign file and broadcasts its text (every rank parses the same
  * bytes), writes the result file, hands out trial ranges on demand and runs
  * trials itself between serving requests; the other ranks run the ranges
- * they are given and send rows back. See src/campaign/run.c.
+ * they are given and send rows back. See src/engine/run.c and coordinator.c.
  */
 #ifndef NNFI_RUN_H
 #define NNFI_RUN_H

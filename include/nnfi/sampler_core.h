@@ -1,5 +1,5 @@
 /* sampler_core.h - the body of nnfi_sampler_fault as __host__ __device__
- * inline functions, so the CPU sampler (src/plan/sampler.c) and the CUDA
+ * inline functions, so the CPU sampler (src/base/plan/sampler.c) and the CUDA
  * generator (kernels/fault_gen.cu) run the same code and draw bit-identical
  * faults. See sampler.h for the counter layout; the draw layout per fault k:
  *   draw 0: w0,w1 element (64-bit uniform), w2 call/sample, w3 time step

@@ -1,4 +1,4 @@
-/* bench_h5.c - append rate of the HDF5 result writer (src/results/h5_results.c).
+/* bench_h5.c - append rate of the HDF5 result writer (src/plugins/results_h5/).
  *
  * Puts ROWS result rows in trial order in batches of BATCH with a checkpoint
  * every EVERY rows (the file is reopened, written and closed each time, as in

@@ -343,7 +343,7 @@ static timing pass_faulty(bench_model *m, const nnfi_inject_backend *be, nnfi_in
 
 /* ---- Prototype of the fix proposed in RESULTS.md for permanent activation
  * faults (kind activation_folded), to measure what it would buy; the product
- * path is src/inject/inject_cpu.c. Every op is w -> (w & A) ^ X (flip: A = ~0,
+ * path is src/plugins/inject_cpu/inject_cpu.c. Every op is w -> (w & A) ^ X (flip: A = ~0,
  * X = mask; stuck-at-0: A = ~mask, X = 0; stuck-at-1: A = ~mask, X = mask;
  * set/random: A = ~mask, X = value & mask), and these maps compose, so all the
  * faults of a site fold at arm() into one (A, X) pair per element in O(N);
