@@ -21,6 +21,13 @@
  *                  trial that caused it (NNFI_E_TIMEOUT / NNFI_E_BACKEND).
  * Kernel launches never depend on counts known only on the device: each
  * kernel runs over all n sorted faults and threads check their class.
+ *
+ * The call order (arm only when disarmed, begin_call/on_site only while
+ * armed) is checked by the guard the registry wraps every backend in
+ * (src/base/inject_guard.c), not here. `n` is this file's only state: the
+ * faults armed and not yet restored. A failed arm leaves it 0 (nothing
+ * applied), and disarm zeroes it before restoring, so a second disarm, and
+ * destroy after disarm, have nothing to do.
  */
 #include "nnfi/inject.h"
 
@@ -80,8 +87,7 @@ struct nnfi_injector {
     size_t n_sites;
     int device;
     cudaStream_t stream;
-    int armed;
-    uint64_t n;            /* faults armed */
+    uint64_t n;            /* faults armed and not yet restored (0: nothing to undo) */
     int64_t cur_call;      /* call whose transient parameter faults are applied, -1 none */
     uint64_t call, first_sample, rows;
     uint64_t applied;      /* read back at disarm */
@@ -238,7 +244,6 @@ static nnfi_status cuda_create(const nnfi_site *sites, size_t n_sites, nnfi_inje
 
 static nnfi_status begin_arm(nnfi_injector *inj, uint64_t n)
 {
-    if (inj->armed) return NNFI_FAIL(NNFI_E_INVALID, "injector armed twice\n  hint: call disarm() after each trial");
     if (n > UINT32_MAX) return NNFI_FAIL(NNFI_E_INVALID, "cuda backend: %llu faults in one trial (at most 2^32-1)",
                                          (unsigned long long)n);
     inj->n = n;
@@ -248,7 +253,7 @@ static nnfi_status begin_arm(nnfi_injector *inj, uint64_t n)
     return dev_reserve(&inj->d_faults, (n ? n : 1) * sizeof(nnfi_fault));
 }
 
-static nnfi_status cuda_arm(nnfi_injector *inj, const nnfi_fault *faults, size_t n)
+static nnfi_status arm_list(nnfi_injector *inj, const nnfi_fault *faults, size_t n)
 {
     /* the same refusals as the cpu backend, before anything changes */
     int transient = 0;
@@ -268,7 +273,6 @@ static nnfi_status cuda_arm(nnfi_injector *inj, const nnfi_fault *faults, size_t
     }
     NNFI_TRY(begin_arm(inj, n));
     inj->has_transient = transient;
-    inj->armed = 1;
     if (n == 0) return NNFI_OK;
     /* through the pinned buffer (the previous trial's copy ended before its disarm returned) */
     size_t bytes = n * sizeof(nnfi_fault);
@@ -282,6 +286,15 @@ static nnfi_status cuda_arm(nnfi_injector *inj, const nnfi_fault *faults, size_t
     memcpy(inj->pinned, faults, bytes);
     CUDA_TRY(cudaMemcpyAsync(inj->d_faults.p, inj->pinned, bytes, cudaMemcpyHostToDevice, inj->stream));
     return classify_and_apply(inj);
+}
+
+/* A failed arm leaves nothing to restore: classify_and_apply's only failure
+ * after its apply kernel is that kernel's launch, which then never ran. */
+static nnfi_status cuda_arm(nnfi_injector *inj, const nnfi_fault *faults, size_t n)
+{
+    nnfi_status st = arm_list(inj, faults, n);
+    if (st != NNFI_OK) inj->n = 0;
+    return st;
 }
 
 static nnfi_status plan_on_device(nnfi_injector *inj, const nnfi_group_plan *g, nnfi_cuda_plan **out)
@@ -299,8 +312,8 @@ static nnfi_status plan_on_device(nnfi_injector *inj, const nnfi_group_plan *g, 
     return NNFI_OK;
 }
 
-static nnfi_status cuda_arm_generated(nnfi_injector *inj, const nnfi_group_plan *const *groups, const nnfi_fault_id *ids,
-                                      const uint64_t *counts, unsigned n_groups)
+static nnfi_status arm_generated(nnfi_injector *inj, const nnfi_group_plan *const *groups, const nnfi_fault_id *ids,
+                                 const uint64_t *counts, unsigned n_groups)
 {
     uint64_t n = 0;
     int transient = 0;
@@ -319,41 +332,46 @@ static nnfi_status cuda_arm_generated(nnfi_injector *inj, const nnfi_group_plan 
         at += counts[g];
     }
     inj->has_transient = transient;
-    inj->armed = 1;
     return n ? classify_and_apply(inj) : NNFI_OK;
 }
 
-static nnfi_status transient_launch(nnfi_injector *inj, int apply, uint64_t call)
+static nnfi_status cuda_arm_generated(nnfi_injector *inj, const nnfi_group_plan *const *groups, const nnfi_fault_id *ids,
+                                      const uint64_t *counts, unsigned n_groups)
+{
+    nnfi_status st = arm_generated(inj, groups, ids, counts, n_groups);
+    if (st != NNFI_OK) inj->n = 0; /* as cuda_arm */
+    return st;
+}
+
+static nnfi_status transient_launch(nnfi_injector *inj, uint64_t n, int apply, uint64_t call)
 {
     const nnfi_fault *d_f = (const nnfi_fault *)inj->d_faults.p;
     const uint64_t *key = (const uint64_t *)inj->d_keys.p;
     const uint32_t *idx = (const uint32_t *)inj->d_vals.p;
     if (apply)
-        k_apply_params<<<blocks_for(inj->n), kThreads, 0, inj->stream>>>(inj->seg, d_f, key, idx, inj->n, 1, call,
-                                                                         (uint64_t *)inj->d_saved_trans.p, d_cnt(inj));
+        k_apply_params<<<blocks_for(n), kThreads, 0, inj->stream>>>(inj->seg, d_f, key, idx, n, 1, call,
+                                                                    (uint64_t *)inj->d_saved_trans.p, d_cnt(inj));
     else
-        k_restore_params<<<blocks_for(inj->n), kThreads, 0, inj->stream>>>(inj->seg, d_f, key, idx, inj->n, 1, call,
-                                                                           (const uint64_t *)inj->d_saved_trans.p);
+        k_restore_params<<<blocks_for(n), kThreads, 0, inj->stream>>>(inj->seg, d_f, key, idx, n, 1, call,
+                                                                      (const uint64_t *)inj->d_saved_trans.p);
     CUDA_TRY(cudaGetLastError());
     return NNFI_OK;
 }
 
 static nnfi_status cuda_begin_call(nnfi_injector *inj, uint64_t call, uint64_t first_sample, uint64_t rows)
 {
-    if (!inj->armed) return NNFI_FAIL(NNFI_E_INVALID, "begin_call on a disarmed injector\n  hint: arm() first");
     inj->call = call;
     inj->first_sample = first_sample;
     inj->rows = rows;
     if (!inj->has_transient || inj->n == 0 || inj->cur_call == (int64_t)call) return NNFI_OK;
     NNFI_TRY(dev_reserve(&inj->d_saved_trans, inj->n * sizeof(uint64_t)));
-    if (inj->cur_call >= 0) NNFI_TRY(transient_launch(inj, 0, (uint64_t)inj->cur_call));
+    if (inj->cur_call >= 0) NNFI_TRY(transient_launch(inj, inj->n, 0, (uint64_t)inj->cur_call));
     inj->cur_call = (int64_t)call;
-    return transient_launch(inj, 1, call);
+    return transient_launch(inj, inj->n, 1, call);
 }
 
 static nnfi_status cuda_on_site(nnfi_injector *inj, uint32_t site, void *data, uint32_t t)
 {
-    if (!inj->armed) return NNFI_FAIL(NNFI_E_INVALID, "on_site on a disarmed injector\n  hint: arm() first");
     if (site >= inj->n_sites) return NNFI_FAIL(NNFI_E_INVALID, "on_site: no site %u", site);
     if (inj->n == 0 || inj->rows == 0) return NNFI_OK;
     const nnfi_site *s = &inj->sites[site];
@@ -374,16 +392,17 @@ static nnfi_status cuda_on_site(nnfi_injector *inj, uint32_t site, void *data, u
 
 static nnfi_status cuda_disarm(nnfi_injector *inj)
 {
-    if (!inj->armed) return NNFI_OK;
-    inj->armed = 0;
-    if (inj->n == 0) return NNFI_OK;
+    uint64_t n = inj->n;
+    inj->n = 0; /* restored once, even when the restore fails */
+    if (n == 0) return NNFI_OK;
     const nnfi_fault *d_f = (const nnfi_fault *)inj->d_faults.p;
     const uint64_t *key = (const uint64_t *)inj->d_keys.p;
     const uint32_t *idx = (const uint32_t *)inj->d_vals.p;
-    if (inj->cur_call >= 0) NNFI_TRY(transient_launch(inj, 0, (uint64_t)inj->cur_call));
+    int64_t cur = inj->cur_call;
     inj->cur_call = -1;
-    k_restore_params<<<blocks_for(inj->n), kThreads, 0, inj->stream>>>(inj->seg, d_f, key, idx, inj->n, 0, 0,
-                                                                       (const uint64_t *)inj->d_saved.p);
+    if (cur >= 0) NNFI_TRY(transient_launch(inj, n, 0, (uint64_t)cur));
+    k_restore_params<<<blocks_for(n), kThreads, 0, inj->stream>>>(inj->seg, d_f, key, idx, n, 0, 0,
+                                                                  (const uint64_t *)inj->d_saved.p);
     CUDA_TRY(cudaGetLastError());
     CUDA_TRY(cudaMemcpyAsync(inj->h_counters, inj->d_counters.p, sizeof(Counters), cudaMemcpyDeviceToHost, inj->stream));
     NNFI_TRY(nnfi_cuda_stream_wait((void *)inj->stream, "restoring the model after a trial"));
@@ -405,7 +424,7 @@ static void free_buf(DevBuf *b)
 static void cuda_destroy(nnfi_injector *inj)
 {
     if (!inj) return;
-    cuda_disarm(inj);
+    cuda_disarm(inj); /* destroy while armed restores first */
     DevBuf *bufs[] = {&inj->d_table,     &inj->d_faults, &inj->d_keys_in, &inj->d_keys,
                       &inj->d_vals_in,   &inj->d_vals,   &inj->d_saved,   &inj->d_saved_trans,
                       &inj->d_tmp,       &inj->d_counters};

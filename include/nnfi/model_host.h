@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "nnfi/config.h"
+#include "nnfi/plugin.h" /* NNFI_HAS_SLOT */
 #include "nnfi/site.h"
 #include "nnfi/status.h"
 
@@ -63,7 +64,7 @@ typedef struct nnfi_model_host {
 /* A host's facts, or NULL when its table predates the slot or leaves it empty. */
 static inline const char *const *nnfi_host_facts(const nnfi_model_host *h, const nnfi_model *m)
 {
-    return h->size >= offsetof(nnfi_model_host, facts) + sizeof h->facts && h->facts ? h->facts(m) : NULL;
+    return NNFI_HAS_SLOT(nnfi_model_host, h, facts) ? h->facts(m) : NULL;
 }
 
 const nnfi_model_host *nnfi_host_null(void);

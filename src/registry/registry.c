@@ -22,19 +22,24 @@
 
 static nnfi_status check_host(const nnfi_model_host *t)
 {
+    /* the header (ABI, size) first, before any slot is read: a table from an
+     * older build may end before a slot this build knows */
+    const size_t min_size = offsetof(nnfi_model_host, close) + sizeof t->close;
+    NNFI_TRY(nnfi_plugin_check("model host", t->name, t->abi, t->size, NNFI_MODEL_HOST_ABI, min_size, NULL, NULL, 0));
     const void *const slots[] = {SLOT(open), SLOT(n_sites), SLOT(sites), SLOT(n_classes), SLOT(input_numel),
                                  SLOT(set_hook), SLOT(forward), SLOT(close)};
     static const char *const names[] = {"open", "n_sites", "sites", "n_classes", "input_numel", "set_hook", "forward", "close"};
-    return nnfi_plugin_check("model host", t->name, t->abi, t->size, NNFI_MODEL_HOST_ABI,
-                             offsetof(nnfi_model_host, close) + sizeof t->close, slots, names, sizeof names / sizeof names[0]);
+    return nnfi_plugin_check("model host", t->name, t->abi, t->size, NNFI_MODEL_HOST_ABI, min_size, slots, names,
+                             sizeof names / sizeof names[0]);
 }
 
 static nnfi_status check_backend(const nnfi_inject_backend *t)
 {
+    const size_t min_size = offsetof(nnfi_inject_backend, destroy) + sizeof t->destroy;
+    NNFI_TRY(nnfi_plugin_check("injection backend", t->name, t->abi, t->size, NNFI_INJECT_ABI, min_size, NULL, NULL, 0)); /* as check_host */
     const void *const slots[] = {SLOT(create), SLOT(arm), SLOT(begin_call), SLOT(on_site), SLOT(disarm), SLOT(destroy)};
     static const char *const names[] = {"create", "arm", "begin_call", "on_site", "disarm", "destroy"};
-    return nnfi_plugin_check("injection backend", t->name, t->abi, t->size, NNFI_INJECT_ABI,
-                             offsetof(nnfi_inject_backend, destroy) + sizeof t->destroy, slots, names,
+    return nnfi_plugin_check("injection backend", t->name, t->abi, t->size, NNFI_INJECT_ABI, min_size, slots, names,
                              sizeof names / sizeof names[0]);
 }
 
@@ -105,7 +110,9 @@ nnfi_status nnfi_inject_for_sites(const nnfi_site *sites, size_t n_sites, const 
         break;
     }
     NNFI_TRY(check_backend(b));
-    *out = b;
+    const nnfi_inject_backend *g = nnfi_inject_guarded(b); /* the call order, checked once for every backend */
+    if (!g) return NNFI_FAIL(NNFI_E_UNSUPPORTED, "injection backend '%s': no room to guard it\n  hint: a bug: more than 8 backends", b->name);
+    *out = g;
     return NNFI_OK;
 }
 

@@ -1,10 +1,12 @@
-/* test_inject_cpu.c - the `cpu` injection backend (src/inject/inject_cpu.c):
- * arm applies parameter faults in list order (duplicates and mixed ops
- * included) and disarm restores every buffer bit-exactly; transient parameter
- * faults are swapped in and out by begin_call; on_site applies activation
- * faults to every row, to one sample, or to one time step; and the illegal
- * calls (arm twice, bad site or element, use while disarmed) are rejected
- * without touching memory. */
+/* test_inject_cpu.c - the `cpu` injection backend
+ * (src/plugins/inject_cpu/inject_cpu.c) behind the order guard
+ * (src/base/inject_guard.c), as the registry hands it out: arm applies
+ * parameter faults in list order (duplicates and mixed ops included) and
+ * disarm restores every buffer bit-exactly; transient parameter faults are
+ * swapped in and out by begin_call; on_site applies activation faults to every
+ * row, to one sample, or to one time step; and the illegal calls (arm twice
+ * and use while disarmed: the guard; bad site or element: the backend) are
+ * rejected without touching memory. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -83,8 +85,8 @@ static int setup(void **state)
     add_site(fx, S_B32, "fc1.index", NNFI_SITE_PARAM, NNFI_DT_I32, 64, &seed);
     add_site(fx, S_ACT, "fc1.out", NNFI_SITE_ACTIVATION, NNFI_DT_F32, ACT_NUMEL, &seed);
     add_site(fx, S_STATE, "lif1.mem", NNFI_SITE_STATE, NNFI_DT_F16, STATE_NUMEL, &seed);
-    fx->be = nnfi_inject_cpu();
-    if (fx->be->create(fx->sites, N_SITES, &fx->inj) != NNFI_OK) return -1;
+    fx->be = nnfi_inject_guarded(nnfi_inject_cpu()); /* the order checks live in the guard */
+    if (!fx->be || fx->be->create(fx->sites, N_SITES, &fx->inj) != NNFI_OK) return -1;
     *state = fx;
     return 0;
 }
@@ -198,6 +200,8 @@ static void test_backend_table(void **state)
     assert_string_equal(be->name, "cpu");
     assert_non_null(be->create);
     assert_non_null(be->arm);
+    assert_false(nnfi_inject_has_arm_generated(be));
+    assert_true(nnfi_inject_has_applied(be));
     assert_non_null(be->begin_call);
     assert_non_null(be->on_site);
     assert_non_null(be->disarm);
@@ -596,6 +600,36 @@ static void test_errors(void **state)
     assert_int_equal(fx->be->begin_call(fx->inj, 1, 0, 1), NNFI_E_INVALID);
 }
 
+/* The guarded table: one per backend, same name and optional slots, and
+ * guarding it again changes nothing; its injector wraps the backend's own. */
+static void test_guard_table(void **state)
+{
+    fixture *fx = *state;
+    const nnfi_inject_backend *cpu = nnfi_inject_cpu(), *g = nnfi_inject_guarded(cpu);
+    assert_non_null(g);
+    assert_ptr_not_equal(g, cpu);
+    assert_ptr_equal(g, nnfi_inject_guarded(cpu));
+    assert_ptr_equal(g, nnfi_inject_guarded(g));
+    assert_null(nnfi_inject_guarded(NULL));
+    assert_int_equal(g->abi, NNFI_INJECT_ABI);
+    assert_int_equal(g->size, sizeof(nnfi_inject_backend));
+    assert_string_equal(g->name, "cpu");
+    assert_int_equal(nnfi_inject_has_arm_generated(g), nnfi_inject_has_arm_generated(cpu));
+    assert_int_equal(nnfi_inject_has_applied(g), nnfi_inject_has_applied(cpu));
+    assert_ptr_equal(nnfi_inject_unguarded(cpu, fx->inj), fx->inj);
+    nnfi_injector *raw = nnfi_inject_unguarded(g, fx->inj);
+    assert_non_null(raw);
+    assert_ptr_not_equal(raw, fx->inj);
+    /* the raw injector is the one the guarded calls reach */
+    nnfi_fault f = make_fault(S_W32, 3, NNFI_OP_FLIP, 1, 0);
+    assert_int_equal(g->arm(fx->inj, &f, 1), NNFI_OK);
+    assert_int_equal(cpu->applied(raw), 1);
+    assert_int_equal(g->applied(fx->inj), 1);
+    assert_int_equal(g->disarm(fx->inj), NNFI_OK);
+    assert_int_equal(g->disarm(fx->inj), NNFI_OK); /* any time */
+    assert_params_pristine(fx);
+}
+
 /* A parameter site without host memory cannot take a fault. */
 static void test_param_without_data(void **state)
 {
@@ -651,6 +685,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_transient_params, setup, teardown),
         cmocka_unit_test_setup_teardown(test_on_site, setup, teardown),
         cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_guard_table, setup, teardown),
         cmocka_unit_test(test_param_without_data),
         cmocka_unit_test_setup_teardown(test_destroy_armed, setup, teardown),
     };

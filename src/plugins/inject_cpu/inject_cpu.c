@@ -19,6 +19,12 @@
  *            faults in list order, each with its filters, as before.
  * Elements are disjoint between the lists, and within an element list order
  * is kept, so the result is bit-identical to applying the faults one by one.
+ *
+ * The call order (arm only when disarmed, begin_call/on_site only while
+ * armed) is checked by the guard the registry wraps every backend in
+ * (src/base/inject_guard.c), not here. What this file keeps: a failed arm
+ * applies nothing, and disarm restores the undo log, which is empty when
+ * nothing is applied, so disarm (and destroy) is a no-op then.
  */
 #include "nnfi/inject.h"
 
@@ -49,7 +55,6 @@ typedef struct undo_entry {
 struct nnfi_injector {
     const nnfi_site *sites;
     size_t n_sites;
-    int armed;
     const nnfi_fault *faults;
     size_t n_faults;
     /* undo log of parameter faults currently applied */
@@ -315,8 +320,6 @@ static nnfi_status split_sites(nnfi_injector *inj)
 
 static nnfi_status cpu_arm(nnfi_injector *inj, const nnfi_fault *faults, size_t n)
 {
-    if (inj->armed)
-        return NNFI_FAIL(NNFI_E_INVALID, "injector armed twice\n  hint: call disarm() after each trial");
     size_t n_perm = 0, n_trans = 0;
     memset(inj->site_start, 0, (inj->n_sites + 1) * sizeof *inj->site_start);
     for (size_t i = 0; i < n; i++) {
@@ -367,12 +370,11 @@ static nnfi_status cpu_arm(nnfi_injector *inj, const nnfi_fault *faults, size_t 
     if (n_sited) NNFI_TRY(split_sites(inj));
     else memset(inj->fold_start, 0, (inj->n_sites + 1) * sizeof(size_t)), memset(inj->samp_start, 0, (inj->n_sites + 1) * sizeof(size_t)),
          memset(inj->rest_start, 0, (inj->n_sites + 1) * sizeof(size_t));
-    inj->armed = 1;
     if (all_perm_params) {
         apply_params(inj, NULL, n); /* the common case: one straight pass */
     } else {
         size_t *perm = malloc((n_perm ? n_perm : 1) * sizeof *perm);
-        if (!perm) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+        if (!perm) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory"); /* nothing applied yet */
         size_t k = 0;
         for (size_t i = 0; i < n; i++)
             if (is_param_site(&inj->sites[faults[i].site]) && !faults[i].transient) perm[k++] = i;
@@ -385,7 +387,6 @@ static nnfi_status cpu_arm(nnfi_injector *inj, const nnfi_fault *faults, size_t 
 
 static nnfi_status cpu_begin_call(nnfi_injector *inj, uint64_t call, uint64_t first_sample, uint64_t rows)
 {
-    if (!inj->armed) return NNFI_FAIL(NNFI_E_INVALID, "begin_call on a disarmed injector\n  hint: arm() first");
     inj->call = call;
     inj->first_sample = first_sample;
     inj->rows = rows;
@@ -415,7 +416,6 @@ static void apply_rows(void *data, nnfi_dtype dt, uint64_t numel, const nnfi_fau
 
 static nnfi_status cpu_on_site(nnfi_injector *inj, uint32_t site, void *data, uint32_t t)
 {
-    if (!inj->armed) return NNFI_FAIL(NNFI_E_INVALID, "on_site on a disarmed injector\n  hint: arm() first");
     if (site >= inj->n_sites) return NNFI_FAIL(NNFI_E_INVALID, "on_site: no site %u", site);
     const nnfi_site *s = &inj->sites[site];
     nnfi_dtype dt = s->dtype;
@@ -471,9 +471,7 @@ static nnfi_status cpu_on_site(nnfi_injector *inj, uint32_t site, void *data, ui
 
 static nnfi_status cpu_disarm(nnfi_injector *inj)
 {
-    if (!inj->armed) return NNFI_OK;
-    restore_to(inj, 0);
-    inj->armed = 0;
+    restore_to(inj, 0); /* an empty log when nothing is applied */
     inj->faults = NULL;
     inj->n_faults = 0;
     inj->applied_call = -1;
@@ -483,7 +481,7 @@ static nnfi_status cpu_disarm(nnfi_injector *inj)
 static void cpu_destroy(nnfi_injector *inj)
 {
     if (!inj) return;
-    cpu_disarm(inj);
+    cpu_disarm(inj); /* destroy while armed restores first */
     free(inj->undo);
     free(inj->transient_params);
     free(inj->site_start);
