@@ -24,8 +24,8 @@
  *
  * The call order (arm only when disarmed, begin_call/on_site only while
  * armed) is checked by the guard the registry wraps every backend in
- * (src/base/inject_guard.c), not here. `n` is this file's only state: the
- * faults armed and not yet restored. A failed arm leaves it 0 (nothing
+ * (src/base/inject_guard.c), not here. What stands for "armed" here is `n`,
+ * the faults armed and not yet restored: a failed arm leaves it 0 (nothing
  * applied), and disarm zeroes it before restoring, so a second disarm, and
  * destroy after disarm, have nothing to do.
  */

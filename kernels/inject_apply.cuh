@@ -1,14 +1,20 @@
-/* inject_apply.cuh - apply a fault list to a device tensor and restore it,
- * on the caller's CUDA stream, with the same bit primitives as the CPU
- * backend (include/nnfi/fault_bits.h), so the results are bit-identical.
+/* inject_apply.cuh - the CUDA helpers below the `cuda` backend: apply a
+ * fault list to ONE device tensor and restore it, on the caller's CUDA
+ * stream, with the same bit primitives as the CPU backend
+ * (include/nnfi/fault_bits.h), so the results are bit-identical; and the
+ * device wait the watchdog and the registry use.
  *
- * Three layers: the bounds-checked kernels (inject_apply.cu), launchers that
- * take a cudaStream_t, and the validating C entry points declared here.
- * Semantics match src/inject/inject_cpu.c for faults on ONE tensor: faults are
+ * nnfi_cuda_apply/restore: three layers, the bounds-checked kernels
+ * (inject_apply.cu), launchers that take a cudaStream_t, and the validating C
+ * entry points declared here. Semantics match the cpu backend
+ * (src/plugins/inject_cpu/inject_cpu.c) for faults on one tensor: faults are
  * applied in list order and restored in reverse order. The parallel kernels
  * need the faults to hit distinct elements; when they may not (may_repeat !=
- * 0) a single-thread kernel keeps the exact list order (slower; the
- * multi-fault GPU path of a later issue will sort and segment instead).
+ * 0) a single-thread kernel keeps the exact list order (slower). They are a
+ * per-tensor primitive (tests/gpu/test_gpu_inject.c checks them against the
+ * cpu backend): the backend itself (backend_cuda.cu) handles whole fault
+ * lists over many tensors by sorting and segmenting them
+ * (segment_apply.cuh), one thread per element, keeping list order.
  */
 #ifndef NNFI_KERNELS_INJECT_APPLY_CUH
 #define NNFI_KERNELS_INJECT_APPLY_CUH

@@ -1,5 +1,5 @@
 /* host_null.c - the `null` model host: a synthetic, deterministic multilayer
- * perceptron in plain C, and the template for writing a new host.
+ * perceptron in plain C, and the documented template for new model hosts.
  *
  * Why it exists: the campaign machinery (sampler, injectors, coordinator,
  * results) must be testable and benchmarkable without libtorch or a GPU. The
@@ -16,10 +16,215 @@
  *   fc<i>.out     ACTIVATION  [out]        (after ReLU for hidden layers)
  * with i = 1 .. layers+1 (the last layer gives the logits).
  *
- * To write a new host: copy this file, keep the table at the bottom, and fill
- * open/sites/forward/close for your framework; set_hook must make forward()
- * call the hook for every activation/input/state site as the tensor is made,
- * and must cost nothing when the hook is NULL.
+ * ===================================================================
+ * WRITING A NEW MODEL HOST (this file is the template)
+ * ===================================================================
+ *
+ * A model host opens one kind of model (a framework's file, a simulator, a
+ * hand-written network), says where faults may land (its sites) and runs
+ * forwards, calling back at each activation, input and state tensor so the
+ * injector can fault it as it is produced. The contract is the table
+ * nnfi_model_host of include/nnfi/model_host.h; the injector side is
+ * include/nnfi/inject.h, sites are include/nnfi/site.h. Copy this file to
+ * src/plugins/host_<name>/host_<name>.c, keep its shape (a private struct
+ * nnfi_model, one static function per slot, the table at the bottom, one
+ * exported getter), and replace the MLP with your framework.
+ *
+ * 1. Who calls what, and when (src/engine/worker.c and trial_pass.c)
+ *
+ *   open(cfg, base_dir, seed)        once per model and worker process, the
+ *                                    first time an experiment needs it
+ *   n_sites / sites / n_classes /    right after open, once; the results are
+ *   input_numel                      kept for the model's life
+ *   builtin_eval(samples)            once, only when the campaign gives no
+ *                                    eval file (eval.path) for this model
+ *   set_hook(NULL) + forward ...     the golden run: the eval set in batches
+ *                                    of eval.batch rows, no faults
+ *   facts()                          when the golden run is recorded
+ *   for each trial:
+ *     injector arm (parameter faults written into your parameter memory)
+ *     set_hook(hook or NULL)         NULL when no fault of the trial lands on
+ *                                    an activation/input/state site
+ *     forward(batch) ...             the same batches as the golden run
+ *     set_hook(NULL)
+ *     injector disarm (parameters restored bit-exactly)
+ *   close()                          when the worker ends
+ * The engine never calls close() after a failed open(), and always after a
+ * successful one (even when something later fails). A model is used by one
+ * thread at a time (model_host.h), not necessarily always the same one, and
+ * several models of one host may be open at once (a campaign with several
+ * models), so keep per-model state in struct nnfi_model and nothing mutable
+ * in globals (the torch host re-pins process-wide torch settings at each
+ * forward for this reason). Threads of your own inside forward() are fine;
+ * the hook is not thread-safe, so call it from one thread at a time.
+ *
+ * 2. The slots, one by one (required unless marked optional)
+ *
+ *   abi, size, name   NNFI_MODEL_HOST_ABI, sizeof(nnfi_model_host) and the
+ *                     host's name as campaigns spell it ("null"). The table is
+ *                     static const: nothing to free.
+ *
+ *   open(cfg, base_dir, seed, &out)
+ *                     Build the model. cfg is the campaign's model block
+ *                     (nnfi_model_cfg, include/nnfi/config.h), borrowed for
+ *                     this call only: copy what you keep. Relative paths in
+ *                     cfg are relative to base_dir (the campaign file's
+ *                     directory). seed is the campaign seed: use it for
+ *                     anything random (this host draws its weights from it),
+ *                     so runs reproduce. Set *out to NULL first; on failure
+ *                     free everything built so far (null_close below takes a
+ *                     half-built model) and return the status. On success
+ *                     *out is yours until close().
+ *
+ *   n_sites(m), sites(m)
+ *                     The site table: an array you own, valid and unchanged
+ *                     (same address, same contents) until close(); everyone
+ *                     else borrows it. Rules (site.h):
+ *                     - names are stable across runs and builds (module path
+ *                       plus role, "fc1.weight", "fc1.out"): campaign files
+ *                       and results name sites by them;
+ *                     - list them in call order (input, then each layer), so
+ *                       reports read like the network;
+ *                     - PARAM/BUFFER sites: `data` points at the elements in
+ *                       memory you own, at a fixed address until close(), and
+ *                       forward() must read them from there every call (no
+ *                       cached or repacked copy, or re-sync it per forward as
+ *                       the torch host does for quantized weights): the
+ *                       injector writes faults into that memory between arm
+ *                       and disarm and restores it afterwards;
+ *                     - ACTIVATION/INPUT/STATE sites: data NULL, `numel` and
+ *                       `shape` of ONE sample (no batch dimension);
+ *                     - `device` -1 for host memory, else the CUDA ordinal;
+ *                       a model with a site on a device gets the cuda
+ *                       injection backend (all its sites on one device).
+ *
+ *   n_classes(m)      Logits per sample.
+ *   input_numel(m)    fp32 elements of one input sample (eval files must match).
+ *
+ *   set_hook(m, hook, user)
+ *                     Remember (hook, user); NULL turns the callbacks off.
+ *                     With a hook, forward() calls hook(user, site, data,
+ *                     rows, t) for every ACTIVATION, INPUT and STATE site, in
+ *                     call order, as soon as the tensor exists and before
+ *                     anything reads it:
+ *                       data  rows x site.numel elements of the site's dtype,
+ *                             contiguous, row-major (host memory for device
+ *                             -1, device memory otherwise);
+ *                       rows  the rows of this forward;
+ *                       t     how many times this site was already called in
+ *                             this forward (an SNN's time step; 0 here).
+ *                     The hook may rewrite data in place, and the rest of the
+ *                     forward must use the rewritten values (call it on the
+ *                     tensor you go on computing with, never on a copy you
+ *                     then discard). Never hand it the caller's input buffer:
+ *                     copy the input first (null_forward does). Call it
+ *                     before forward() returns. Without a hook the
+ *                     forward must cost nothing extra (no copies, no checks
+ *                     per element): it is the golden run and the trials with
+ *                     parameter faults only.
+ *
+ *   forward(m, input, rows, logits)
+ *                     input: rows x input_numel fp32 (borrowed, read only);
+ *                     logits: rows x n_classes fp32, written by you. Must be
+ *                     deterministic: the same weights and input give the same
+ *                     logits bit for bit, or fault-free trials would count as
+ *                     corruptions. rows may change between calls (the last
+ *                     batch is short): grow scratch as needed (grow_buffers).
+ *                     When the hook returns an error, stop and return that
+ *                     status unchanged (NNFI_TRY), keeping its message.
+ *
+ *   close(m)          Free everything; m may be half-built (from open's error
+ *                     path) or NULL. The site table and facts die with it.
+ *
+ *   builtin_eval(m, samples, &inputs, &labels)     optional (NULL: none)
+ *                     An eval set for hosts that can make one (this host's
+ *                     synthetic data). Allocate inputs (samples x input_numel
+ *                     fp32) and labels (samples int32 in [0, n_classes)) with
+ *                     malloc; the caller frees them with free(). Set both to
+ *                     NULL first and leave them NULL on failure. A host
+ *                     without one leaves the slot NULL and the campaign must
+ *                     name an eval file.
+ *
+ *   facts(m)          optional (NULL: none)
+ *                     A NULL-terminated array of "key=value" strings on the
+ *                     numerics of this model (library versions, threads, BLAS,
+ *                     quantized engine), fixed at open and recorded with the
+ *                     golden run; borrowed until close. Callers use it only
+ *                     through nnfi_host_facts(), which also handles tables
+ *                     built before the slot existed (NNFI_HAS_SLOT).
+ *
+ *   Optional slots are read through NNFI_HAS_SLOT (include/nnfi/plugin.h):
+ *   a slot counts as present when the table's `size` covers it and it is not
+ *   NULL, so a host built before a slot was added keeps working. New slots
+ *   are only ever added at the end of the table as optional ones.
+ *
+ * 3. Errors
+ *
+ *   Return NNFI_OK or a status made with NNFI_FAIL (include/nnfi/status.h),
+ *   which records a message for nnfi_error_message() (thread-local):
+ *     return NNFI_FAIL(NNFI_E_IO, "model '%s': cannot read %s: %s\n"
+ *                      "  hint: paths are relative to the campaign file",
+ *                      cfg->name, path, strerror(errno));
+ *   One line saying what failed, naming the model, file or site, then lines
+ *   "  hint: ..." telling the user what to do. Codes: NNFI_E_INVALID (an
+ *   argument or value out of range), NNFI_E_CONFIG (a campaign value this
+ *   host cannot use), NNFI_E_IO (files), NNFI_E_NOMEM, NNFI_E_UNSUPPORTED (a
+ *   valid request this host cannot do), NNFI_E_BACKEND (your framework
+ *   failed: put its own message in yours), NNFI_E_TIMEOUT (a device wait
+ *   passed the watchdog's deadline, include/nnfi/watchdog.h). Pass statuses
+ *   of nnfi calls and of the hook up unchanged with NNFI_TRY. Never print,
+ *   exit or abort: the CLI reports (tests/arch checks there is no exit or
+ *   abort in library code), and a failed trial is recorded, not fatal. C++
+ *   hosts catch every exception at the table boundary (host_torch.cpp).
+ *
+ * 4. Registering a new host
+ *
+ *   a. src/plugins/host_<name>/CMakeLists.txt, one line (plus your
+ *      framework's target_link_libraries):
+ *        nnfi_plugin(nnfi_host_<name> host_<name>.c)
+ *      nnfi_plugin (src/plugins/CMakeLists.txt) makes a static library that
+ *      links nnfi_base only. Add add_subdirectory(host_<name>) there, inside
+ *      if(NNFI_HAVE_<DEP>) when it needs an optional package (as host_torch).
+ *      A plug-in includes include/nnfi/ headers and its own, never the
+ *      engine's, the registry's or the CLI's (tests/arch checks).
+ *   b. include/nnfi/model_host.h: declare
+ *        const nnfi_model_host *nnfi_host_<name>(void);
+ *   c. include/nnfi/config.h: a value in nnfi_host_kind; and its spelling in
+ *      nnfi_cfg_host_strings (src/base/config/config_names.c), with any
+ *      checks of your model block in src/base/config/config_checks.c (the
+ *      torch host requires `path` there).
+ *   d. src/registry/registry.c, nnfi_host_lookup: a case returning
+ *      nnfi_host_<name>() (behind #ifdef NNFI_HAVE_<DEP>, with an #else that
+ *      returns NNFI_E_UNSUPPORTED and a rebuild hint, as torch); list it in
+ *      nnfi_registry_describe (--version); and in src/registry/CMakeLists.txt
+ *      target_link_libraries(nnfi_registry PUBLIC nnfi_host_<name>) (and the
+ *      NNFI_HAVE_<DEP> definition for an optional one). Only the registry
+ *      has #ifdefs on optional dependencies. It checks your table once before
+ *      handing it out (ABI, size, required slots: check_host), so a missing
+ *      slot is an NNFI_E_UNSUPPORTED at lookup, not a crash in a trial.
+ *
+ * 5. Testing it
+ *
+ *   tests/host/test_host_null.c is the pattern: a cmocka test registered in
+ *   tests/host/CMakeLists.txt with nnfi_unit_test(test_host_<name>
+ *   test_host_<name>.c) (label unit; run ctest -L unit). Drive the host
+ *   through the cpu injector as the engine does, and check at least:
+ *     - open is deterministic: same config and seed, bit-identical logits;
+ *       another seed (or model) differs;
+ *     - sites come in call order with the right kinds, shapes and numel, and
+ *       PARAM/BUFFER sites have data;
+ *     - a hook with no faults changes nothing (logits equal the golden run);
+ *     - a parameter fault changes the logits and, after disarm, the logits
+ *       are bit-identical to the golden run again;
+ *     - activation/input faults reach the logits through the hook, on every
+ *       row (permanent) and on one sample (transient, scope sample);
+ *     - a hook that fails makes forward return its status (the torch host's
+ *       test does: tests/torch/test_host_torch.c);
+ *     - open's errors (missing file, bad values) return the right code with a
+ *       hint, and close() of what they leave is safe.
+ *   Then a small campaign with `host: <name>` end to end (tests/campaign),
+ *   and the sanitizer and valgrind suites (tests/sanitizers, tests/valgrind)
+ *   for leaks on open's error paths.
  */
 #include "nnfi/model_host.h"
 #include "nnfi/philox.h"
@@ -29,13 +234,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Everything of one open model (section 1: per-model state only, no globals). */
 struct nnfi_model {
     uint32_t inputs, hidden, layers, classes;
     uint64_t seed;
     uint32_t n_fc;       /* layers + 1 */
     uint32_t *fan_in, *fan_out;
     float **weight, **bias;
-    nnfi_site *sites;
+    nnfi_site *sites;    /* owned; borrowed by everyone until close */
     size_t n_sites;
     uint32_t *act_site;  /* site index of fc<i>.out */
     nnfi_site_hook hook;
@@ -68,12 +274,13 @@ static void add_site(nnfi_model *m, const char *name, nnfi_site_kind kind, int n
     s->device = -1;
 }
 
+/* slot close: takes NULL and half-built models (open's error paths). */
 static void null_close(nnfi_model *m)
 {
     if (!m) return;
-    for (uint32_t i = 0; m->weight && i < m->n_fc; i++) {
-        free(m->weight[i]);
-        free(m->bias[i]);
+    for (uint32_t i = 0; i < m->n_fc; i++) {
+        if (m->weight) free(m->weight[i]);
+        if (m->bias) free(m->bias[i]);
     }
     free(m->weight);
     free(m->bias);
@@ -87,6 +294,8 @@ static void null_close(nnfi_model *m)
     free(m);
 }
 
+/* slot open: cfg is borrowed for this call (the shape is copied out); on
+ * failure everything is freed and *out stays NULL. */
 static nnfi_status null_open(const nnfi_model_cfg *cfg, const char *base_dir, uint64_t seed, nnfi_model **out)
 {
     (void)base_dir;
@@ -140,11 +349,13 @@ static nnfi_status null_open(const nnfi_model_cfg *cfg, const char *base_dir, ui
     return NNFI_OK;
 }
 
+/* slots n_sites, sites, n_classes, input_numel: fixed at open. */
 static size_t null_n_sites(const nnfi_model *m) { return m->n_sites; }
 static const nnfi_site *null_sites(const nnfi_model *m) { return m->sites; }
 static uint32_t null_n_classes(const nnfi_model *m) { return m->classes; }
 static uint64_t null_input_numel(const nnfi_model *m) { return m->inputs; }
 
+/* slot set_hook: just remembered; forward() does the calling. */
 static nnfi_status null_set_hook(nnfi_model *m, nnfi_site_hook hook, void *user)
 {
     m->hook = hook;
@@ -167,6 +378,9 @@ static nnfi_status grow_buffers(nnfi_model *m, uint64_t rows)
     return NNFI_OK;
 }
 
+/* slot forward: deterministic; parameters read from the site memory every
+ * call; the hook called on the input copy and on each layer's output before
+ * the next layer reads it; a hook error returned as is. */
 static nnfi_status null_forward(nnfi_model *m, const float *input, uint64_t rows, float *logits)
 {
     NNFI_TRY(grow_buffers(m, rows));
@@ -198,6 +412,8 @@ static nnfi_status null_forward(nnfi_model *m, const float *input, uint64_t rows
     return NNFI_OK;
 }
 
+/* optional slot builtin_eval: malloc'd arrays the caller frees; NULL on
+ * failure. Runs its own fault-free forward with the hook off. */
 static nnfi_status null_builtin_eval(nnfi_model *m, uint64_t samples, float **inputs, int32_t **labels)
 {
     *inputs = NULL;
@@ -240,6 +456,7 @@ static nnfi_status null_builtin_eval(nnfi_model *m, uint64_t samples, float **in
     return NNFI_OK;
 }
 
+/* The table (section 2): static, checked once by the registry (check_host). */
 static const nnfi_model_host null_host = {
     .abi = NNFI_MODEL_HOST_ABI,
     .size = sizeof(nnfi_model_host),
@@ -256,4 +473,6 @@ static const nnfi_model_host null_host = {
     .facts = NULL, /* nothing beyond the shape and seed, which the campaign records */
 };
 
+/* The one export, declared in include/nnfi/model_host.h and named only by
+ * the registry (src/registry/registry.c: nnfi_host_lookup) and tests. */
 const nnfi_model_host *nnfi_host_null(void) { return &null_host; }
