@@ -2,9 +2,9 @@
  *
  * A campaign file (YAML, see README "Campaign file reference") is parsed,
  * checked and defaulted by nnfi_campaign_load() into one nnfi_campaign. All
- * YAML handling lives in src/config/config_yaml.c; nothing else in nnfi sees
- * YAML. Optional scalars whose absence matters are pointers (NULL = absent);
- * sequences are (pointer, count) pairs.
+ * YAML handling lives in src/base/config/ (config_internal.h lists its files);
+ * nothing else in nnfi sees YAML. Optional scalars whose absence matters are
+ * pointers (NULL = absent); sequences are (pointer, count) pairs.
  *
  * Lifecycle: nnfi_campaign_load() -> read-only use -> nnfi_campaign_free().
  * The campaign owns every pointer inside it; callers borrow them.
