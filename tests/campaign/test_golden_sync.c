@@ -9,6 +9,7 @@
 
 #include "nnfi/comm.h"
 #include "nnfi/golden_sync.h"
+#include "nnfi/registry.h"
 #include "nnfi/config.h"
 #include "nnfi/worker.h"
 
@@ -18,20 +19,16 @@ static const char campaign[] =
     "eval: {samples: 300, batch: 100}\n"
     "experiments:\n  - {name: w, model: mlp, groups: [{target: weight, op: flip, count: 3}], trials: 4}\n";
 
-#define CHECK(c)                                                                                   \
-    do {                                                                                           \
-        if (!(c)) {                                                                                \
-            fprintf(stderr, "rank %d FAIL %s:%d: %s (%s)\n", rank, __FILE__, __LINE__, #c, nnfi_error_message()); \
-            MPI_Abort(MPI_COMM_WORLD, 1);                                                          \
-        }                                                                                          \
-    } while (0)
+#define NNFI_CHECK_FAIL() MPI_Abort(MPI_COMM_WORLD, 1)
+#include "nnfi_test.h"
 
 int main(int argc, char **argv)
 {
     int rank = -1;
     nnfi_comm *comm = NULL;
-    if (nnfi_comm_init(&argc, &argv, &comm) != NNFI_OK) return 1;
+    if (nnfi_comm_init(nnfi_registry_comm(), &argc, &argv, &comm) != NNFI_OK) return 1;
     rank = nnfi_comm_rank(comm);
+    nnfi_test_tag("rank %d ", rank);
     CHECK(nnfi_comm_size(comm) == 2);
     nnfi_campaign *c = NULL;
     nnfi_worker *w = NULL;

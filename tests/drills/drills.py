@@ -19,19 +19,23 @@ the way a long campaign gets hurt, and reads the result file back with h5py:
             the file opens, and --resume completes it identically
   fsize     a file-size limit (ulimit -f) hit while writing: exit 1 with a
             message naming the file and the limit, the file keeps every
-            checkpointed trial; --resume without the limit completes it; the
-            same on a tiny tmpfs when this machine lets us mount one
+            checkpointed trial; --resume without the limit completes it
+  fsize_tmpfs  the same on a tiny tmpfs (skip, 77, where mounting is refused)
   corrupt   --resume of a truncated file (several offsets), of a file with
             bytes overwritten in the middle, of another campaign's file:
             exit 1, a message naming the file and a hint, the file unchanged
   inputs    a missing campaign file or a directory (exit 1, no hang), a truncated TorchScript model, an eval set of the wrong shape
-            (message names the dataset and both shapes), NaN faults on a
-            torch model counted as DUE (torch cases need FIXTURES_DIR)
+            (message names the dataset and both shapes), NaN faults on the
+            null model counted as DUE
+  inputs_torch  a truncated TorchScript model, NaN faults on a torch CNN
+            counted as DUE (needs --fixtures; skip, 77, without)
   symlink   a symlink at -o (run, run --force, merge, merge --force): refused,
             the link's target untouched
 
+CTest runs them through pytest (test_drills.py, one test per drill). By hand:
 Usage: drills.py DRILL NNFI_BINARY WORKDIR [options]
-  --mpiexec PATH   mpiexec (kill: also run the mpiexec -n 2 mode; rankloss)
+  --mpiexec PATH   the MPI launcher (kill: also run the 2-rank mode; rankloss);
+                   its NUMPROC/PRE/POSTFLAGS from NNFI_MPIEXEC_* (default -n)
   --count N        kill: moments per mode (default 10)
   --seed S         kill: RNG seed (default: from the clock, printed)
   --fixtures DIR   inputs: tests/torch fixtures (cnn.pt ...) for the torch cases
@@ -51,36 +55,36 @@ import time
 import h5py
 import numpy as np
 
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+import nnfitest  # noqa: E402
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 CAMPAIGN = os.path.join(HERE, "drill.yaml")
 VOLATILE = {"rank", "device", "wall_s"}
-SKIP = 77
+SKIP = nnfitest.SKIP
 
-ap = argparse.ArgumentParser()
-ap.add_argument("drill", choices=["kill", "ckptkill", "rankloss", "fsize", "corrupt", "inputs", "symlink"])
-ap.add_argument("nnfi")
-ap.add_argument("work")
-ap.add_argument("--mpiexec")
-ap.add_argument("--count", type=int, default=10)
-ap.add_argument("--seed", type=int)
-ap.add_argument("--fixtures")
-args = ap.parse_args()
+class Skip(Exception):
+    """The drill cannot run here (exit 77 from the command line, a pytest skip)."""
 
-nnfi = os.path.abspath(args.nnfi)
-work = os.path.abspath(os.path.join(args.work, args.drill))
-shutil.rmtree(work, ignore_errors=True)
-os.makedirs(work)
-env = dict(os.environ)
-env.update({
-    "OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1",
-    "OMPI_MCA_rmaps_base_oversubscribe": "1", "OMPI_MCA_btl_vader_single_copy_mechanism": "none",
-    "OMPI_MCA_pml": "ob1", "OMPI_MCA_btl": "self,vader",
-})
-for k in list(env):
-    if k.startswith("SLURM_"):
-        env.pop(k)  # a drill inside an allocation must not see its task count
+
+args = nnfi = work = env = None
 failures = []
 counts = {}
+
+
+def setup(drill, nnfi_bin, work_root, mpiexec=None, count=10, seed=None, fixtures=None):
+    """Point the drills at nnfi_bin and a fresh WORK_ROOT/DRILL; mpiexec is an
+    nnfitest.MpiLauncher (None: no MPI modes)."""
+    global args, nnfi, work, env
+    args = argparse.Namespace(drill=drill, mpiexec=mpiexec, count=count, seed=seed, fixtures=fixtures)
+    nnfi = os.path.abspath(nnfi_bin)
+    work = os.path.abspath(os.path.join(work_root, drill))
+    shutil.rmtree(work, ignore_errors=True)
+    os.makedirs(work)
+    # the Open MPI settings; a drill inside an allocation must not see its task count
+    env = {k: v for k, v in nnfitest.mpi_env().items() if not k.startswith("SLURM_")}
+    failures.clear()
+    counts.clear()
 
 
 def check(cond, what):
@@ -91,12 +95,13 @@ def check(cond, what):
 
 
 def finish():
+    print("ran: " + "; ".join(f"{k} x{v}" for k, v in counts.items()))
     print(f"{len(failures)} failure(s)")
-    sys.exit(1 if failures else 0)
+    return 1 if failures else 0
 
 
 def cmd_of(nnfi_args, ranks=0):
-    return ([args.mpiexec, "-n", str(ranks)] if ranks else []) + [nnfi] + nnfi_args
+    return args.mpiexec.cmd(ranks, nnfi, *nnfi_args) if ranks else [nnfi] + nnfi_args
 
 
 def nnfi_run(nnfi_args, ranks=0, expect=0, timeout=300, **kw):
@@ -292,8 +297,7 @@ def kill_drill(every="0.05", trial_phase=False):
 
 def rankloss_drill():
     if not args.mpiexec:
-        print("no mpiexec: skipped")
-        sys.exit(SKIP)
+        raise Skip("no MPI launcher")
     ref, ref_faults, _ = reference()
     path = os.path.join(work, "rankloss.h5")
     cmd = cmd_of(run_args(path, "--checkpoint-every", "0.05"), 3)
@@ -415,15 +419,20 @@ def fsize_drill():
         check(same_rows(trial_columns(path), ref), "--resume without the limit completes it identically")
         check(fault_rows(path) == ref_faults, "every trial's faults once in /faults")
     counts["fsize"] = 1
-    # a full file system: a tiny tmpfs, where this machine lets root mount one
+
+
+def fsize_tmpfs_drill():
+    """A full file system: a tiny tmpfs, where this machine lets root mount one."""
+    ref, ref_faults, _ = reference()
+    probe = os.path.join(work, "probe.h5")
+    nnfi_run(run_args(probe, "--force"))
+    full = os.path.getsize(probe)
     mnt = os.path.join(work, "tiny")
     os.makedirs(mnt)
     size_kib = max(64, int(full * 2.5) // 1024)  # room for the file, its working copy and a reserve
     m = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size_kib}k", "tmpfs", mnt], capture_output=True, text=True)
     if m.returncode != 0:
-        print(f"tmpfs case skipped: mount failed: {m.stderr.strip()}")
-        counts["tmpfs"] = 0
-        return
+        raise Skip(f"tmpfs case: mount failed: {m.stderr.strip()}")
     try:
         path = os.path.join(mnt, "full.h5")
         fsize_case(f"tmpfs of {size_kib} KiB", path)
@@ -561,9 +570,12 @@ def inputs_drill():
     check(bool(cols["done"].all()) and int(cols["due"].sum()) > 0 and int(cols["status"].max()) == 0,
           f"NaN weights (null model): {int(cols['due'].sum())} of 12 trials DUE, status ok, no crash")
     counts["NaN faults, null model"] = 1
+
+
+def inputs_torch_drill():
+    """The torch cases of `inputs`: a truncated TorchScript model, NaN faults on a CNN."""
     if not args.fixtures:
-        print("no torch fixtures: torch cases skipped")
-        return
+        raise Skip("no torch fixtures (--fixtures): torch cases not run")
     cnn = os.path.join(args.fixtures, "cnn.pt")
     trunc = os.path.join(work, "truncated.pt")
     with open(cnn, "rb") as f:
@@ -619,7 +631,30 @@ def symlink_drill():
             counts[f"{label} onto a symlink"] = counts.get(f"{label} onto a symlink", 0) + 1
 
 
-{"kill": kill_drill, "ckptkill": lambda: kill_drill("0.001", True), "rankloss": rankloss_drill, "fsize": fsize_drill, "corrupt": corrupt_drill,
- "inputs": inputs_drill, "symlink": symlink_drill}[args.drill]()
-print("ran: " + "; ".join(f"{k} x{v}" for k, v in counts.items()))
-finish()
+DRILLS = {"kill": kill_drill, "ckptkill": lambda: kill_drill("0.001", True), "rankloss": rankloss_drill,
+          "fsize": fsize_drill, "fsize_tmpfs": fsize_tmpfs_drill, "corrupt": corrupt_drill, "inputs": inputs_drill,
+          "inputs_torch": inputs_torch_drill, "symlink": symlink_drill}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("drill", choices=sorted(DRILLS))
+    ap.add_argument("nnfi")
+    ap.add_argument("work")
+    ap.add_argument("--mpiexec", help="the MPI launcher (default: NNFI_MPIEXEC* of CTest, else none)")
+    ap.add_argument("--count", type=int, default=10)
+    ap.add_argument("--seed", type=int)
+    ap.add_argument("--fixtures")
+    a = ap.parse_args()
+    launcher = nnfitest.MpiLauncher.from_env(exe=a.mpiexec) if a.mpiexec or os.environ.get("NNFI_MPIEXEC") else None
+    setup(a.drill, a.nnfi, a.work, launcher, a.count, a.seed, a.fixtures)
+    try:
+        DRILLS[a.drill]()
+    except Skip as e:
+        print(f"SKIP: {e}")
+        return SKIP
+    return finish()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

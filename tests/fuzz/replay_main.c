@@ -19,18 +19,12 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "nnfi_test.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static unsigned long g_files, g_runs;
 static unsigned g_mutate;
-
-static uint64_t splitmix(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 static const char *const tokens[] = {
     "[", "]", "{", "}", ":", ": ", "- ", ",", "\n", "  ", "\t", "&a ", "*a", "!!str ", "? ", "---\n",
@@ -41,14 +35,14 @@ static const char *const tokens[] = {
 /* One deterministic mutation of buf[0..n) into out (capacity n + 64). */
 static size_t mutate(const char *buf, size_t n, char *out, uint64_t *rng)
 {
-    size_t at = n ? (size_t)(splitmix(rng) % (n + 1)) : 0;
-    switch (splitmix(rng) % 5) {
+    size_t at = n ? (size_t)(nnfi_splitmix64(rng) % (n + 1)) : 0;
+    switch (nnfi_splitmix64(rng) % 5) {
     case 0: /* truncate */
         memcpy(out, buf, at);
         return at;
     case 1: /* flip one byte */
         memcpy(out, buf, n);
-        if (n) out[at % n] = (char)(out[at % n] ^ (1 << (splitmix(rng) % 8)));
+        if (n) out[at % n] = (char)(out[at % n] ^ (1 << (nnfi_splitmix64(rng) % 8)));
         return n;
     case 2: { /* delete from here to the end of the line */
         size_t end = at;
@@ -58,14 +52,14 @@ static size_t mutate(const char *buf, size_t n, char *out, uint64_t *rng)
         return n - (end - at);
     }
     case 3: { /* duplicate up to 48 bytes */
-        size_t len = (size_t)(splitmix(rng) % 49);
+        size_t len = (size_t)(nnfi_splitmix64(rng) % 49);
         if (len > n - at) len = n - at;
         memcpy(out, buf, at + len);
         memcpy(out + at + len, buf + at, n - at);
         return n + len;
     }
     default: { /* insert a token */
-        const char *t = tokens[splitmix(rng) % (sizeof tokens / sizeof tokens[0])];
+        const char *t = tokens[nnfi_splitmix64(rng) % (sizeof tokens / sizeof tokens[0])];
         size_t len = strlen(t);
         memcpy(out, buf, at);
         memcpy(out + at, t, len);

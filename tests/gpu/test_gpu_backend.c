@@ -18,32 +18,17 @@
 #include "nnfi/registry.h"
 #include "nnfi/inject.h"
 #include "nnfi/sampler.h"
-
-#define CHECK(c)                                                                                               \
-    do {                                                                                                       \
-        if (!(c)) {                                                                                            \
-            fprintf(stderr, "FAIL %s:%d: %s (%s)\n", __FILE__, __LINE__, #c, nnfi_error_message());             \
-            return 1;                                                                                          \
-        }                                                                                                      \
-    } while (0)
-
-static uint64_t rng(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+#include "nnfi_test.h"
 
 /* A permanent fault on site 0: random element, bits, op and value. */
 static nnfi_fault random_fault(uint64_t *seed, nnfi_dtype dt, uint64_t numel)
 {
     nnfi_fault f;
     memset(&f, 0, sizeof f);
-    f.element = rng(seed) % numel;
-    f.mask = (rng(seed) & nnfi_low_mask(nnfi_dtype_bits(dt))) | 1;
-    f.value = rng(seed);
-    f.op = (uint8_t)(rng(seed) % NNFI_OP_COUNT);
+    f.element = nnfi_splitmix64(seed) % numel;
+    f.mask = (nnfi_splitmix64(seed) & nnfi_low_mask(nnfi_dtype_bits(dt))) | 1;
+    f.value = nnfi_splitmix64(seed);
+    f.op = (uint8_t)(nnfi_splitmix64(seed) % NNFI_OP_COUNT);
     f.when = -1;
     f.t_last = UINT32_MAX;
     return f;
@@ -73,7 +58,7 @@ static int params_dtype(nnfi_dtype dt)
     nnfi_fault *f = malloc(nf * sizeof *f);
     CHECK(host && orig && back && f);
     uint64_t seed = 1234 + dt;
-    for (size_t i = 0; i < bytes; i++) host[i] = (unsigned char)rng(&seed);
+    for (size_t i = 0; i < bytes; i++) host[i] = (unsigned char)nnfi_splitmix64(&seed);
     memcpy(orig, host, bytes);
     for (uint64_t i = 0; i < nf; i++) f[i] = random_fault(&seed, dt, numel); /* ~1e6 over 1M elements: many repeats */
     void *d = NULL;
@@ -128,10 +113,10 @@ static int activations(nnfi_dtype dt)
     uint64_t seed = 99 + dt;
     for (uint64_t i = 0; i < nf; i++) {
         f[i] = random_fault(&seed, dt, numel);
-        switch (rng(&seed) % 4) {
-        case 1: f[i].transient = 1, f[i].scope = NNFI_SCOPE_CALL, f[i].when = (int64_t)(rng(&seed) % calls); break;
-        case 2: f[i].transient = 1, f[i].scope = NNFI_SCOPE_SAMPLE, f[i].when = (int64_t)(rng(&seed) % (calls * rows)); break;
-        case 3: f[i].t_first = (uint32_t)(rng(&seed) % 3), f[i].t_last = f[i].t_first + 1; break;
+        switch (nnfi_splitmix64(&seed) % 4) {
+        case 1: f[i].transient = 1, f[i].scope = NNFI_SCOPE_CALL, f[i].when = (int64_t)(nnfi_splitmix64(&seed) % calls); break;
+        case 2: f[i].transient = 1, f[i].scope = NNFI_SCOPE_SAMPLE, f[i].when = (int64_t)(nnfi_splitmix64(&seed) % (calls * rows)); break;
+        case 3: f[i].t_first = (uint32_t)(nnfi_splitmix64(&seed) % 3), f[i].t_last = f[i].t_first + 1; break;
         default: break;
         }
     }
@@ -144,7 +129,7 @@ static int activations(nnfi_dtype dt)
     for (uint64_t c = 0; c < calls; c++) {
         CHECK(cpu->begin_call(ic, c, c * rows, rows) == NNFI_OK && gpu->begin_call(ig, c, c * rows, rows) == NNFI_OK);
         for (uint32_t t = 0; t < 4; t++) {
-            for (size_t i = 0; i < bytes; i++) a[i] = (unsigned char)rng(&seed);
+            for (size_t i = 0; i < bytes; i++) a[i] = (unsigned char)nnfi_splitmix64(&seed);
             CHECK(cudaMemcpy(d, a, bytes, cudaMemcpyHostToDevice) == cudaSuccess);
             CHECK(cpu->on_site(ic, 0, a, t) == NNFI_OK);
             CHECK(gpu->on_site(ig, 0, d, t) == NNFI_OK);
@@ -213,8 +198,8 @@ static int generated_arm(void)
     unsigned char *h0 = malloc(b0), *h1 = malloc(b1), *o0 = malloc(b0), *o1 = malloc(b1), *back = malloc(b0);
     CHECK(h0 && h1 && o0 && o1 && back);
     uint64_t seed = 5;
-    for (size_t i = 0; i < b0; i++) h0[i] = (unsigned char)rng(&seed);
-    for (size_t i = 0; i < b1; i++) h1[i] = (unsigned char)rng(&seed);
+    for (size_t i = 0; i < b0; i++) h0[i] = (unsigned char)nnfi_splitmix64(&seed);
+    for (size_t i = 0; i < b1; i++) h1[i] = (unsigned char)nnfi_splitmix64(&seed);
     memcpy(o0, h0, b0);
     memcpy(o1, h1, b1);
     void *d0 = NULL, *d1 = NULL;
@@ -267,10 +252,7 @@ static int generated_arm(void)
 
 int main(void)
 {
-    if (nnfi_cuda_device_count() <= 0) {
-        printf("no CUDA device: skipped\n");
-        return 77;
-    }
+    if (nnfi_cuda_device_count() <= 0) return nnfi_test_skip("no CUDA device");
     for (int dt = 0; dt < NNFI_DT_COUNT; dt++)
         if (params_dtype((nnfi_dtype)dt)) return 1;
     if (activations(NNFI_DT_F32) || activations(NNFI_DT_BF16)) return 1;

@@ -9,15 +9,7 @@
 #include "inject_apply.cuh"
 #include "nnfi/inject.h"
 #include "nnfi/sampler.h"
-
-#define CHECK(c)                                                             \
-    do {                                                                     \
-        if (!(c)) {                                                          \
-            fprintf(stderr, "FAIL %s:%d: %s (%s)\n", __FILE__, __LINE__, #c, \
-                    nnfi_error_message());                                   \
-            return 1;                                                        \
-        }                                                                    \
-    } while (0)
+#include "nnfi_test.h"
 
 static int run_dtype(nnfi_dtype dt)
 {
@@ -89,10 +81,7 @@ static int run_dtype(nnfi_dtype dt)
 
 int main(void)
 {
-    if (nnfi_cuda_device_count() <= 0) {
-        printf("no CUDA device: skipped\n");
-        return 77;
-    }
+    if (nnfi_cuda_device_count() <= 0) return nnfi_test_skip("no CUDA device");
     for (int dt = 0; dt < NNFI_DT_COUNT; dt++)
         if (run_dtype((nnfi_dtype)dt)) return 1;
     return 0;

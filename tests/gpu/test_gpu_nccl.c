@@ -10,21 +10,11 @@
 
 #include "inject_apply.cuh"
 #include "nccl_coll.h"
-
-#define CHECK(c)                                                                                       \
-    do {                                                                                               \
-        if (!(c)) {                                                                                    \
-            fprintf(stderr, "FAIL %s:%d: %s (%s)\n", __FILE__, __LINE__, #c, nnfi_error_message());     \
-            return 1;                                                                                  \
-        }                                                                                              \
-    } while (0)
+#include "nnfi_test.h"
 
 int main(void)
 {
-    if (nnfi_cuda_device_count() <= 0) {
-        printf("no CUDA device: skipped\n");
-        return 77;
-    }
+    if (nnfi_cuda_device_count() <= 0) return nnfi_test_skip("no CUDA device");
     unsigned char id[NNFI_NCCL_ID_BYTES];
     CHECK(nnfi_nccl_unique_id(id) == NNFI_OK);
     nnfi_nccl *c = NULL;

@@ -16,22 +16,14 @@
 #include <string.h>
 
 #include "nnfi/fault_bits.h"
+#include "nnfi_test.h"
 
 #define N_ELEM 257
 #define GUARD 16
 
-/* splitmix64: a small deterministic generator for test data */
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
-
 static void fill_random(unsigned char *p, size_t n, uint64_t *s)
 {
-    for (size_t i = 0; i < n; i++) p[i] = (unsigned char)rng_next(s);
+    for (size_t i = 0; i < n; i++) p[i] = (unsigned char)nnfi_splitmix64(s);
 }
 
 static const nnfi_dtype all_dtypes[] = {NNFI_DT_F32, NNFI_DT_F16, NNFI_DT_BF16, NNFI_DT_F64,
@@ -87,9 +79,9 @@ static void test_ops_restore_all(void **state)
             uint64_t idx[N_APPLY], saved[N_APPLY];
             int changed = 0;
             for (int a = 0; a < N_APPLY; a++) {
-                uint64_t i = rng_next(&s) % N_ELEM;
-                uint64_t mask = rng_next(&s) & width;
-                uint64_t value = rng_next(&s) & width;
+                uint64_t i = nnfi_splitmix64(&s) % N_ELEM;
+                uint64_t mask = nnfi_splitmix64(&s) & width;
+                uint64_t value = nnfi_splitmix64(&s) & width;
                 uint64_t w = nnfi_elem_load(buf, dt, i);
                 assert_true((w & ~width) == 0);
                 uint64_t r = nnfi_bits_apply(w, (nnfi_op)op, mask, value);
@@ -123,7 +115,7 @@ static void test_op_algebra(void **state)
     for (size_t d = 0; d < N_DTYPES; d++) {
         uint64_t width = nnfi_low_mask(nnfi_dtype_bits(all_dtypes[d]));
         for (int n = 0; n < 20000; n++) {
-            uint64_t w = rng_next(&s) & width, mask = rng_next(&s) & width, v = rng_next(&s) & width;
+            uint64_t w = nnfi_splitmix64(&s) & width, mask = nnfi_splitmix64(&s) & width, v = nnfi_splitmix64(&s) & width;
             uint64_t f1 = nnfi_bits_apply(w, NNFI_OP_FLIP, mask, v);
             assert_true(nnfi_bits_apply(f1, NNFI_OP_FLIP, mask, v) == w);
             assert_true(f1 == (w ^ mask));
@@ -173,7 +165,7 @@ static void test_load_store(void **state)
                 assert_true(nnfi_elem_load(base, dt, i) == want);
             }
             for (uint64_t i = 0; i < N_ELEM; i++) {
-                uint64_t w = rng_next(&s); /* high garbage above the width is dropped */
+                uint64_t w = nnfi_splitmix64(&s); /* high garbage above the width is dropped */
                 nnfi_elem_store(base, dt, i, w);
                 assert_true(nnfi_elem_load(base, dt, i) == (w & width));
                 for (unsigned b = 0; b < bytes; b++) ref[off + i * bytes + b] = (unsigned char)(w >> (8 * b));
@@ -480,7 +472,7 @@ static void test_f16_vs_compiler(void **state)
     uint64_t s = 4242;
     for (int n = 0; n < 200000; n++) {
         /* doubles spread over fp16's range and a bit beyond, both signs */
-        uint64_t r = rng_next(&s);
+        uint64_t r = nnfi_splitmix64(&s);
         double v = ldexp((double)(r >> 11) / 9007199254740992.0, (int)(r % 60) - 40);
         if (r & 1024) v = -v;
         _Float16 h = (_Float16)v;

@@ -18,14 +18,7 @@
 
 #include "nnfi/config.h" /* nnfi_transient_scope */
 #include "nnfi/inject.h"
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+#include "nnfi_test.h"
 
 /* The model: parameters and buffers of every dtype, and per-sample sites. */
 enum {
@@ -63,7 +56,7 @@ static void add_site(fixture *fx, int i, const char *name, nnfi_site_kind kind, 
         size_t n = site_bytes(s);
         unsigned char *p = malloc(n);
         assert_non_null(p);
-        for (size_t b = 0; b < n; b++) p[b] = (unsigned char)rng_next(seed);
+        for (size_t b = 0; b < n; b++) p[b] = (unsigned char)nnfi_splitmix64(seed);
         s->data = p;
         fx->orig[i] = malloc(n);
         assert_non_null(fx->orig[i]);
@@ -140,19 +133,19 @@ static nnfi_fault *random_param_faults(const fixture *fx, size_t n, uint64_t *se
     for (size_t i = 0; i < n; i++) {
         uint32_t site;
         uint64_t element;
-        if (i > 0 && rng_next(seed) % 5 == 0) {
-            const nnfi_fault *prev = &f[rng_next(seed) % i];
+        if (i > 0 && nnfi_splitmix64(seed) % 5 == 0) {
+            const nnfi_fault *prev = &f[nnfi_splitmix64(seed) % i];
             site = prev->site;
             element = prev->element;
         } else {
-            site = (uint32_t)(rng_next(seed) % N_PARAM_SITES);
-            element = rng_next(seed) % fx->sites[site].numel;
+            site = (uint32_t)(nnfi_splitmix64(seed) % N_PARAM_SITES);
+            element = nnfi_splitmix64(seed) % fx->sites[site].numel;
         }
         uint64_t width = nnfi_low_mask(nnfi_dtype_bits(fx->sites[site].dtype));
-        uint64_t mask = rng_next(seed) & width;
+        uint64_t mask = nnfi_splitmix64(seed) & width;
         if (!mask) mask = 1;
-        nnfi_op op = (nnfi_op)(rng_next(seed) % NNFI_OP_COUNT);
-        f[i] = make_fault(site, element, op, mask, op >= NNFI_OP_RANDOM ? rng_next(seed) & width : 0);
+        nnfi_op op = (nnfi_op)(nnfi_splitmix64(seed) % NNFI_OP_COUNT);
+        f[i] = make_fault(site, element, op, mask, op >= NNFI_OP_RANDOM ? nnfi_splitmix64(seed) & width : 0);
     }
     return f;
 }
@@ -250,10 +243,10 @@ static void test_mixed_list_restores(void **state)
         if (i % 2) {
             f[i].transient = 1;
             f[i].scope = NNFI_SCOPE_CALL;
-            f[i].when = (int64_t)(rng_next(&seed) % 4);
+            f[i].when = (int64_t)(nnfi_splitmix64(&seed) % 4);
         } else {
             f[i].site = S_ACT;
-            f[i].element = rng_next(&seed) % ACT_NUMEL;
+            f[i].element = nnfi_splitmix64(&seed) % ACT_NUMEL;
             f[i].mask &= 0xffffffffu;
             if (!f[i].mask) f[i].mask = 1;
             f[i].value &= 0xffffffffu;
@@ -439,7 +432,7 @@ static void apply_rows(void *data, nnfi_dtype dt, uint64_t numel, const nnfi_fau
 
 static void fill_floats(float *p, size_t n, uint64_t *seed)
 {
-    for (size_t i = 0; i < n; i++) p[i] = (float)(rng_next(seed) % 1000) / 7.0f;
+    for (size_t i = 0; i < n; i++) p[i] = (float)(nnfi_splitmix64(seed) % 1000) / 7.0f;
 }
 
 static void test_on_site(void **state)
@@ -527,7 +520,7 @@ static void test_on_site(void **state)
     /* the state site: f4 only at steps 1 and 2 */
     uint16_t st[ROWS * STATE_NUMEL], stw[ROWS * STATE_NUMEL];
     for (uint32_t t = 0; t < 4; t++) {
-        for (int i = 0; i < ROWS * STATE_NUMEL; i++) st[i] = (uint16_t)rng_next(&seed);
+        for (int i = 0; i < ROWS * STATE_NUMEL; i++) st[i] = (uint16_t)nnfi_splitmix64(&seed);
         memcpy(stw, st, sizeof st);
         if (t == 1 || t == 2) apply_rows(stw, NNFI_DT_F16, STATE_NUMEL, &f[4], 0, ROWS);
         assert_int_equal(fx->be->on_site(fx->inj, S_STATE, st, t), NNFI_OK);
@@ -538,7 +531,7 @@ static void test_on_site(void **state)
 
     /* a site with no faults (a parameter site here) is left alone */
     unsigned char junk[64], junkw[64];
-    for (int i = 0; i < 64; i++) junk[i] = junkw[i] = (unsigned char)rng_next(&seed);
+    for (int i = 0; i < 64; i++) junk[i] = junkw[i] = (unsigned char)nnfi_splitmix64(&seed);
     assert_int_equal(fx->be->on_site(fx->inj, S_W32, junk, 0), NNFI_OK);
     assert_memory_equal(junk, junkw, sizeof junk);
 

@@ -17,6 +17,7 @@
 
 #include "nnfi/config.h" /* nnfi_transient_scope */
 #include "nnfi/sampler.h"
+#include "nnfi_test.h"
 
 /* The synthetic site table: selected sites (by index into a larger model
  * table, deliberately not 0..4) with their dtypes and sizes. */
@@ -26,14 +27,6 @@ static const uint8_t site_dtype[N_SITES] = {NNFI_DT_F32, NNFI_DT_F16, NNFI_DT_I8
 static const uint64_t site_numel[N_SITES] = {1000, 37, 4096, 1, 513};
 static uint64_t site_prefix[N_SITES + 1];
 #define TOTAL (1000 + 37 + 4096 + 1 + 513)
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
 
 /* A permanent one-random-bit flip over the five sites; candidate sets differ
  * per dtype so mask checks can tell the dtypes apart. */
@@ -156,7 +149,7 @@ static void check_pure(const nnfi_group_plan *g, uint64_t n)
     for (uint64_t k = n; k-- > 0;) nnfi_sampler_fault(g, id, k, &b[k]);
     uint64_t s = 31337;
     for (uint64_t k0 = 0; k0 < n;) {
-        uint64_t len = 1 + rng_next(&s) % 700;
+        uint64_t len = 1 + nnfi_splitmix64(&s) % 700;
         if (len > n - k0) len = n - k0;
         nnfi_sampler_faults(g, id, k0, len, c + k0);
         k0 += len;

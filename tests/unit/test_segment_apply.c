@@ -19,14 +19,7 @@
 #include "nnfi/config.h"
 #include "nnfi/inject.h"
 #include "segment_apply.cuh"
-
-static uint64_t rng_next(uint64_t *s)
-{
-    uint64_t z = (*s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-}
+#include "nnfi_test.h"
 
 typedef struct keyed {
     uint64_t key;
@@ -51,12 +44,12 @@ static nnfi_fault random_fault(uint64_t *seed, uint32_t site, nnfi_dtype dt, uin
     nnfi_fault f;
     memset(&f, 0, sizeof f);
     f.site = site;
-    f.element = rng_next(seed) % elements;
+    f.element = nnfi_splitmix64(seed) % elements;
     unsigned bits = nnfi_dtype_bits(dt);
-    f.mask = rng_next(seed) & nnfi_low_mask(bits);
+    f.mask = nnfi_splitmix64(seed) & nnfi_low_mask(bits);
     if (!f.mask) f.mask = 1;
-    f.op = (uint8_t)(rng_next(seed) % NNFI_OP_COUNT);
-    f.value = rng_next(seed) & nnfi_low_mask(bits);
+    f.op = (uint8_t)(nnfi_splitmix64(seed) % NNFI_OP_COUNT);
+    f.value = nnfi_splitmix64(seed) & nnfi_low_mask(bits);
     f.when = -1;
     f.t_first = 0;
     f.t_last = UINT32_MAX;
@@ -98,7 +91,7 @@ static void model_init(model *m, uint64_t *seed)
             s->dtype = (nnfi_dtype)i;
             s->numel = PNUMEL;
             m->cpu_mem[i] = malloc(pbytes(i)), m->dev_mem[i] = malloc(pbytes(i)), m->orig[i] = malloc(pbytes(i));
-            for (size_t b = 0; b < pbytes(i); b++) ((unsigned char *)m->orig[i])[b] = (unsigned char)rng_next(seed);
+            for (size_t b = 0; b < pbytes(i); b++) ((unsigned char *)m->orig[i])[b] = (unsigned char)nnfi_splitmix64(seed);
             memcpy(m->cpu_mem[i], m->orig[i], pbytes(i));
             memcpy(m->dev_mem[i], m->orig[i], pbytes(i));
             s->data = m->cpu_mem[i];
@@ -162,18 +155,18 @@ static void test_trial_matches_cpu(void **state)
     model_init(&m, &seed);
     nnfi_fault *f = malloc(NF * sizeof *f);
     for (int i = 0; i < NF; i++) {
-        uint32_t s = (uint32_t)(rng_next(&seed) % NS);
+        uint32_t s = (uint32_t)(nnfi_splitmix64(&seed) % NS);
         f[i] = random_fault(&seed, s, m.sites[s].dtype, m.sites[s].numel);
-        uint64_t kind = rng_next(&seed) % 4;
+        uint64_t kind = nnfi_splitmix64(&seed) % 4;
         if (s >= NP && g_mix == MIX_PERMANENT) kind = 0;
         if (s >= NP && g_mix == MIX_SAMPLE) kind = 2;
         switch (kind) {
         case 0: break; /* permanent, every step */
-        case 1: f[i].transient = 1, f[i].scope = NNFI_SCOPE_CALL, f[i].when = (int64_t)(rng_next(&seed) % CALLS); break;
+        case 1: f[i].transient = 1, f[i].scope = NNFI_SCOPE_CALL, f[i].when = (int64_t)(nnfi_splitmix64(&seed) % CALLS); break;
         case 2:
-            if (s >= NP) f[i].transient = 1, f[i].scope = NNFI_SCOPE_SAMPLE, f[i].when = (int64_t)(rng_next(&seed) % (CALLS * ROWS));
+            if (s >= NP) f[i].transient = 1, f[i].scope = NNFI_SCOPE_SAMPLE, f[i].when = (int64_t)(nnfi_splitmix64(&seed) % (CALLS * ROWS));
             break;
-        default: f[i].t_first = (uint32_t)(rng_next(&seed) % 3), f[i].t_last = f[i].t_first + 1; break;
+        default: f[i].t_first = (uint32_t)(nnfi_splitmix64(&seed) % 3), f[i].t_last = f[i].t_first + 1; break;
         }
     }
     uint64_t *keys = malloc(NF * sizeof *keys), *saved = malloc(NF * sizeof *saved), *saved_t = malloc(NF * sizeof *saved_t);
@@ -198,7 +191,7 @@ static void test_trial_matches_cpu(void **state)
             for (uint32_t s = NP; s < NS; s++) {
                 size_t bytes = ROWS * m.sites[s].numel * nnfi_dtype_bits(m.sites[s].dtype) / 8;
                 unsigned char *a = malloc(bytes), *b = malloc(bytes);
-                for (size_t i = 0; i < bytes; i++) a[i] = (unsigned char)rng_next(&seed);
+                for (size_t i = 0; i < bytes; i++) a[i] = (unsigned char)nnfi_splitmix64(&seed);
                 memcpy(b, a, bytes);
                 assert_int_equal(cpu->on_site(inj, s, a, t), NNFI_OK);
                 nnfi_seg_call c = {call, call * ROWS, ROWS, m.sites[s].numel, s, t, (uint8_t)m.sites[s].dtype};
