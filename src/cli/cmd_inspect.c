@@ -5,16 +5,18 @@
  * Student-t interval, the SDC rate (trials with sdc > 0) and the DUE rate
  * (trials with due != 0) with 95% Wilson intervals, and the mean critical SDC
  * samples per trial. Only rows whose `done` is set count. The file is read
- * with HDF5 directly (layout: nnfi/h5_results.h); it may be one a run is still
- * writing, since the writer keeps it closed between checkpoints. */
+ * through the reader API (nnfi/h5_reader.h; this file only computes and
+ * prints); it may be one a run is still writing, since the writer keeps it
+ * closed between checkpoints. */
 #include "cli.h"
 
-#include <hdf5.h>
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+
+#include "nnfi/h5_reader.h"
 
 static const char *usage = "nnfi inspect OUT.h5 [--format table|json]";
 
@@ -40,7 +42,7 @@ typedef struct experiment_info {
 
 typedef struct inspect {
     const char *path;
-    hid_t f;
+    nnfi_h5_file *f;
     char nnfi_version[64], git_sha[64], created[64], config_path[1024], campaign[256], last_checkpoint[64];
     char slurm_job[64], slurm_array_job[64], slurm_array_task[64];
     int32_t schema, world_size;
@@ -52,121 +54,6 @@ typedef struct inspect {
 
 /* ---------------------------------------------------------------- reading -- */
 
-static hid_t vstr_type(void)
-{
-    hid_t t = H5Tcopy(H5T_C_S1);
-    H5Tset_size(t, H5T_VARIABLE);
-    H5Tset_cset(t, H5T_CSET_UTF8);
-    return t;
-}
-
-static int read_attr(hid_t obj, const char *name, hid_t mtype, void *out)
-{
-    if (H5Aexists(obj, name) <= 0) return -1;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0) return -1;
-    int rc = H5Aread(a, mtype, out) < 0 ? -1 : 0;
-    H5Aclose(a);
-    return rc;
-}
-
-static int read_attr_str(hid_t obj, const char *name, char *buf, size_t n)
-{
-    buf[0] = '\0';
-    if (H5Aexists(obj, name) <= 0) return -1;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    if (a < 0) return -1;
-    hid_t ft = H5Aget_type(a);
-    int rc = -1;
-    if (ft >= 0 && H5Tget_class(ft) == H5T_STRING) {
-        if (H5Tis_variable_str(ft) > 0) {
-            hid_t mt = vstr_type();
-            char *s = NULL;
-            if (H5Aread(a, mt, &s) >= 0 && s) {
-                snprintf(buf, n, "%s", s);
-                H5free_memory(s);
-                rc = 0;
-            }
-            H5Tclose(mt);
-        } else {
-            size_t len = H5Tget_size(ft);
-            char *s = calloc(len + 1, 1);
-            if (s && H5Aread(a, ft, s) >= 0) {
-                snprintf(buf, n, "%s", s);
-                rc = 0;
-            }
-            free(s);
-        }
-    }
-    if (ft >= 0) H5Tclose(ft);
-    H5Aclose(a);
-    return rc;
-}
-
-/* Length of a 1-D dataset, -1 if absent or not 1-D. */
-static int64_t ds_len(hid_t f, const char *name)
-{
-    if (H5Lexists(f, name, H5P_DEFAULT) <= 0) return -1;
-    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
-    if (ds < 0) return -1;
-    hid_t sp = H5Dget_space(ds);
-    hsize_t n = 0;
-    int64_t len = -1;
-    if (sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, &n, NULL) == 1)
-        len = (int64_t)n;
-    if (sp >= 0) H5Sclose(sp);
-    H5Dclose(ds);
-    return len;
-}
-
-/* Read a whole 1-D numeric dataset of exactly n values. */
-static int read_all(hid_t f, const char *name, hid_t mtype, size_t n, void *out)
-{
-    if (ds_len(f, name) != (int64_t)n) return -1;
-    if (!n) return 0;
-    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT);
-    if (ds < 0) return -1;
-    int rc = H5Dread(ds, mtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0 ? -1 : 0;
-    H5Dclose(ds);
-    return rc;
-}
-
-/* Read a 1-D variable-length string dataset of n values into malloc'd copies. */
-static int read_strings(hid_t f, const char *name, size_t n, char **out)
-{
-    if (ds_len(f, name) != (int64_t)n) return -1;
-    if (!n) return 0;
-    hid_t ds = H5Dopen2(f, name, H5P_DEFAULT), mt = vstr_type();
-    char **raw = calloc(n, sizeof *raw);
-    int rc = -1;
-    if (ds >= 0 && raw && H5Dread(ds, mt, H5S_ALL, H5S_ALL, H5P_DEFAULT, raw) >= 0) {
-        rc = 0;
-        for (size_t i = 0; i < n; i++) {
-            out[i] = strdup(raw[i] ? raw[i] : "");
-            if (!out[i]) rc = -1;
-            if (raw[i]) H5free_memory(raw[i]);
-        }
-    }
-    free(raw);
-    H5Tclose(mt);
-    if (ds >= 0) H5Dclose(ds);
-    return rc;
-}
-
-/* Rows [start, start+count) of a 1-D dataset. */
-static int read_block(hid_t ds, hid_t mtype, uint64_t start, uint64_t count, void *out)
-{
-    hsize_t s = start, c = count;
-    hid_t fs = H5Dget_space(ds), ms = H5Screate_simple(1, &c, NULL);
-    int rc = -1;
-    if (fs >= 0 && ms >= 0 && H5Sselect_hyperslab(fs, H5S_SELECT_SET, &s, NULL, &c, NULL) >= 0 &&
-        H5Dread(ds, mtype, ms, fs, H5P_DEFAULT, out) >= 0)
-        rc = 0;
-    if (ms >= 0) H5Sclose(ms);
-    if (fs >= 0) H5Sclose(fs);
-    return rc;
-}
-
 static nnfi_status bad_file(const char *path, const char *what)
 {
     return NNFI_FAIL(NNFI_E_IO, "%s: %s\n  hint: the file is damaged or was not written by this nnfi; 'h5ls -r %s' "
@@ -174,114 +61,70 @@ static nnfi_status bad_file(const char *path, const char *what)
                      path, what, path);
 }
 
+#define COPY_TEXT(buf, s) snprintf(buf, sizeof buf, "%s", (s) ? (s) : "")
+
 static nnfi_status read_meta(inspect *in)
 {
-    hid_t f = in->f;
-    if (read_attr(f, "schema_version", H5T_NATIVE_INT32, &in->schema) < 0 ||
-        read_attr(f, "config_hash", H5T_NATIVE_UINT64, &in->hash) < 0)
-        return NNFI_FAIL(NNFI_E_IO, "%s: not an nnfi result file (no schema_version/config_hash attributes)\n  hint: "
-                                    "nnfi inspect reads the files 'nnfi run' writes",
-                         in->path);
-    read_attr(f, "seed", H5T_NATIVE_UINT64, &in->seed);
-    in->world_size = 0;
-    read_attr(f, "world_size", H5T_NATIVE_INT32, &in->world_size);
-    read_attr_str(f, "nnfi_version", in->nnfi_version, sizeof in->nnfi_version);
-    read_attr_str(f, "git_sha", in->git_sha, sizeof in->git_sha);
-    read_attr_str(f, "created", in->created, sizeof in->created);
-    read_attr_str(f, "config_path", in->config_path, sizeof in->config_path);
-    read_attr_str(f, "campaign", in->campaign, sizeof in->campaign);
-    read_attr_str(f, "slurm_job_id", in->slurm_job, sizeof in->slurm_job);
-    read_attr_str(f, "slurm_array_job_id", in->slurm_array_job, sizeof in->slurm_array_job);
-    read_attr_str(f, "slurm_array_task_id", in->slurm_array_task, sizeof in->slurm_array_task);
-    if (H5Lexists(f, "progress", H5P_DEFAULT) > 0) {
-        hid_t g = H5Gopen2(f, "progress", H5P_DEFAULT);
-        if (g >= 0) {
-            read_attr(g, "trials_done", H5T_NATIVE_UINT64, &in->progress_done);
-            read_attr(g, "checkpoints", H5T_NATIVE_UINT64, &in->checkpoints);
-            read_attr_str(g, "last_checkpoint", in->last_checkpoint, sizeof in->last_checkpoint);
-            H5Gclose(g);
-        }
-    }
-    int64_t total = ds_len(f, "trials/done");
-    if (total < 0) return bad_file(in->path, "no /trials/done column");
-    in->total = (uint64_t)total;
+    const nnfi_h5_file_info *info = nnfi_h5_file_info_of(in->f);
+    in->schema = info->schema_version;
+    in->hash = info->config_hash;
+    in->seed = info->seed;
+    in->world_size = info->world_size >= 0 ? info->world_size : 0;
+    COPY_TEXT(in->nnfi_version, info->nnfi_version);
+    COPY_TEXT(in->git_sha, info->git_sha);
+    COPY_TEXT(in->created, info->created);
+    COPY_TEXT(in->config_path, info->config_path);
+    COPY_TEXT(in->campaign, info->campaign);
+    COPY_TEXT(in->slurm_job, info->slurm_job_id);
+    COPY_TEXT(in->slurm_array_job, info->slurm_array_job_id);
+    COPY_TEXT(in->slurm_array_task, info->slurm_array_task_id);
+    COPY_TEXT(in->last_checkpoint, info->last_checkpoint);
+    in->progress_done = info->progress_done;
+    in->checkpoints = info->checkpoints;
+    in->total = info->trials;
 
-    int64_t ne = ds_len(f, "experiments/name"), np = ds_len(f, "points/experiment");
-    if (ne < 0 || np < 0) return bad_file(in->path, "no /experiments or /points table");
-    in->n_exp = (size_t)ne;
-    in->n_pts = (size_t)np;
+    nnfi_h5_plan_tables t;
+    nnfi_status st = nnfi_h5_read_plan_tables(in->f, &t);
+    if (st != NNFI_OK) goto out;
+    in->n_exp = t.n_experiments;
+    in->n_pts = t.n_points;
     in->exp = calloc(in->n_exp ? in->n_exp : 1, sizeof *in->exp);
     in->pts = calloc(in->n_pts ? in->n_pts : 1, sizeof *in->pts);
-    char **names = calloc(in->n_exp ? in->n_exp : 1, sizeof *names), **models = calloc(in->n_exp ? in->n_exp : 1, sizeof *models);
-    uint64_t *u64 = calloc((in->n_exp > in->n_pts ? in->n_exp : in->n_pts) + 1, sizeof *u64);
-    uint32_t *u32 = calloc((in->n_exp > in->n_pts ? in->n_exp : in->n_pts) + 1, sizeof *u32);
-    double *dbl = calloc(in->n_pts + 1, sizeof *dbl);
-    uint8_t *u8 = calloc(in->n_pts + 1, 1);
-    nnfi_status st = NNFI_OK;
-    if (!in->exp || !in->pts || !names || !models || !u64 || !u32 || !dbl || !u8) {
+    if (!in->exp || !in->pts) {
         st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory reading %s", in->path);
         goto out;
     }
-    size_t ne_ = in->n_exp, np_ = in->n_pts;
-    if (read_strings(f, "experiments/name", ne_, names) < 0 || read_strings(f, "experiments/model", ne_, models) < 0) {
-        st = bad_file(in->path, "cannot read /experiments/name or /experiments/model");
-        goto out;
+    for (size_t e = 0; e < in->n_exp; e++) {
+        nnfi_h5_experiment_row *x = &t.experiments[e];
+        in->exp[e].name = x->name;
+        in->exp[e].model = x->model;
+        x->name = x->model = NULL;
+        in->exp[e].first = x->first_trial;
+        in->exp[e].trials = x->trials;
+        in->exp[e].n_points = x->n_points;
     }
-    for (size_t e = 0; e < ne_; e++) {
-        in->exp[e].name = names[e];
-        in->exp[e].model = models[e];
-        names[e] = models[e] = NULL;
-    }
-#define READ_EXP(col, buf, type, field)                                                                    \
-    if (read_all(f, "experiments/" col, type, ne_, buf) < 0) {                                             \
-        st = bad_file(in->path, "cannot read /experiments/" col);                                          \
-        goto out;                                                                                          \
-    }                                                                                                      \
-    for (size_t e = 0; e < ne_; e++) in->exp[e].field = buf[e];
-    READ_EXP("first_trial", u64, H5T_NATIVE_UINT64, first)
-    READ_EXP("trials", u64, H5T_NATIVE_UINT64, trials)
-    READ_EXP("n_points", u32, H5T_NATIVE_UINT32, n_points)
-#undef READ_EXP
-#define READ_PT(col, buf, type, field)                                                                     \
-    if (read_all(f, "points/" col, type, np_, buf) < 0) {                                                  \
-        st = bad_file(in->path, "cannot read /points/" col);                                               \
-        goto out;                                                                                          \
-    }                                                                                                      \
-    for (size_t q = 0; q < np_; q++) in->pts[q].field = buf[q];
-    READ_PT("experiment", u32, H5T_NATIVE_UINT32, experiment)
-    READ_PT("point", u32, H5T_NATIVE_UINT32, point)
-    READ_PT("x", dbl, H5T_NATIVE_DOUBLE, x)
-    READ_PT("is_rate", u8, H5T_NATIVE_UINT8, is_rate)
-    READ_PT("first_trial", u64, H5T_NATIVE_UINT64, first)
-    READ_PT("trials", u64, H5T_NATIVE_UINT64, planned)
-#undef READ_PT
-    for (size_t q = 0; q < np_; q++)
-        if (in->pts[q].experiment >= ne_ || in->pts[q].first > in->total ||
-            in->pts[q].planned > in->total - in->pts[q].first) {
+    for (size_t q = 0; q < in->n_pts; q++) {
+        const nnfi_h5_point_row *r = &t.points[q];
+        point_stats *p = &in->pts[q];
+        p->experiment = r->experiment;
+        p->point = r->point;
+        p->x = r->x;
+        p->is_rate = r->is_rate;
+        p->first = r->first_trial;
+        p->planned = r->trials;
+        if (p->experiment >= in->n_exp || p->first > in->total || p->planned > in->total - p->first) {
             st = bad_file(in->path, "/points names trials outside /trials");
             goto out;
         }
-out:
-    for (size_t e = 0; names && models && e < in->n_exp; e++) {
-        free(names[e]);
-        free(models[e]);
     }
-    free(names);
-    free(models);
-    free(u64);
-    free(u32);
-    free(dbl);
-    free(u8);
+out:
+    nnfi_h5_plan_tables_free(&t);
     return st;
 }
 
 /* Accumulate the done rows of every point, a block at a time. */
 static nnfi_status read_stats(inspect *in)
 {
-    static const char *const names[] = {"trials/done", "trials/accuracy", "trials/accuracy_drop",
-                                        "trials/sdc", "trials/critical_sdc", "trials/due"};
-    hid_t ds[6];
-    for (int i = 0; i < 6; i++) ds[i] = -1;
     uint8_t *done = malloc(BLOCK), *due = malloc(BLOCK);
     double *acc = malloc(BLOCK * sizeof *acc), *drop = malloc(BLOCK * sizeof *drop);
     uint64_t *sdc = malloc(BLOCK * sizeof *sdc), *crit = malloc(BLOCK * sizeof *crit);
@@ -290,27 +133,17 @@ static nnfi_status read_stats(inspect *in)
         st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory reading %s", in->path);
         goto out;
     }
-    for (int i = 0; i < 6; i++) {
-        if (ds_len(in->f, names[i]) != (int64_t)in->total || (ds[i] = H5Dopen2(in->f, names[i], H5P_DEFAULT)) < 0) {
-            char what[96];
-            snprintf(what, sizeof what, "no readable /%s column of %" PRIu64 " rows", names[i], in->total);
-            st = bad_file(in->path, what);
-            goto out;
-        }
-    }
     for (size_t q = 0; q < in->n_pts; q++) {
         point_stats *p = &in->pts[q];
         for (uint64_t at = 0; at < p->planned; at += BLOCK) {
             uint64_t start = p->first + at, count = p->planned - at < BLOCK ? p->planned - at : BLOCK;
-            if (read_block(ds[0], H5T_NATIVE_UINT8, start, count, done) < 0 ||
-                read_block(ds[1], H5T_NATIVE_DOUBLE, start, count, acc) < 0 ||
-                read_block(ds[2], H5T_NATIVE_DOUBLE, start, count, drop) < 0 ||
-                read_block(ds[3], H5T_NATIVE_UINT64, start, count, sdc) < 0 ||
-                read_block(ds[4], H5T_NATIVE_UINT64, start, count, crit) < 0 ||
-                read_block(ds[5], H5T_NATIVE_UINT8, start, count, due) < 0) {
-                st = bad_file(in->path, "cannot read the /trials columns");
+            if ((st = nnfi_h5_read_trials(in->f, "done", start, count, done)) != NNFI_OK ||
+                (st = nnfi_h5_read_trials(in->f, "accuracy", start, count, acc)) != NNFI_OK ||
+                (st = nnfi_h5_read_trials(in->f, "accuracy_drop", start, count, drop)) != NNFI_OK ||
+                (st = nnfi_h5_read_trials(in->f, "sdc", start, count, sdc)) != NNFI_OK ||
+                (st = nnfi_h5_read_trials(in->f, "critical_sdc", start, count, crit)) != NNFI_OK ||
+                (st = nnfi_h5_read_trials(in->f, "due", start, count, due)) != NNFI_OK)
                 goto out;
-            }
             for (uint64_t i = 0; i < count; i++) {
                 if (!done[i]) continue;
                 p->n++;
@@ -328,8 +161,6 @@ static nnfi_status read_stats(inspect *in)
         if (p->experiment < in->n_exp) in->exp[p->experiment].done += p->n;
     }
 out:
-    for (int i = 0; i < 6; i++)
-        if (ds[i] >= 0) H5Dclose(ds[i]);
     free(done);
     free(due);
     free(acc);
@@ -527,18 +358,7 @@ static nnfi_status open_result(inspect *in)
         return NNFI_FAIL(NNFI_E_IO, "%s: no such file\n  hint: give the result file 'nnfi run' wrote (-o, or "
                                     "output.path of the campaign)",
                          in->path);
-    if (H5Fis_hdf5(in->path) <= 0)
-        return NNFI_FAIL(NNFI_E_IO, "%s: not an HDF5 file\n  hint: nnfi inspect reads the result files 'nnfi run' "
-                                    "writes (.h5)",
-                         in->path);
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    H5Pset_file_locking(fapl, 0, 1); /* a reader: never block on the writer's lock */
-    in->f = H5Fopen(in->path, H5F_ACC_RDONLY, fapl);
-    H5Pclose(fapl);
-    if (in->f < 0)
-        return NNFI_FAIL(NNFI_E_IO, "%s: cannot open the HDF5 file (damaged?)\n  hint: a kill during a checkpoint can "
-                                    "break the file; 'h5ls -r %s' shows what is readable",
-                         in->path, in->path);
+    NNFI_TRY(nnfi_h5_open(in->path, "nnfi inspect reads the result files 'nnfi run' writes (.h5)", &in->f));
     NNFI_TRY(read_meta(in));
     return read_stats(in);
 }
@@ -572,26 +392,20 @@ int cmd_inspect(int argc, char **argv)
     }
     if (!path) return cli_usage_error("inspect", usage, "no result file given");
 
-    H5E_auto2_t old_fn;
-    void *old_data;
-    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     inspect in;
     memset(&in, 0, sizeof in);
     in.path = path;
-    in.f = -1;
     nnfi_status st = open_result(&in);
     int rc = CLI_OK;
     if (st != NNFI_OK) rc = cli_fail(st);
     else if (fmt == CLI_JSON) print_json(&in);
     else print_table(&in);
-    if (in.f >= 0) H5Fclose(in.f);
+    nnfi_h5_file_close(in.f);
     for (size_t e = 0; in.exp && e < in.n_exp; e++) {
         free(in.exp[e].name);
         free(in.exp[e].model);
     }
     free(in.exp);
     free(in.pts);
-    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
     return rc;
 }

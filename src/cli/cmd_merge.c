@@ -1,7 +1,8 @@
 /* cmd_merge.c - `nnfi merge SHARD.h5... -o OUT.h5 [--force] [--quiet]`: join
  * the shard files of `nnfi run --shard I/N` into one result file equal to a
  * single run of the whole campaign (the file-level work and every refusal are
- * in src/results/h5_merge.c, nnfi_h5_merge() in nnfi/h5_results.h).
+ * in src/plugins/results_h5/h5_merge.c and h5_merge_check.c, nnfi_h5_merge()
+ * in nnfi/h5_results.h).
  * Exit 0 on success, 1 when a check refuses the shards or I/O fails, 2 on
  * usage errors. */
 #include "cli.h"

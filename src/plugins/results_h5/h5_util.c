@@ -1,4 +1,7 @@
-/* h5_util.c - HDF5 error plumbing for src/results (see h5_util.h). */
+/* h5_util.c - the error plumbing of the HDF5 module (quiet HDF5, failures as
+ * nnfi statuses naming the file and the action, full-disk detection), column
+ * kinds as HDF5 types, string types, and opening files with or without a
+ * lock (see h5_util.h). */
 #include "h5_util.h"
 
 #include "nnfi/h5_results.h"
@@ -7,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 void quiet_on(h5_quiet *q)
 {
@@ -61,6 +65,34 @@ nnfi_status h5_fail(const char *path, const char *what)
                      path, what, reason[0] ? reason : "unknown error");
 }
 
+/* ---------------------------------------------------------------- types -- */
+
+hid_t mem_type(nnfi_column_kind k)
+{
+    switch (k) {
+    case NNFI_COL_U8: return H5T_NATIVE_UINT8;
+    case NNFI_COL_U32: return H5T_NATIVE_UINT32;
+    case NNFI_COL_I32: return H5T_NATIVE_INT32;
+    case NNFI_COL_U64: return H5T_NATIVE_UINT64;
+    case NNFI_COL_I64: return H5T_NATIVE_INT64;
+    case NNFI_COL_F64: return H5T_NATIVE_DOUBLE;
+    }
+    return H5T_NATIVE_UINT8;
+}
+
+hid_t file_type(nnfi_column_kind k)
+{
+    switch (k) {
+    case NNFI_COL_U8: return H5T_STD_U8LE;
+    case NNFI_COL_U32: return H5T_STD_U32LE;
+    case NNFI_COL_I32: return H5T_STD_I32LE;
+    case NNFI_COL_U64: return H5T_STD_U64LE;
+    case NNFI_COL_I64: return H5T_STD_I64LE;
+    case NNFI_COL_F64: return H5T_IEEE_F64LE;
+    }
+    return H5T_STD_U8LE;
+}
+
 hid_t vstr_type(void)
 {
     hid_t t = H5Tcopy(H5T_C_S1);
@@ -70,18 +102,81 @@ hid_t vstr_type(void)
     return t;
 }
 
-int64_t ds_length(hid_t loc, const char *name)
+void vlen_free(hid_t mtype, hid_t space, void *buf)
 {
-    hid_t ds = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (ds < 0) return -1;
-    hid_t sp = H5Dget_space(ds);
-    hsize_t n = 0;
-    int64_t len = -1;
-    if (sp >= 0 && H5Sget_simple_extent_ndims(sp) == 1 && H5Sget_simple_extent_dims(sp, &n, NULL) == 1)
-        len = (int64_t)n;
-    if (sp >= 0) H5Sclose(sp);
-    H5Dclose(ds);
-    return len;
+#if H5_VERSION_GE(1, 12, 0)
+    H5Treclaim(mtype, space, H5P_DEFAULT, buf);
+#else
+    H5Dvlen_reclaim(mtype, space, H5P_DEFAULT, buf);
+#endif
+}
+
+/* ---------------------------------------------------------------- files -- */
+
+hid_t make_fapl(void)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return fapl;
+    H5Pset_fclose_degree(fapl, H5F_CLOSE_STRONG); /* close leftovers of error paths */
+    H5Pset_file_locking(fapl, 1, 1);               /* lock, unless the file system cannot */
+    return fapl;
+}
+
+static herr_t find_lock_error(unsigned n, const H5E_error2_t *e, void *found)
+{
+    (void)n;
+    if (e->desc && strstr(e->desc, "lock file")) *(int *)found = 1;
+    return 0;
+}
+
+/* Readers hold a shared lock, a writer an exclusive one. */
+int lock_error(void)
+{
+    int found = 0;
+    H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, find_lock_error, &found);
+    return found;
+}
+
+hid_t open_file(const char *path, unsigned flags)
+{
+    for (int attempt = 0;; attempt++) {
+        hid_t fapl = make_fapl();
+        if (fapl < 0) return fapl;
+        hid_t f = H5Fopen(path, flags, fapl);
+        KEEP_ERRORS(f < 0, H5Pclose(fapl));
+        if (f >= 0 || attempt + 1 >= LOCK_WAIT_TRIES || !lock_error()) return f;
+        struct timespec ts = {0, 100 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+hid_t open_file_unlocked(const char *path)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl < 0) return fapl;
+    H5Pset_file_locking(fapl, 0, 1); /* a reader: never block on the writer's lock */
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, fapl);
+    KEEP_ERRORS(f < 0, H5Pclose(fapl));
+    return f;
+}
+
+nnfi_status open_fail(const char *path, const char *what)
+{
+    if (lock_error())
+        return NNFI_FAIL(NNFI_E_IO, "%s: cannot %s: another program has it open (HDF5 file lock, waited 10 s)\n  hint: "
+                                    "close h5py/HDFView sessions on the file of a running campaign, or read it with "
+                                    "'nnfi inspect' or with HDF5_USE_FILE_LOCKING=FALSE set, which take no lock; is "
+                                    "another 'nnfi run' writing it?",
+                         path, what);
+    return h5_fail(path, what);
+}
+
+void iso_now(char *buf, size_t n)
+{
+    time_t t = time(NULL);
+    struct tm tm;
+    gmtime_r(&t, &tm);
+    strftime(buf, n, "%Y-%m-%dT%H:%M:%SZ", &tm);
 }
 
 const char *nnfi_h5_library_version(void)

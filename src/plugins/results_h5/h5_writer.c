@@ -1,0 +1,401 @@
+/* h5_writer.c - the writer's buffers and checkpoint: put_rows / put_faults
+ * buffer rows (column-major) and faults in memory; checkpoint() writes them
+ * as one durable update (h5_durable.c): the /trials columns (done last, so
+ * a row is never done before its values are in), /faults appended in put
+ * order, /progress. Also close(), read_column() and trials_done().
+ *
+ * Notes on behaviour the header leaves open:
+ *   - put_faults() silently ignores fault lists longer than the campaign's
+ *     output.faults_max_n (and empty ones): only short lists are kept.
+ *   - /faults rows are appended in checkpoint order (put order within one
+ *     checkpoint), not sorted by trial; select by the `trial` column.
+ *   - A trial put twice before a checkpoint keeps the row put last; a row put
+ *     after a checkpoint overwrites the stored one.
+ */
+#include "h5_writer.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+static int bit_get(const uint8_t *b, uint64_t t) { return (b[t >> 3] >> (t & 7)) & 1; }
+
+nnfi_status nnfi_h5_put_rows(nnfi_h5_results *r, const nnfi_trial_row *rows, size_t n)
+{
+    if (!r || (!rows && n))
+        return NNFI_FAIL(NNFI_E_INVALID, "nnfi_h5_put_rows: NULL argument\n  hint: this is a bug in the caller");
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].trial >= r->total)
+            return NNFI_FAIL(NNFI_E_INVALID, "%s: a row for trial %" PRIu64 " but the plan has %" PRIu64 " trials\n"
+                                             "  hint: this is a bug in the caller (rows are placed by global trial index)",
+                             r->path, rows[i].trial, r->total);
+    size_t nc;
+    const nnfi_column_info *cols = nnfi_trial_columns(&nc);
+    if (r->n_rows + n > r->cap_rows) {
+        size_t cap = r->cap_rows ? r->cap_rows : 4096;
+        while (cap < r->n_rows + n) cap *= 2;
+        uint64_t *nt = realloc(r->trials, cap * sizeof *nt);
+        if (nt) r->trials = nt;
+        for (size_t i = 0; nt && i < nc; i++) {
+            uint8_t *c = realloc(r->col[i], cap * cols[i].size);
+            if (c) r->col[i] = c;
+            else nt = NULL;
+        }
+        if (!nt) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory buffering %zu result rows\n  hint: checkpoint more often", cap);
+        r->cap_rows = cap;
+    }
+    /* transpose into the column buffers (a batch is small: its rows stay in cache) */
+    for (size_t k = 0; k < n; k++) r->trials[r->n_rows + k] = rows[k].trial;
+    for (size_t i = 0; i < nc; i++) {
+        size_t off = cols[i].offset, size = cols[i].size;
+        uint8_t *dst = r->col[i] + r->n_rows * size;
+        const char *src = (const char *)rows + off;
+        switch (size) {
+        case 1:
+            for (size_t k = 0; k < n; k++) dst[k] = *(const uint8_t *)(src + k * sizeof *rows);
+            break;
+        case 4:
+            for (size_t k = 0; k < n; k++) memcpy(dst + 4 * k, src + k * sizeof *rows, 4);
+            break;
+        case 8:
+            for (size_t k = 0; k < n; k++) memcpy(dst + 8 * k, src + k * sizeof *rows, 8);
+            break;
+        default:
+            for (size_t k = 0; k < n; k++) memcpy(dst + size * k, src + k * sizeof *rows, size);
+            break;
+        }
+    }
+    r->n_rows += n;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t t = rows[i].trial;
+        int was = bit_get(r->done_bits, t), now = rows[i].done != 0;
+        if (was == now) continue;
+        if (now) {
+            r->done_bits[t >> 3] |= (uint8_t)(1u << (t & 7));
+            r->n_done++;
+        } else {
+            r->done_bits[t >> 3] &= (uint8_t)~(1u << (t & 7));
+            r->n_done--;
+        }
+    }
+    return NNFI_OK;
+}
+
+nnfi_status nnfi_h5_put_faults(nnfi_h5_results *r, uint64_t trial, const nnfi_fault *faults, size_t n)
+{
+    if (!r || (!faults && n))
+        return NNFI_FAIL(NNFI_E_INVALID, "nnfi_h5_put_faults: NULL argument\n  hint: this is a bug in the caller");
+    if (trial >= r->total)
+        return NNFI_FAIL(NNFI_E_INVALID, "%s: faults for trial %" PRIu64 " but the plan has %" PRIu64 " trials\n"
+                                         "  hint: this is a bug in the caller",
+                         r->path, trial, r->total);
+    uint64_t max_n = r->c->output ? r->c->output->faults_max_n : 1000;
+    if (n == 0 || n > max_n) return NNFI_OK; /* long lists are not stored: they regenerate from the seed */
+    if (r->n_faults + n > r->cap_faults) {
+        size_t cap = r->cap_faults ? r->cap_faults : 1024;
+        while (cap < r->n_faults + n) cap *= 2;
+        nnfi_fault_row *nf = realloc(r->faults, cap * sizeof *nf);
+        if (!nf) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory buffering %zu faults\n  hint: checkpoint more often", cap);
+        r->faults = nf;
+        r->cap_faults = cap;
+    }
+    for (size_t i = 0; i < n; i++) r->faults[r->n_faults + i] = nnfi_fault_row_of(trial, &faults[i]);
+    r->n_faults += n;
+    return NNFI_OK;
+}
+
+/* ----------------------------------------------------------- checkpoint -- */
+
+typedef struct row_key {
+    uint64_t trial;
+    size_t idx;
+} row_key;
+
+static int cmp_key(const void *a, const void *b)
+{
+    const row_key *x = a, *y = b;
+    if (x->trial != y->trial) return x->trial < y->trial ? -1 : 1;
+    return (x->idx > y->idx) - (x->idx < y->idx);
+}
+
+/* Indices of the buffered rows to write, sorted by trial, one per trial (the
+ * last one put). Returns the count, or (size_t)-1 when out of memory. */
+static size_t order_rows(const nnfi_h5_results *r, size_t *order)
+{
+    size_t n = r->n_rows, m = 0;
+    int sorted = 1;
+    for (size_t i = 1; i < n && sorted; i++) sorted = r->trials[i] > r->trials[i - 1];
+    if (sorted) {
+        for (size_t i = 0; i < n; i++) order[i] = i;
+        return n;
+    }
+    row_key *keys = malloc(n * sizeof *keys);
+    if (!keys) return (size_t)-1;
+    for (size_t i = 0; i < n; i++) {
+        keys[i].trial = r->trials[i];
+        keys[i].idx = i;
+    }
+    qsort(keys, n, sizeof *keys, cmp_key);
+    for (size_t i = 0; i < n; i++)
+        if (i + 1 == n || keys[i + 1].trial != keys[i].trial) order[m++] = keys[i].idx;
+    free(keys);
+    return m;
+}
+
+/* Select the runs of consecutive trials of the ordered rows in `space`. */
+static herr_t select_rows(hid_t space, const nnfi_h5_results *r, const size_t *order, size_t m)
+{
+    if (H5Sselect_none(space) < 0) return -1;
+    size_t i = 0;
+    while (i < m) {
+        size_t j = i + 1;
+        while (j < m && r->trials[order[j]] == r->trials[order[j - 1]] + 1) j++;
+        hsize_t start = r->trials[order[i]], count = j - i;
+        if (H5Sselect_hyperslab(space, H5S_SELECT_OR, &start, NULL, &count, NULL) < 0) return -1;
+        i = j;
+    }
+    return 0;
+}
+
+static void gather(const void *base, size_t stride, const size_t *order, size_t m, size_t offset, size_t size,
+                   void *out)
+{
+    const char *b = (const char *)base + offset;
+    switch (size) {
+    case 1:
+        for (size_t j = 0; j < m; j++) ((uint8_t *)out)[j] = *(const uint8_t *)(b + order[j] * stride);
+        break;
+    case 4:
+        for (size_t j = 0; j < m; j++) memcpy((char *)out + 4 * j, b + order[j] * stride, 4);
+        break;
+    case 8:
+        for (size_t j = 0; j < m; j++) memcpy((char *)out + 8 * j, b + order[j] * stride, 8);
+        break;
+    default:
+        for (size_t j = 0; j < m; j++) memcpy((char *)out + size * j, b + order[j] * stride, size);
+        break;
+    }
+}
+
+/* Write the buffered rows into the /trials columns. Columns laid out as
+ * create() makes them (chunked, shuffle + deflate or no filters) are written
+ * chunk by chunk (h5_chunks.c); anything else through a hyperslab selection. */
+static nnfi_status write_rows(hid_t f, nnfi_h5_results *r)
+{
+    nnfi_status st = NNFI_OK;
+    chunk_writer *w = chunk_writer_new(trial_chunk(r->total));
+    size_t *order = malloc(r->n_rows * sizeof *order);
+    hid_t fs = -1, ms = -1, ds = -1;
+    void *tmp = NULL;
+    size_t m = order ? order_rows(r, order) : (size_t)-1;
+    if (!order || !w || m == (size_t)-1) {
+        st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory writing %zu rows to %s\n  hint: checkpoint more often", r->n_rows,
+                       r->path);
+        goto out;
+    }
+    size_t n;
+    const nnfi_column_info *cols = nnfi_trial_columns(&n);
+    char what[128], dname[96];
+    /* every column but `done`, then `done`: a row is never done before its values are in */
+    for (size_t pass = 0; pass < 2; pass++)
+        for (size_t i = 0; i < n; i++) {
+            const nnfi_column_info *col = &cols[i];
+            if ((strcmp(col->name, "done") == 0) != (pass == 1)) continue;
+            snprintf(what, sizeof what, "write /trials/%s", col->name);
+            snprintf(dname, sizeof dname, "trials/%s", col->name);
+            H5_TRY(ds = H5Dopen2(f, dname, H5P_DEFAULT), r->path, what);
+            int chunked;
+            H5_TRY(chunked = write_column_chunks(ds, w, r, order, m, i, col), r->path, what);
+            if (!chunked) {
+                if (fs < 0) {
+                    hsize_t total = r->total, mm = m;
+                    tmp = malloc(m * 8);
+                    if (!tmp) {
+                        st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory writing %zu rows to %s", m, r->path);
+                        goto out;
+                    }
+                    H5_TRY(fs = H5Screate_simple(1, &total, NULL), r->path, what);
+                    H5_TRY(select_rows(fs, r, order, m), r->path, what);
+                    H5_TRY(ms = H5Screate_simple(1, &mm, NULL), r->path, what);
+                }
+                gather(r->col[i], col->size, order, m, 0, col->size, tmp);
+                H5_TRY(H5Dwrite(ds, mem_type(col->kind), ms, fs, H5P_DEFAULT, tmp), r->path, what);
+            }
+            H5_TRY(H5Dclose(ds), r->path, what);
+            ds = -1;
+        }
+out:
+    if (ds >= 0) H5Dclose(ds);
+    if (ms >= 0) H5Sclose(ms);
+    if (fs >= 0) H5Sclose(fs);
+    chunk_writer_free(w);
+    free(order);
+    free(tmp);
+    return st;
+}
+
+static nnfi_status write_faults(hid_t f, nnfi_h5_results *r)
+{
+    nnfi_status st = NNFI_OK;
+    hid_t g = -1, ds = -1, fs = -1, ms = -1;
+    size_t m = r->n_faults;
+    size_t *order = malloc(m * sizeof *order);
+    void *tmp = malloc(m * 8);
+    if (!order || !tmp) {
+        st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory writing %zu faults to %s", m, r->path);
+        goto out;
+    }
+    for (size_t i = 0; i < m; i++) order[i] = i;
+    size_t nfc;
+    const nnfi_column_info *fcols = nnfi_fault_columns(&nfc);
+    char what[128];
+    if (H5Lexists(f, "faults", H5P_DEFAULT) <= 0) { /* first faults: make the extendible columns */
+        H5_TRY(g = H5Gcreate2(f, "faults", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), r->path, "create group /faults");
+        for (size_t i = 0; i < nfc; i++) {
+            snprintf(what, sizeof what, "create dataset /faults/%s", fcols[i].name);
+            H5_TRY(ds = create_column(g, &fcols[i], 0, FAULT_CHUNK), r->path, what);
+            H5Dclose(ds);
+            ds = -1;
+        }
+    } else {
+        H5_TRY(g = H5Gopen2(f, "faults", H5P_DEFAULT), r->path, "open group /faults");
+    }
+    int64_t cur = ds_length(g, "trial");
+    if (cur < 0) {
+        st = h5_fail(r->path, "read the length of /faults/trial");
+        goto out;
+    }
+    hsize_t start = (hsize_t)cur, count = m, next = start + count;
+    H5_TRY(ms = H5Screate_simple(1, &count, NULL), r->path, "append to /faults");
+    for (size_t i = 0; i < nfc; i++) {
+        const nnfi_column_info *fc = &fcols[i];
+        snprintf(what, sizeof what, "append to /faults/%s", fc->name);
+        gather(r->faults, sizeof *r->faults, order, m, fc->offset, fc->size, tmp);
+        H5_TRY(ds = H5Dopen2(g, fc->name, H5P_DEFAULT), r->path, what);
+        H5_TRY(H5Dset_extent(ds, &next), r->path, what);
+        H5_TRY(fs = H5Dget_space(ds), r->path, what);
+        H5_TRY(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL), r->path, what);
+        H5_TRY(H5Dwrite(ds, mem_type(fc->kind), ms, fs, H5P_DEFAULT, tmp), r->path, what);
+        H5Sclose(fs);
+        fs = -1;
+        H5_TRY(H5Dclose(ds), r->path, what);
+        ds = -1;
+    }
+out:
+    if (fs >= 0) H5Sclose(fs);
+    if (ms >= 0) H5Sclose(ms);
+    if (ds >= 0) H5Dclose(ds);
+    if (g >= 0) H5Gclose(g);
+    free(order);
+    free(tmp);
+    return st;
+}
+
+/* An upper bound of the bytes a checkpoint adds to the file: every chunk the
+ * buffered rows touch rewritten in every column at its worst compressed size,
+ * the buffered faults, and room for metadata. */
+static uint64_t checkpoint_growth(const nnfi_h5_results *r)
+{
+    uint64_t chunk = trial_chunk(r->total);
+    uint64_t n_chunks = r->total / chunk + 1, touched = 0;
+    uint8_t *seen = calloc((size_t)(n_chunks / 8 + 1), 1);
+    for (size_t i = 0; i < r->n_rows; i++) {
+        uint64_t c = r->trials[i] / chunk;
+        if (!seen) {
+            touched = n_chunks;
+            break;
+        }
+        if (!(seen[c >> 3] >> (c & 7) & 1)) {
+            seen[c >> 3] |= (uint8_t)(1u << (c & 7));
+            touched++;
+        }
+    }
+    free(seen);
+    size_t n;
+    nnfi_trial_columns(&n);
+    uint64_t per_chunk = compressBound((uLong)(chunk * 8)) * n; /* no column is wider than 8 bytes */
+    return touched * per_chunk + (uint64_t)r->n_faults * 2 * sizeof(nnfi_fault_row) + (64u << 10);
+}
+
+nnfi_status nnfi_h5_checkpoint(nnfi_h5_results *r)
+{
+    if (!r) return NNFI_FAIL(NNFI_E_INVALID, "nnfi_h5_checkpoint: NULL writer\n  hint: this is a bug in the caller");
+    if (!r->n_rows && !r->n_faults) return NNFI_OK;
+    h5_quiet q;
+    quiet_on(&q);
+    nnfi_status st = NNFI_OK;
+    update u;
+    hid_t f = -1;
+    if ((st = update_begin(r->path, "reopen the result file for a checkpoint", checkpoint_growth(r), &u)) != NNFI_OK) goto out;
+    f = u.f;
+    if (r->n_rows && (st = write_rows(f, r)) != NNFI_OK) goto out;
+    if (r->n_faults && (st = write_faults(f, r)) != NNFI_OK) goto out;
+    st = write_progress(f, r->path, r->n_done, r->checkpoints + 1);
+out:
+    if (f >= 0) st = update_end(&u, r->path, st);
+    if (st == NNFI_OK) { /* on failure keep the buffers: a later checkpoint retries */
+        r->n_rows = 0;
+        r->n_faults = 0;
+        r->checkpoints++;
+    }
+    quiet_off(&q);
+    return st;
+}
+
+nnfi_status nnfi_h5_close(nnfi_h5_results *r)
+{
+    if (!r) return NNFI_OK;
+    nnfi_status st = nnfi_h5_checkpoint(r);
+    free(r->path);
+    free(r->done_bits);
+    for (size_t i = 0; i < r->n_cols; i++) free(r->col[i]);
+    free(r->col);
+    free(r->trials);
+    free(r->faults);
+    free(r);
+    return st;
+}
+
+nnfi_status nnfi_h5_read_column(nnfi_h5_results *r, const char *name, void *out)
+{
+    if (!r || !name || !out)
+        return NNFI_FAIL(NNFI_E_INVALID, "nnfi_h5_read_column: NULL argument\n  hint: this is a bug in the caller");
+    size_t n;
+    const nnfi_column_info *cols = nnfi_trial_columns(&n), *col = NULL;
+    for (size_t i = 0; i < n && !col; i++)
+        if (strcmp(cols[i].name, name) == 0) col = &cols[i];
+    if (!col)
+        return NNFI_FAIL(NNFI_E_NOTFOUND, "no result column '%s'\n  hint: the columns are those of "
+                                          "NNFI_TRIAL_COLUMNS (nnfi/results.h)",
+                         name);
+    if (!r->total) return NNFI_OK;
+    h5_quiet q;
+    quiet_on(&q);
+    nnfi_status st = NNFI_OK;
+    char dname[96], what[128];
+    snprintf(dname, sizeof dname, "trials/%s", name);
+    snprintf(what, sizeof what, "read /trials/%s", name);
+    hid_t ds = -1, f = open_file(r->path, H5F_ACC_RDONLY);
+    if (f < 0) {
+        st = open_fail(r->path, "reopen the result file to read a column");
+        goto out;
+    }
+    int64_t len = ds_length(f, dname);
+    if (len < 0 || (uint64_t)len != r->total) {
+        st = NNFI_FAIL(NNFI_E_IO, "%s: /trials/%s is missing or does not hold %" PRIu64 " rows\n  hint: the file is "
+                                  "damaged; start again with --force or a new -o",
+                       r->path, name, r->total);
+        goto out;
+    }
+    H5_TRY(ds = H5Dopen2(f, dname, H5P_DEFAULT), r->path, what);
+    H5_TRY(H5Dread(ds, mem_type(col->kind), H5S_ALL, H5S_ALL, H5P_DEFAULT, out), r->path, what);
+out:
+    if (ds >= 0) H5Dclose(ds);
+    if (f >= 0) H5Fclose(f);
+    quiet_off(&q);
+    return st;
+}
+
+uint64_t nnfi_h5_trials_done(const nnfi_h5_results *r) { return r ? r->n_done : 0; }

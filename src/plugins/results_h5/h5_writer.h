@@ -1,0 +1,49 @@
+/* h5_writer.h - the result writer's state, private to the files that make up
+ * the writer of nnfi/h5_results.h: h5_create.c (create), h5_resume.c
+ * (resume), h5_models.c (add_sites, add_golden), h5_writer.c (put_rows,
+ * put_faults, checkpoint, close, read_column) and h5_chunks.c (the chunk
+ * writes of a checkpoint). */
+#ifndef NNFI_RESULTS_H5_WRITER_H
+#define NNFI_RESULTS_H5_WRITER_H
+
+#include "nnfi/h5_results.h"
+
+#include "h5_util.h"
+
+struct nnfi_h5_results {
+    char *path;
+    const nnfi_campaign *c;
+    const nnfi_plan *p;
+    uint64_t total;
+    uint8_t *done_bits; /* one bit per trial: done (written or buffered) */
+    uint64_t n_done;
+    /* buffered rows, column-major: the trial indices and one array per column
+     * of NNFI_TRIAL_COLUMNS (n_cols of them, cols[i].size bytes a value) */
+    uint64_t *trials;
+    uint8_t **col;
+    size_t n_cols;
+    size_t n_rows, cap_rows;
+    nnfi_fault_row *faults; /* buffered /faults rows */
+    size_t n_faults, cap_faults;
+    uint64_t checkpoints;
+};
+
+/* A writer for `path` with nothing buffered and nothing done (h5_create.c). */
+nnfi_status new_writer(const char *path, const nnfi_campaign *c, const nnfi_plan *p, nnfi_h5_results **out);
+
+/* Create or update /progress: trials_done, checkpoints, last_checkpoint = now
+ * (h5_create.c). */
+nnfi_status write_progress(hid_t f, const char *path, uint64_t done, uint64_t checkpoints);
+
+/* Write the ordered buffered rows (order[0..m), sorted by trial, one per
+ * trial) of column ci, `size` bytes a value, into /trials column ds chunk
+ * by chunk when its layout is the one create() makes. Returns 1 when done
+ * that way, 0 when the layout is another (the caller then writes through a
+ * hyperslab), -1 on error (h5_chunks.c). */
+typedef struct chunk_writer chunk_writer;
+chunk_writer *chunk_writer_new(hsize_t chunk);
+void chunk_writer_free(chunk_writer *w);
+int write_column_chunks(hid_t ds, chunk_writer *w, const nnfi_h5_results *r, const size_t *order, size_t m,
+                        size_t ci, const nnfi_column_info *col);
+
+#endif
