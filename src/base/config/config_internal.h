@@ -40,24 +40,42 @@
 
 /* ---------------------------------------------------- config_names.c -- */
 
-/* One entry per X(constant, code, name) of a categories.h list, and a count
- * of them (a constant expression, for the schema's array sizes). */
-#define NNFI_CFG_STRVAL(constant, code, name) {.str = name, .val = constant},
-#define NNFI_CFG_COUNT_ONE(constant, code, name) +1
+/* The words of the loader's own enums, as X(constant, name) lists in the
+ * order hints list them (op, persistence and scope come from the
+ * X(constant, code, name) lists of nnfi/categories.h). */
+#define NNFI_CFG_HOST_WORDS(X) X(NNFI_HOST_NULL, "null") X(NNFI_HOST_TORCH, "torch")
+#define NNFI_CFG_DEVICE_WORDS(X) X(NNFI_DEVICE_AUTO, "auto") X(NNFI_DEVICE_CPU, "cpu") X(NNFI_DEVICE_CUDA, "cuda")
+#define NNFI_CFG_TARGET_WORDS(X)                                                              \
+    X(NNFI_TARGET_WEIGHT, "weight") X(NNFI_TARGET_BIAS, "bias") X(NNFI_TARGET_PARAM, "param") \
+    X(NNFI_TARGET_ACTIVATION, "activation") X(NNFI_TARGET_INPUT, "input") X(NNFI_TARGET_STATE, "state")
+#define NNFI_CFG_PRESET_WORDS(X)                        \
+    X(NNFI_BITS_ALL, "all") X(NNFI_BITS_SIGN, "sign") \
+    X(NNFI_BITS_EXPONENT, "exponent") X(NNFI_BITS_MANTISSA, "mantissa")
+#define NNFI_CFG_VALUES_WORDS(X) X(NNFI_VALUES_ANY, "any") X(NNFI_VALUES_NONZERO, "nonzero") X(NNFI_VALUES_ZERO, "zero")
+#define NNFI_CFG_DRAW_WORDS(X) X(NNFI_RATE_FIXED, "fixed") X(NNFI_RATE_POISSON, "poisson")
+#define NNFI_CFG_WATCH_WORDS(X)                                                        \
+    X(NNFI_WATCH_ACCURACY_DROP, "accuracy_drop") X(NNFI_WATCH_SDC, "sdc")             \
+    X(NNFI_WATCH_CRITICAL_SDC, "critical_sdc") X(NNFI_WATCH_DUE, "due")
 
-#define NNFI_CFG_N_HOST 2
-#define NNFI_CFG_N_DEVICE 3
-#define NNFI_CFG_N_TARGET 6
-#define NNFI_CFG_N_OP (0 NNFI_OP_VALUES(NNFI_CFG_COUNT_ONE))
-#define NNFI_CFG_N_PRESET 4
-#define NNFI_CFG_N_PERSISTENCE (0 NNFI_PERSISTENCE_VALUES(NNFI_CFG_COUNT_ONE))
-#define NNFI_CFG_N_SCOPE (0 NNFI_SCOPE_VALUES(NNFI_CFG_COUNT_ONE))
-#define NNFI_CFG_N_VALUES 3
-#define NNFI_CFG_N_DRAW 2
-#define NNFI_CFG_N_WATCH 4
+/* One cyaml_strval_t per list entry, and the number of entries (a constant
+ * expression: the schema's enum fields need their tables' sizes). */
+#define NNFI_CFG_WORD(constant, name) {.str = name, .val = constant},
+#define NNFI_CFG_WORD_ONE(constant, name) +1
+#define NNFI_CFG_CATEGORY_WORD(constant, code, name) NNFI_CFG_WORD(constant, name)
+#define NNFI_CFG_CATEGORY_ONE(constant, code, name) +1
 
-/* The words each enum field accepts, in the order hints list them. The sizes
- * here must match the definitions (the compiler refuses a mismatch). */
+#define NNFI_CFG_N_HOST (0 NNFI_CFG_HOST_WORDS(NNFI_CFG_WORD_ONE))
+#define NNFI_CFG_N_DEVICE (0 NNFI_CFG_DEVICE_WORDS(NNFI_CFG_WORD_ONE))
+#define NNFI_CFG_N_TARGET (0 NNFI_CFG_TARGET_WORDS(NNFI_CFG_WORD_ONE))
+#define NNFI_CFG_N_OP (0 NNFI_OP_VALUES(NNFI_CFG_CATEGORY_ONE))
+#define NNFI_CFG_N_PRESET (0 NNFI_CFG_PRESET_WORDS(NNFI_CFG_WORD_ONE))
+#define NNFI_CFG_N_PERSISTENCE (0 NNFI_PERSISTENCE_VALUES(NNFI_CFG_CATEGORY_ONE))
+#define NNFI_CFG_N_SCOPE (0 NNFI_SCOPE_VALUES(NNFI_CFG_CATEGORY_ONE))
+#define NNFI_CFG_N_VALUES (0 NNFI_CFG_VALUES_WORDS(NNFI_CFG_WORD_ONE))
+#define NNFI_CFG_N_DRAW (0 NNFI_CFG_DRAW_WORDS(NNFI_CFG_WORD_ONE))
+#define NNFI_CFG_N_WATCH (0 NNFI_CFG_WATCH_WORDS(NNFI_CFG_WORD_ONE))
+
+/* The tables (defined in config_names.c from the same lists). */
 extern const cyaml_strval_t nnfi_cfg_host_strings[NNFI_CFG_N_HOST];
 extern const cyaml_strval_t nnfi_cfg_device_strings[NNFI_CFG_N_DEVICE];
 extern const cyaml_strval_t nnfi_cfg_target_strings[NNFI_CFG_N_TARGET];

@@ -2,38 +2,25 @@
  *
  * The words each enum field of a campaign file accepts (as cyaml_strval_t
  * tables for the schema in config_schema.c), the nnfi_*_name() functions that
- * turn values back into those words, and nnfi_config_library_versions(). The
- * op, persistence and scope tables are generated from the X-macro lists in
- * nnfi/categories.h, so they cannot drift from the enums and the result
- * file's flag attributes.
+ * turn values back into those words, and nnfi_config_library_versions(). Every
+ * table is generated from an X-macro list: op, persistence and scope from
+ * nnfi/categories.h (so they cannot drift from the enums and the result file's
+ * flag attributes), the loader's own enums from config_internal.h.
  */
 #include "config_internal.h"
 
 #include <stdio.h>
 
-const cyaml_strval_t nnfi_cfg_host_strings[] = {{"null", NNFI_HOST_NULL}, {"torch", NNFI_HOST_TORCH}};
-const cyaml_strval_t nnfi_cfg_device_strings[] = {
-    {"auto", NNFI_DEVICE_AUTO}, {"cpu", NNFI_DEVICE_CPU}, {"cuda", NNFI_DEVICE_CUDA}};
-const cyaml_strval_t nnfi_cfg_target_strings[] = {
-    {"weight", NNFI_TARGET_WEIGHT},         {"bias", NNFI_TARGET_BIAS},
-    {"param", NNFI_TARGET_PARAM},           {"activation", NNFI_TARGET_ACTIVATION},
-    {"input", NNFI_TARGET_INPUT},           {"state", NNFI_TARGET_STATE}};
-const cyaml_strval_t nnfi_cfg_op_strings[] = {NNFI_OP_VALUES(NNFI_CFG_STRVAL)};
-const cyaml_strval_t nnfi_cfg_preset_strings[] = {{"all", NNFI_BITS_ALL},
-                                                  {"sign", NNFI_BITS_SIGN},
-                                                  {"exponent", NNFI_BITS_EXPONENT},
-                                                  {"mantissa", NNFI_BITS_MANTISSA}};
-const cyaml_strval_t nnfi_cfg_persistence_strings[] = {NNFI_PERSISTENCE_VALUES(NNFI_CFG_STRVAL)};
-const cyaml_strval_t nnfi_cfg_scope_strings[] = {NNFI_SCOPE_VALUES(NNFI_CFG_STRVAL)};
-const cyaml_strval_t nnfi_cfg_values_strings[] = {{"any", NNFI_VALUES_ANY},
-                                                  {"nonzero", NNFI_VALUES_NONZERO},
-                                                  {"zero", NNFI_VALUES_ZERO}};
-const cyaml_strval_t nnfi_cfg_draw_strings[] = {{"fixed", NNFI_RATE_FIXED},
-                                                {"poisson", NNFI_RATE_POISSON}};
-const cyaml_strval_t nnfi_cfg_watch_strings[] = {{"accuracy_drop", NNFI_WATCH_ACCURACY_DROP},
-                                                 {"sdc", NNFI_WATCH_SDC},
-                                                 {"critical_sdc", NNFI_WATCH_CRITICAL_SDC},
-                                                 {"due", NNFI_WATCH_DUE}};
+const cyaml_strval_t nnfi_cfg_host_strings[] = {NNFI_CFG_HOST_WORDS(NNFI_CFG_WORD)};
+const cyaml_strval_t nnfi_cfg_device_strings[] = {NNFI_CFG_DEVICE_WORDS(NNFI_CFG_WORD)};
+const cyaml_strval_t nnfi_cfg_target_strings[] = {NNFI_CFG_TARGET_WORDS(NNFI_CFG_WORD)};
+const cyaml_strval_t nnfi_cfg_op_strings[] = {NNFI_OP_VALUES(NNFI_CFG_CATEGORY_WORD)};
+const cyaml_strval_t nnfi_cfg_preset_strings[] = {NNFI_CFG_PRESET_WORDS(NNFI_CFG_WORD)};
+const cyaml_strval_t nnfi_cfg_persistence_strings[] = {NNFI_PERSISTENCE_VALUES(NNFI_CFG_CATEGORY_WORD)};
+const cyaml_strval_t nnfi_cfg_scope_strings[] = {NNFI_SCOPE_VALUES(NNFI_CFG_CATEGORY_WORD)};
+const cyaml_strval_t nnfi_cfg_values_strings[] = {NNFI_CFG_VALUES_WORDS(NNFI_CFG_WORD)};
+const cyaml_strval_t nnfi_cfg_draw_strings[] = {NNFI_CFG_DRAW_WORDS(NNFI_CFG_WORD)};
+const cyaml_strval_t nnfi_cfg_watch_strings[] = {NNFI_CFG_WATCH_WORDS(NNFI_CFG_WORD)};
 static const char *const dtype_names[NNFI_DT_COUNT] = {"fp32", "fp16", "bf16", "fp64",
                                                        "int8", "uint8", "int32"};
 
