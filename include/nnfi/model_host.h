@@ -2,9 +2,20 @@
  * its sites and runs forwards, calling back at every activation/input/state
  * site so faults can be applied as tensors are produced.
  *
- * A host is a versioned table of function pointers. Hosts: `null` (plain C,
- * synthetic and deterministic: src/host/host_null.c, the template for new
- * hosts) and `torch` (libtorch behind a C ABI, a later addition).
+ * A host is a versioned table of function pointers; the registry
+ * (src/registry/registry.c, nnfi_host_lookup) hands out the one a model's
+ * `host` (models[].host) names. Two hosts:
+ *   null   plain C, always built: a synthetic, deterministic MLP (fp32
+ *          parameter, input and activation sites; a built-in eval set) for
+ *          testing and benchmarking the campaign machinery without a
+ *          framework; src/plugins/host_null/host_null.c, also the documented
+ *          template for new hosts.
+ *   torch  TorchScript models through libtorch (C++17 behind this C ABI), in
+ *          builds with NNFI_WITH_TORCH: parameter, buffer, input, activation
+ *          and loop-state sites, int8 quantized weights exposed through host
+ *          shadows, CPU or CUDA placement, facts for the golden run; needs an
+ *          eval file (no builtin_eval). src/plugins/host_torch/ (host_torch.h
+ *          for its extra exports, host_torch.cpp for the file map).
  *
  * Lifecycle of one model:
  *   open(cfg)  -> sites() / n_classes() / input_numel() (borrowed, valid until close)
@@ -67,9 +78,10 @@ static inline const char *const *nnfi_host_facts(const nnfi_model_host *h, const
     return NNFI_HAS_SLOT(nnfi_model_host, h, facts) ? h->facts(m) : NULL;
 }
 
+/* The null host (src/plugins/host_null), always built. */
 const nnfi_model_host *nnfi_host_null(void);
 
-/* The libtorch host (src/host/torch), in builds with NNFI_WITH_TORCH. */
+/* The libtorch host (src/plugins/host_torch), in builds with NNFI_WITH_TORCH. */
 const nnfi_model_host *nnfi_host_torch(void);
 
 

@@ -1,6 +1,9 @@
 /* host_torch.h - the `torch` model host (TorchScript models through libtorch,
- * behind the C ABI of nnfi/model_host.h). Built as the shared library
- * nnfi_torch_host; src/host/torch/host_torch.cpp documents the behaviour.
+ * behind the C ABI of nnfi/model_host.h). Built as the static library
+ * nnfi_torch_host (C programs that link it are linked by the C++ driver);
+ * host_torch.cpp documents the behaviour and maps the other files
+ * (torch_graph.cpp, torch_params.cpp, torch_quant.cpp, torch_facts.cpp,
+ * torch_device.cpp) that document their parts.
  *
  * Usage alone (C11):
  *   const nnfi_model_host *h = nnfi_host_torch();
@@ -30,7 +33,9 @@ const char *nnfi_host_torch_info(const nnfi_model *m);
 /* What the golden run should record about the numerics of this process: a
  * NULL-terminated list of "key=value" strings, keys in this order:
  *   torch_version      libtorch's version (TORCH_VERSION)
- *   device             cpu
+ *   device             cpu, or cuda:N (the GPU the module was placed on)
+ *   cuda_available     yes / no (torch::cuda::is_available)
+ *   cuda_devices       the number of visible CUDA devices
  *   qengine            the quantized engine pinned at load ("none" if none)
  *   qengines           the engines this libtorch has, comma-separated
  *   intra_op_threads   the pinned intra-op thread count
@@ -47,7 +52,7 @@ const char *nnfi_host_torch_info(const nnfi_model *m);
  * Borrowed, valid until close. */
 const char *const *nnfi_host_torch_facts(const nnfi_model *m);
 
-/* Counters of the quantized-weight shadows (see host_torch.cpp). */
+/* Counters of the quantized-weight shadows (see torch_quant.cpp). */
 typedef struct nnfi_host_torch_stats {
     uint64_t forwards; /* forwards run (discovery included) */
     uint64_t repacks;  /* packed objects rebuilt from faulty values */
