@@ -1,6 +1,6 @@
 /* eval_set.h - the evaluation set of a campaign in memory: fp32 inputs and
  * int32 labels, loaded once per rank from an HDF5 file (or made by a host's
- * builtin_eval).
+ * builtin_eval). The HDF5 loader is src/plugins/results_h5/eval_h5.c.
  *
  * Lifecycle: nnfi_eval_load() -> read-only use -> nnfi_eval_free(). The set
  * owns its arrays.

@@ -1,24 +1,30 @@
-/* h5_results.h - the HDF5 result file: one writer (rank 0) per campaign.
+/* h5_results.h - the HDF5 result file: one writer (rank 0) per campaign, and
+ * `nnfi merge`. Reading a file: nnfi/h5_reader.h. All of it is implemented
+ * in src/plugins/results_h5/ (the only code that calls HDF5).
  *
  * Layout:
  *   /                root attributes: provenance (schema_version, nnfi_version,
  *                    git_sha, seed, config (full text), config_hash, config_path,
- *                    library_versions, world_size, slurm_job_id,
+ *                    campaign, library_versions, world_size, slurm_job_id,
  *                    slurm_array_job_id, slurm_array_task_id, created,
  *                    shard_index, shard_count)
  *   /trials/<col>    one chunked shuffle+deflate 1-D dataset per column of
- *                    NNFI_TRIAL_COLUMNS, length = the plan's total trials,
- *                    fill 0, each attached to the dimension scale /trials/trial
- *                    (0..T-1); attributes unit, description; categorical
- *                    columns carry flag_values / flag_meanings
+ *                    NNFI_TRIAL_COLUMNS (nnfi/results.h), length = the plan's
+ *                    total trials, fill 0, each attached to the dimension
+ *                    scale /trials/trial (0..T-1); attributes unit,
+ *                    description; categorical columns carry flag_values (the
+ *                    codes) and flag_meanings (the names) of their
+ *                    categories.h list
  *   /experiments     columnar table: name, model, first_trial, trials, n_points
  *   /points          columnar table: experiment, point, x, is_rate, first_trial, trials
  *   /sites/<model>   name, kind, dtype, numel, shape (text) of every site
  *   /golden/<model>  logits [samples, classes] fp32, labels int32, attributes
- *                    accuracy and host facts (threads, qengine, ...)
+ *                    accuracy, samples, classes and host facts (threads,
+ *                    qengine, ...)
  *   /faults          fault lists of trials with at most output.faults_max_n
- *                    faults: extendible columns trial, group, site, element,
- *                    mask, value, op, transient, scope, when, t_first, t_last
+ *                    faults: one extendible column per NNFI_FAULT_COLUMNS entry
+ *                    (trial, group, site, element, mask, value, op, transient,
+ *                    scope, when, t_first, t_last), attributes as for /trials
  *   /progress        attributes: trials_done, checkpoints, last_checkpoint
  *
  * Durability: the file is CLOSED between checkpoints and never changed in

@@ -3,7 +3,8 @@
  * wins), fault lists (long ones ignored), sites and golden; resume() gives
  * back the done mask and continues; resume refuses another config, a missing
  * file, a non-HDF5 file and a non-nnfi HDF5 file; create() refuses an
- * existing file unless forced.
+ * existing file unless forced. The reader API (nnfi/h5_reader.h) reads the
+ * file back and refuses what is not a result file.
  *
  * The chunk paths of checkpoint() are driven on a 70000-trial plan (two
  * chunks): whole chunks, the padded edge chunk, partial chunks merged with
@@ -30,6 +31,7 @@
 #include <unistd.h>
 
 #include "h5_test_common.h"
+#include "nnfi/h5_reader.h"
 #include "nnfi/results.h"
 
 static const char *dir;
@@ -325,6 +327,101 @@ static void test_resume_errors(void **state)
     unload(&fx);
 }
 
+/* ---- the reader API (nnfi/h5_reader.h) on the final results.h5: provenance,
+ * plan tables, /trials blocks against h5_test_row, golden; and its refusals. */
+static void test_reader(void **state)
+{
+    (void)state;
+    fixture fx;
+    load(&fx, h5_test_campaign);
+    char path[4096];
+    path_of(path, sizeof path, "results.h5");
+    nnfi_h5_file *f = NULL;
+    nnfi_status st = nnfi_h5_open(path, "a test hint", &f);
+    if (st != NNFI_OK) fail_msg("open: %s", nnfi_error_message());
+    const nnfi_h5_file_info *in = nnfi_h5_file_info_of(f);
+    assert_int_equal(in->schema_version, NNFI_RESULTS_SCHEMA_VERSION);
+    assert_true(in->config_hash == fx.c->hash);
+    assert_int_equal(in->seed, 42);
+    assert_int_equal(in->world_size, 3);
+    assert_int_equal(in->shard_index, 0);
+    assert_int_equal(in->shard_count, 1);
+    assert_int_equal(in->trials, H5_TEST_TRIALS);
+    assert_string_equal(in->campaign, "h5test");
+    assert_string_equal(in->slurm_job_id, "12345");
+    assert_null(in->slurm_array_job_id);
+    assert_non_null(in->config);
+    assert_true(strstr(in->config, "faults_max_n: 10") != NULL);
+    assert_non_null(in->nnfi_version);
+    assert_non_null(in->last_checkpoint);
+    assert_int_equal(in->progress_done, 23);
+    assert_int_equal(in->checkpoints, 3);
+
+    nnfi_h5_plan_tables t;
+    assert_int_equal(nnfi_h5_read_plan_tables(f, &t), NNFI_OK);
+    assert_int_equal(t.n_experiments, 2);
+    assert_int_equal(t.n_points, 4);
+    assert_string_equal(t.experiments[0].name, "sweep");
+    assert_string_equal(t.experiments[1].model, "mlp");
+    assert_int_equal(t.experiments[0].n_points, 3);
+    assert_int_equal(t.experiments[1].first_trial, 21);
+    assert_int_equal(t.points[2].x, 100);
+    assert_int_equal(t.points[3].experiment, 1);
+    assert_int_equal(t.points[3].first_trial, 21);
+    assert_int_equal(t.points[3].trials, 7);
+    nnfi_h5_plan_tables_free(&t);
+
+    /* /trials in two blocks (the second from a cached column handle) */
+    uint8_t done[H5_TEST_TRIALS];
+    double acc[H5_TEST_TRIALS];
+    uint64_t sdc[H5_TEST_TRIALS];
+    assert_int_equal(nnfi_h5_read_trials(f, "done", 0, 10, done), NNFI_OK);
+    assert_int_equal(nnfi_h5_read_trials(f, "done", 10, H5_TEST_TRIALS - 10, done + 10), NNFI_OK);
+    assert_int_equal(nnfi_h5_read_trials(f, "accuracy", 0, H5_TEST_TRIALS, acc), NNFI_OK);
+    assert_int_equal(nnfi_h5_read_trials(f, "sdc", 0, H5_TEST_TRIALS, sdc), NNFI_OK);
+    for (uint64_t k = 0; k < H5_TEST_TRIALS; k++) {
+        nnfi_trial_row row;
+        assert_int_equal(h5_test_row(fx.p, k, &row), 0);
+        assert_int_equal(done[k], final_rule(k) ? 1 : 0);
+        if (!final_rule(k)) continue;
+        assert_true(acc[k] == row.accuracy);
+        assert_int_equal(sdc[k], row.sdc);
+    }
+    expect_msg(nnfi_h5_read_trials(f, "nope", 0, 1, done), NNFI_E_NOTFOUND, "no result column 'nope'");
+    expect_msg(nnfi_h5_read_trials(f, "done", 20, 9, done), NNFI_E_INVALID, "outside");
+
+    char **models = NULL;
+    size_t n_models = 0;
+    assert_int_equal(nnfi_h5_golden_models(f, &models, &n_models), NNFI_OK);
+    assert_int_equal(n_models, 1);
+    assert_string_equal(models[0], "mlp");
+    nnfi_h5_names_free(models, n_models);
+    nnfi_h5_golden_info g;
+    assert_int_equal(nnfi_h5_read_golden(f, "mlp", 1, &g), NNFI_OK);
+    assert_true(g.accuracy == 0.75);
+    assert_int_equal(g.samples, 4);
+    assert_int_equal(g.classes, 3);
+    assert_memory_equal(g.logits, golden_logits, sizeof golden_logits);
+    assert_memory_equal(g.labels, golden_labels, sizeof golden_labels);
+    free(g.logits);
+    free(g.labels);
+    expect_msg(nnfi_h5_read_golden(f, "other", 0, &g), NNFI_E_NOTFOUND, "no golden run of model 'other'");
+    nnfi_h5_file_close(f);
+    nnfi_h5_file_close(NULL);
+
+    /* refusals (files left by test_resume_errors), each with the caller's hint */
+    path_of(path, sizeof path, "absent.h5");
+    expect_msg(nnfi_h5_open(path, "a test hint", &f), NNFI_E_IO, "hint: a test hint");
+    assert_null(f);
+    path_of(path, sizeof path, "notes.h5");
+    expect_msg(nnfi_h5_open(path, "a test hint", &f), NNFI_E_IO, "not an HDF5 file");
+    path_of(path, sizeof path, "empty.h5");
+    expect_msg(nnfi_h5_open(path, "a test hint", &f), NNFI_E_IO, "not an nnfi result file");
+    expect_msg(nnfi_h5_open(path, "a test hint", &f), NNFI_E_IO, "hint: a test hint");
+    assert_null(f);
+    unload(&fx);
+}
+
 /* ---- chunk paths: whole chunks, the padded edge chunk, partial chunks read
  * back and merged, an unfiltered file, and a column of another layout (the
  * hyperslab fallback). One point of 70000 trials: chunks [0, 65536) and the
@@ -332,7 +429,7 @@ static void test_resume_errors(void **state)
  * 3 t + round, wall_s = t / 2 + round, where round is the checkpoint that
  * last wrote t (see big_round; check_h5.py reads big.h5 with the same rule). */
 
-extern int nnfi_h5_filters; /* h5_results.c: 1 shuffle + deflate, 0 none */
+extern int nnfi_h5_filters; /* src/plugins/results_h5/h5_io.c: 1 shuffle + deflate, 0 none */
 
 #define BIG_TRIALS 70000u
 static const char big_campaign[] = "name: big\nseed: 7\nmodels:\n  - name: m\n    host: null\nexperiments:\n"
@@ -521,6 +618,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_other_config),
         cmocka_unit_test(test_create_existing),
         cmocka_unit_test(test_resume_errors),
+        cmocka_unit_test(test_reader),
         cmocka_unit_test(test_chunks),
         cmocka_unit_test(test_lock_wait),
     };

@@ -1,9 +1,11 @@
-/* eval_h5.c - evaluation sets from HDF5 files (see eval_set.h). HDF5 reports
- * its own errors on stderr by default; they are silenced here and turned into
- * nnfi messages with the file and dataset names. */
+/* eval_h5.c - evaluation sets from HDF5 files (see nnfi/eval_set.h). HDF5
+ * reports its own errors on stderr by default; they are silenced here
+ * (quiet_on, h5_util.h) and turned into nnfi messages with the file and
+ * dataset names. */
 #include "nnfi/eval_set.h"
 
-#include <hdf5.h>
+#include "h5_util.h"
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -45,10 +47,8 @@ nnfi_status nnfi_eval_load(const char *path, const char *images, const char *lab
                            nnfi_eval_set *out)
 {
     memset(out, 0, sizeof *out);
-    H5E_auto2_t old_fn;
-    void *old_data;
-    H5Eget_auto2(H5E_DEFAULT, &old_fn, &old_data);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    h5_quiet q;
+    quiet_on(&q);
     nnfi_status st = NNFI_OK;
     hid_t file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (file < 0) {
@@ -79,7 +79,7 @@ nnfi_status nnfi_eval_load(const char *path, const char *images, const char *lab
         out->numel *= di[d];
     }
 out:
-    H5Eset_auto2(H5E_DEFAULT, old_fn, old_data);
+    quiet_off(&q);
     return st;
 }
 
