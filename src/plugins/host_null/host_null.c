@@ -189,10 +189,11 @@
  *      engine's, the registry's or the CLI's (tests/arch checks).
  *   b. include/nnfi/model_host.h: declare
  *        const nnfi_model_host *nnfi_host_<name>(void);
- *   c. include/nnfi/config.h: a value in nnfi_host_kind; and its spelling in
- *      nnfi_cfg_host_strings (src/base/config/config_names.c), with any
- *      checks of your model block in src/base/config/config_checks.c (the
- *      torch host requires `path` there).
+ *   c. include/nnfi/config.h: a value in nnfi_host_kind; and its spelling
+ *      in NNFI_CFG_HOST_WORDS (src/base/config/config_internal.h: the name
+ *      table nnfi_cfg_host_strings is generated from it), with any checks of
+ *      your model block in src/base/config/config_checks.c (the torch host
+ *      requires `path` there).
  *   d. src/registry/registry.c, nnfi_host_lookup: a case returning
  *      nnfi_host_<name>() (behind #ifdef NNFI_HAVE_<DEP>, with an #else that
  *      returns NNFI_E_UNSUPPORTED and a rebuild hint, as torch); list it in
