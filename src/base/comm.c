@@ -14,6 +14,8 @@ struct nnfi_comm {
 static nnfi_status check(const nnfi_comm_backend *b)
 {
     if (!b) return NNFI_FAIL(NNFI_E_INVALID, "no comm plug-in\n  hint: this is a bug in the caller");
+    /* the header first: no slot is read from a table shorter than this build's */
+    NNFI_TRY(nnfi_plugin_check("comm", b->name, b->abi, b->size, NNFI_COMM_ABI, sizeof *b, NULL, NULL, 0));
 #define SLOT(x) (const void *)(b->x)
     const void *const slots[] = {SLOT(init), SLOT(rank), SLOT(world_size), SLOT(library), SLOT(local_rank),
                                  SLOT(bcast_bytes), SLOT(all_ok), SLOT(send_report), SLOT(recv_range),

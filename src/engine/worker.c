@@ -108,7 +108,7 @@ static nnfi_status load_eval(const nnfi_campaign *c, model_state *m)
         }
         return NNFI_OK;
     }
-    if (!m->host->builtin_eval)
+    if (!NNFI_HAS_SLOT(nnfi_model_host, m->host, builtin_eval))
         return nnfi_campaign_error(c, NNFI_E_CONFIG, "eval", "host '%s' has no built-in eval set\n  hint: set eval.path to an HDF5 file with images and labels",
                                    m->host->name);
     uint64_t samples = e->samples ? e->samples : 512;

@@ -45,6 +45,7 @@ static nnfi_status check_backend(const nnfi_inject_backend *t)
 
 static nnfi_status check_gpu_coll(const nnfi_gpu_coll *t)
 {
+    NNFI_TRY(nnfi_plugin_check("GPU collectives", t->name, t->abi, t->size, NNFI_GPU_COLL_ABI, sizeof *t, NULL, NULL, 0));
     const void *const slots[] = {SLOT(unique_id), SLOT(open), SLOT(bcast_f32), SLOT(sum_u64), SLOT(close), SLOT(version)};
     static const char *const names[] = {"unique_id", "open", "bcast_f32", "sum_u64", "close", "version"};
     return nnfi_plugin_check("GPU collectives", t->name, t->abi, t->size, NNFI_GPU_COLL_ABI, sizeof *t, slots, names,
