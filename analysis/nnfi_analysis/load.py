@@ -370,19 +370,28 @@ class Golden:
         return np.argmax(self.logits, axis=1)
 
 
+def _golden(f: h5py.File) -> dict[str, Golden]:
+    g = f.get("golden")
+    out = {}
+    for m in list(g) if g is not None else []:
+        grp = g[m]
+        attrs = {k: _py(v) for k, v in grp.attrs.items()}
+        out[m] = Golden(m, grp["logits"][()], grp["labels"][()], float(attrs.get("accuracy", np.nan)), attrs)
+    return out
+
+
+def _pick_golden(gold: dict[str, Golden], model: str | None, where: str):
+    if model is None:
+        return gold
+    if model not in gold:
+        raise KeyError(f"{where}: no golden data for model '{model}'; the file has {list(gold)}")
+    return gold[model]
+
+
 def golden(path: str | os.PathLike, model: str | None = None) -> dict[str, Golden] | Golden:
     """/golden: one Golden per model (a dict), or the one named."""
     with open_file(path) as f:
-        g = f.get("golden")
-        names = list(g) if g is not None else []
-        if model is not None and model not in names:
-            raise KeyError(f"{path}: no golden data for model '{model}'; the file has {names}")
-        out = {}
-        for m in names if model is None else [model]:
-            grp = g[m]
-            attrs = {k: _py(v) for k, v in grp.attrs.items()}
-            out[m] = Golden(m, grp["logits"][()], grp["labels"][()], float(attrs.get("accuracy", np.nan)), attrs)
-        return out if model is None else out[model]
+        return _pick_golden(_golden(f), model, str(path))
 
 
 def _sites(f: h5py.File, model: str | None) -> pd.DataFrame:
@@ -397,8 +406,17 @@ def _sites(f: h5py.File, model: str | None) -> pd.DataFrame:
         df.insert(0, "model", m)
         frames.append(df)
     if not frames:
-        return pd.DataFrame(columns=["model", "name", "kind", "dtype", "numel", "shape"])
+        return _pick_sites_empty()
     return pd.concat(frames)
+
+
+def _pick_sites(table: pd.DataFrame, model: str | None, where: str) -> pd.DataFrame:
+    if model is None:
+        return table
+    names = list(dict.fromkeys(table["model"]))
+    if model not in names:
+        raise KeyError(f"{where}: no site table for model '{model}'; the file has {names}")
+    return table[table["model"] == model]
 
 
 def sites(path: str | os.PathLike, model: str | None = None) -> pd.DataFrame:
@@ -528,8 +546,23 @@ def check_schema(results: str | os.PathLike, schema: dict | str | os.PathLike) -
 
 @dataclass
 class Results:
-    """Everything small about one result file, read at once; the bulky parts
-    (golden logits, faults, the xarray view) are read on demand."""
+    """One result file, read at once into plain tables (load() makes it; the
+    file is closed again). Nothing here computes statistics: hand the tables
+    to nnfi_analysis.stats (na.summarize(res) reads res.trials and res.points).
+
+      path              the file
+      provenance        root attributes, progress, planned trials (provenance())
+      columns           /trials column metadata (columns())
+      experiments       /experiments (experiments())
+      points            /points with names and sweep labels (points())
+      trials            the trials frame (trials())
+      site_table        /sites of every model (sites()); res.sites(model) selects one
+      golden_models     {model: Golden} (golden()); res.golden(model) selects one
+      golden_accuracy   {model: golden accuracy}
+      done_only         whether trials holds done rows only
+
+    Only the bulky, optional parts are read on demand from `path`:
+    res.faults() (/faults) and res.dataset() (the xarray view)."""
 
     path: str
     provenance: dict
@@ -539,23 +572,24 @@ class Results:
     trials: pd.DataFrame
     done_only: bool = True
     golden_accuracy: dict = field(default_factory=dict)
+    site_table: pd.DataFrame = field(default_factory=lambda: _pick_sites_empty())
+    golden_models: dict = field(default_factory=dict)
 
     def golden(self, model: str | None = None):
-        return golden(self.path, model)
+        """{model: Golden}, or the Golden of the model named."""
+        return _pick_golden(self.golden_models, model, self.path)
 
     def sites(self, model: str | None = None) -> pd.DataFrame:
-        return sites(self.path, model)
+        """The site table of every model, or of the one named."""
+        return _pick_sites(self.site_table, model, self.path)
 
     def faults(self) -> pd.DataFrame:
+        """/faults, read from the file now (see faults())."""
         return faults(self.path)
 
     def dataset(self, group: str = "trials", done_only: bool | None = None):
+        """The xarray view, read from the file now (see dataset())."""
         return dataset(self.path, group, self.done_only if done_only is None else done_only)
-
-    def summary(self, **kw) -> pd.DataFrame:
-        from .stats import summarize
-
-        return summarize(self, **kw)
 
     def __repr__(self) -> str:
         p = self.provenance
@@ -566,8 +600,12 @@ class Results:
         )
 
 
+def _pick_sites_empty() -> pd.DataFrame:
+    return pd.DataFrame(columns=["model", "name", "kind", "dtype", "numel", "shape"])
+
+
 def load(path: str | os.PathLike, done_only: bool = True, which: list[str] | None = None) -> Results:
-    """Read a result file into a Results bundle (see `trials` for the frame)."""
+    """Read a result file into a Results (see `trials` for the frame)."""
     p = str(path)
     with open_file(p) as f:
         cols = _columns(f)
@@ -582,6 +620,8 @@ def load(path: str | os.PathLike, done_only: bool = True, which: list[str] | Non
             trials=_trials(f, done_only, which, cols, exps, pts),
             done_only=done_only,
             golden_accuracy=_golden_accuracy(f),
+            site_table=_sites(f, None),
+            golden_models=_golden(f),
         )
 
 

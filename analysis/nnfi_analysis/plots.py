@@ -6,10 +6,13 @@ save PNGs from a headless CLI and display inline in a notebook (a Figure is
 the cell's result). Every estimate is drawn with its interval: t-intervals
 for means, Wilson intervals for proportions (stats.summarize).
 
-Experiments are grouped by what they sweep, one column of panels each:
+summary_figure draws small multiples: one panel per swept experiment, with
+the mean drop (t-interval) and P[SDC], P[DUE], P[drop > t] (Wilson) on one
+shared y axis and one legend below the panels, so it stays readable with
+many experiments. The x axis is what the experiment sweeps:
   faults  x = faults per trial (N), log scale
   rate    x = faults per parameter/element, log scale
-  none    one bar per experiment (a fixed fault model, no sweep)
+  none    one slot per experiment (a fixed fault model, no sweep), one panel
 
 Use alone:
 
@@ -26,6 +29,9 @@ import numpy as np
 import pandas as pd
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+
+from .stats import summarize
+from .strata import stratify, trial_strata
 
 __all__ = [
     "new_figure",
@@ -174,18 +180,138 @@ def plot_exceedance(ax, exc: pd.DataFrame, band: bool = True):
     return ax
 
 
-def summary_figure(summary: pd.DataFrame, metric: str = "drop", which=("sdc", "due", "drop_gt"), title=None):
-    """Two rows (the mean `metric` with t-intervals; proportions with Wilson
-    intervals) and one column per sweep kind present in the summary."""
+_OUTCOME_MARKER = "os^dv"
+
+
+def _legend_row(fig, gs, handles, labels, ncol=4):
+    """The figure's one legend, in its own axes under the panels (the last
+    row of the grid spec), so it never covers data."""
+    lax = fig.add_subplot(gs[-1, :], label="legend")
+    lax.set_axis_off()
+    if handles:
+        lax.legend(handles, labels, loc="center", ncol=min(ncol, len(labels)), fontsize="small", frameon=False)
+    return lax
+
+
+def _grid(n: int, ncols: int | None, panel=(3.7, 2.8), legend_rows: float = 0.1, nrows: int | None = None):
+    """A Figure with an n-panel grid (ncols wide) and a legend row below."""
+    ncols = max(1, min(ncols or 4, n))
+    nrows = nrows or -(-n // ncols)
+    fig = Figure(figsize=(max(panel[0] * ncols, 7.0), panel[1] * nrows + 0.7), layout="constrained")
+    FigureCanvasAgg(fig)
+    gs = fig.add_gridspec(nrows + 1, ncols, height_ratios=[1.0] * nrows + [legend_rows * 5 / panel[1]])
+    return fig, gs, nrows, ncols
+
+
+def _panels(summary: pd.DataFrame) -> list:
+    """(sweep kind, experiment name or None) per small-multiple panel: one per
+    swept experiment, faults before rate; the unswept experiments share one."""
+    out = []
+    for k in _sweeps(summary):
+        if k == "none":
+            out.append((k, None))
+        else:
+            s = summary[summary["sweep"] == k]
+            out.extend((k, n) for n in dict.fromkeys(s["experiment_name"]))
+    return out
+
+
+def _experiment_panel(ax, s: pd.DataFrame, kind: str, metric: str, which, t: float, ci: str):
+    """One panel: the mean `metric` (black, t-interval) and each outcome's
+    proportion (Wilson interval) against the swept value; for kind 'none'
+    one slot per experiment."""
+    if kind == "none":
+        names = list(dict.fromkeys(s["experiment_name"]))
+        xs = np.array([names.index(n) for n in s["experiment_name"]], dtype=float)
+        ax.set_xticks(range(len(names)), names, rotation=0 if len(names) <= 3 else 30,
+                      ha="center" if len(names) <= 3 else "right", fontsize="small" if len(names) <= 8 else "x-small")
+        ax.set_xlim(-0.6, len(names) - 0.4)
+        step, ls = 0.8 / (len(which) + 1), "none"
+    else:
+        xs = s["x"].to_numpy(dtype=float)
+        step, ls = 0.0, "-"
+    o = np.argsort(xs, kind="stable")
+    x = xs[o]
+    off = -(len(which)) * step / 2
+    m = s[f"{metric}_mean"].to_numpy(dtype=float)[o]
+    hw = np.nan_to_num(s[f"{metric}_hw"].to_numpy(dtype=float)[o])
+    ax.errorbar(x + off, m, yerr=hw, color="k", marker="s", ms=4, capsize=2, linestyle=ls, lw=1.2,
+                label=f"mean {_MEAN[metric]} ({ci} t-CI)")
+    for j, w in enumerate(which):
+        p = s[f"{w}_p"].to_numpy(dtype=float)[o]
+        lo = s[f"{w}_lo"].to_numpy(dtype=float)[o]
+        hi = s[f"{w}_hi"].to_numpy(dtype=float)[o]
+        err = [np.maximum(np.nan_to_num(p - lo), 0), np.maximum(np.nan_to_num(hi - p), 0)]
+        ax.errorbar(x + off + (j + 1) * step, p, yerr=err, color=f"C{j}", marker=_OUTCOME_MARKER[j % 5], ms=4,
+                    capsize=2, linestyle=ls, lw=1, label=f"{_PROPS[w].format(t=t)} ({ci} Wilson)")
+    if kind != "none":
+        _xscale(ax, xs)
+    ax.grid(True, alpha=0.3)
+
+
+def summary_figure(summary: pd.DataFrame, metric: str = "drop", which=("sdc", "due", "drop_gt"), title=None,
+                   ncols: int | None = None):
+    """Small multiples of a per-point summary: one panel per swept experiment
+    (the unswept ones share one panel, a slot each), all panels on one shared
+    y axis (0..1: the mean `metric` with its t-interval in black and P[SDC],
+    P[DUE], P[drop > t] with Wilson intervals in fixed colours), panels of
+    the same sweep kind on one shared x axis, and one legend in its own row
+    below the panels. `ncols` panels per row (default up to 4)."""
     if summary.attrs.get("by", "point") != "point":
         raise ValueError("summary_figure needs a per-point summary (stats.summarize(..., by='point'))")
-    kinds = _sweeps(summary)
-    if not kinds:
+    panels = _panels(summary)
+    if not panels:
         raise ValueError("the summary has no points to plot")
-    fig, axes = new_figure(2, len(kinds))
-    for c, k in enumerate(kinds):
-        plot_mean(axes[0, c], summary, k, metric)
-        plot_proportions(axes[1, c], summary, k, which)
+    # places: swept panels one cell each in reading order; the unswept panel
+    # (a slot per experiment) spans the rest of the last row, or a row of its
+    # own when its slots need more room than is left there
+    ncols = max(1, min(ncols or 4, len(panels)))
+    places, r, c = [], 0, 0
+    for kind, _ in panels:
+        if kind == "none":
+            slots = summary.loc[summary["sweep"] == "none", "experiment_name"].nunique()
+            need = min(ncols, max(1, -(-slots // 4)))
+            if c + need > ncols:
+                r, c = r + 1, 0
+            places.append((r, slice(c, ncols)))
+            r, c = r + 1, 0
+        else:
+            places.append((r, c))
+            r, c = (r, c + 1) if c + 1 < ncols else (r + 1, 0)
+    fig, gs, nrows, ncols = _grid(len(panels), ncols, nrows=r + (c > 0))
+    t = summary.attrs.get("threshold", 0.4)
+    ci = _ci(summary)
+    first, first_of_kind = None, {}
+    lo_y, hi_y = -0.03, 1.03
+    for i, (kind, name) in enumerate(panels):
+        ax = fig.add_subplot(gs[places[i]], label=name or "unswept")
+        if first is not None:
+            ax.sharey(first)
+        if kind != "none" and kind in first_of_kind:
+            ax.sharex(first_of_kind[kind])
+        first = first or ax
+        first_of_kind.setdefault(kind, ax)
+        s = summary[summary["sweep"] == kind]
+        if name is not None:
+            s = s[s["experiment_name"] == name]
+        _experiment_panel(ax, s, kind, metric, which, t, ci)
+        lo = (s[f"{metric}_mean"] - s[f"{metric}_hw"].fillna(0)).min()
+        hi = (s[f"{metric}_mean"] + s[f"{metric}_hw"].fillna(0)).max()
+        lo_y = min(lo_y, float(lo) - 0.03) if np.isfinite(lo) else lo_y
+        hi_y = max(hi_y, float(hi) + 0.03) if np.isfinite(hi) else hi_y
+        model = str(s["model"].iloc[0]) if name is not None and len(s) else ""
+        if name is None:
+            head = "no sweep"
+        else:
+            head = name if not model or model == name else f"{name} ({model})"
+        ax.set_title(head, fontsize="small")
+        ax.set_xlabel(SWEEP_AXIS[kind] if kind != "none" else "", fontsize="small")
+        if places[i][1] == 0 or (isinstance(places[i][1], slice) and places[i][1].start == 0):
+            ax.set_ylabel(f"{_MEAN[metric]} / fraction of trials", fontsize="small")
+        ax.tick_params(labelsize="small")
+    first.set_ylim(lo_y, hi_y)
+    handles, labels = first.get_legend_handles_labels()
+    _legend_row(fig, gs, handles, labels, ncol=4 if ncols > 1 else 2)
     if title:
         fig.suptitle(title)
     return fig
@@ -215,8 +341,9 @@ def faults_per_parameter(summary: pd.DataFrame, sites: pd.DataFrame | None = Non
 def model_comparison_figure(summary: pd.DataFrame, sites: pd.DataFrame | None = None,
                             which=("accuracy", "sdc", "due", "drop_gt"), title=None, interval: str = "wilson"):
     """Accuracy and outcome rates (P[SDC], P[DUE], P[drop > t]) against
-    faults per parameter, one panel each, every experiment (DNN, SNN,
-    quantized, pruned ...) a line with its interval as a shaded band: the
+    faults per parameter, one panel each (shared x axis, one legend in a row
+    below), every experiment (DNN, SNN, quantized, pruned ...) a line with
+    its interval as a shaded band: the
     t-interval for the accuracy, Wilson (interval='wilson') or
     Clopper-Pearson ('cp') for proportions. Count sweeps are converted with
     `sites` (faults_per_parameter); experiments without a sweep are left out."""
@@ -225,7 +352,13 @@ def model_comparison_figure(summary: pd.DataFrame, sites: pd.DataFrame | None = 
     s = summary[keep].assign(_x=xs[keep])
     if s.empty:
         raise ValueError("no swept points to put on a faults-per-parameter axis")
-    fig, axes = new_figure(1, len(which), size=(4.3 * len(which), 3.8))
+    fig = Figure(figsize=(4.3 * len(which), 4.6), layout="constrained")
+    FigureCanvasAgg(fig)
+    n_series = s["experiment_name"].nunique()
+    gs = fig.add_gridspec(2, len(which), height_ratios=[1.0, 0.06 + 0.05 * -(-n_series // 4)])
+    axes = np.array([[fig.add_subplot(gs[0, j]) for j in range(len(which))]])
+    for ax in axes[0, 1:]:
+        ax.sharex(axes[0, 0])
     t = summary.attrs.get("threshold", 0.4)
     suf = ("_cp_lo", "_cp_hi") if interval in ("cp", "clopper-pearson") else ("_lo", "_hi")
     for j, w in enumerate(which):
@@ -251,7 +384,7 @@ def model_comparison_figure(summary: pd.DataFrame, sites: pd.DataFrame | None = 
             ax.set_ylabel(f"{_PROPS[w].format(t=t)} ({_ci(summary)} {'CP' if suf[0] == '_cp_lo' else 'Wilson'})")
             ax.set_ylim(-0.03, 1.03)
         ax.grid(True, alpha=0.3)
-    axes[0, 0].legend(fontsize="x-small")
+    _legend_row(fig, gs, *axes[0, 0].get_legend_handles_labels())
     if title:
         fig.suptitle(title)
     return fig
@@ -433,9 +566,6 @@ def all_figures(res, outdir: str | os.PathLike, threshold: float = 0.4, relative
     exist; see strata.trial_strata), time_steps.png (faults with a time
     step), overhead.png (when `overhead`, a benchmark table, is given).
     Returns the paths written."""
-    from .stats import summarize
-    from .strata import stratify, trial_strata
-
     os.makedirs(outdir, exist_ok=True)
     out = []
 

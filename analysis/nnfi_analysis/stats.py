@@ -16,12 +16,17 @@ with the trial budgets `nnfi plan` derives (src/plan/plan.c):
   - wilson_interval: as nnfi_wilson_interval (n = 0 gives [0, 1]);
   - clopper_pearson_interval: the exact (beta) interval, also in summaries
     as <name>_cp_lo / <name>_cp_hi;
-  - summarize_many: several result files at once (a `file` column).
+  - group_summary: all of the above per group of a trials frame (one pandas
+    groupby); summarize (per point/experiment), strata.stratify (per stratum),
+    the CLI, the plots and the notebooks all go through it;
+  - summarize_many: several loaded results at once (a `file` column).
 
-Only done rows count. Use alone:
+Only done rows count. This module takes tables and arrays only: it reads no
+file and does not depend on load.py (the loader depends on nothing here
+either). Use alone:
 
-    from nnfi_analysis import load, stats
-    s = stats.summarize(load("out.h5"), threshold=0.4)
+    import nnfi_analysis as na
+    s = na.stats.summarize(na.load("out.h5"), threshold=0.4)   # the Results' tables
     stats.wilson_interval(3, 60)           # (lo, hi)
     stats.leveugle_sample_size(0.01)       # 9604
 """
@@ -42,6 +47,8 @@ __all__ = [
     "proportion_interval",
     "leveugle_sample_size",
     "t_interval",
+    "group_summary",
+    "proportion_columns",
     "summarize",
     "exceedance",
     "crossing",
@@ -162,16 +169,20 @@ def t_interval(values, confidence: float = 0.95):
 
 
 def _frames(data, points):
-    """(trials, points, golden accuracy) from a Results, a path or frames."""
-    from .load import Results, load
-
+    """(trials, points) from a Results-like object (anything with .trials and
+    .points tables) or a trials frame and points=. No file I/O here."""
     if isinstance(data, (str, os.PathLike)):
-        data = load(data)
-    if isinstance(data, Results):
+        raise TypeError(f"nnfi_analysis.stats works on tables, not files: load {os.fspath(data)!r} first "
+                        "(nnfi_analysis.load(path)) and pass the Results")
+    if hasattr(data, "trials") and hasattr(data, "points"):
         return data.trials, data.points
     if points is None:
         raise TypeError("summarize(trials_frame) needs points= (the /points table: nnfi_analysis.points(path))")
     return data, points
+
+
+def _done(trials: pd.DataFrame) -> pd.DataFrame:
+    return trials[trials["done"] != 0] if "done" in trials else trials
 
 
 def _event(trials: pd.DataFrame, name: str, threshold: float, relative: bool) -> np.ndarray:
@@ -183,18 +194,115 @@ def _event(trials: pd.DataFrame, name: str, threshold: float, relative: bool) ->
     return trials[name].to_numpy() > 0
 
 
-def _groups(trials: pd.DataFrame, keys: list[str]) -> dict:
-    """{(key values): row positions} of a trials frame, by one sort (no
-    per-group scan: files hold millions of rows)."""
-    groups = {}
-    key_cols = [trials[k].to_numpy().astype(np.int64) for k in keys]
-    if len(trials):
-        order = np.lexsort(key_cols[::-1])
-        sk = np.stack([c[order] for c in key_cols], axis=1)
-        cut = np.flatnonzero(np.any(sk[1:] != sk[:-1], axis=1)) + 1
-        for rows in np.split(order, cut):
-            groups[tuple(int(c[rows[0]]) for c in key_cols)] = rows
-    return groups
+# value columns of group_summary: output name -> trials column; a mean with a
+# t-interval (_mean/_hw/_lo/_hi) for the first two, a plain mean for the others
+_T_MEANS = {"accuracy": "accuracy", "drop": "accuracy_drop"}
+_MEANS = {"relative_drop_mean": "relative_drop", "n_faults_mean": "n_faults",
+          "critical_sdc_per_trial": "critical_sdc"}
+
+
+def proportion_columns(k, n, confidence: float = 0.95, name: str = "p") -> dict:
+    """{name_k, name_p, name_lo, name_hi (Wilson), name_cp_lo, name_cp_hi
+    (Clopper-Pearson)} for arrays of successes k in n trials; NaN where n == 0."""
+    k = np.asarray(k, dtype=np.int64)
+    n = np.asarray(n, dtype=np.int64)
+    has = n > 0
+    lo, hi = wilson_interval(k, n, confidence)
+    clo, chi = clopper_pearson_interval(k, n, confidence)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        p = np.where(has, k / np.where(has, n, 1), np.nan)
+    return {f"{name}_k": k, f"{name}_p": p,
+            f"{name}_lo": np.where(has, lo, np.nan), f"{name}_hi": np.where(has, hi, np.nan),
+            f"{name}_cp_lo": np.where(has, clo, np.nan), f"{name}_cp_hi": np.where(has, chi, np.nan)}
+
+
+def group_summary(
+    trials: pd.DataFrame,
+    by,
+    base: pd.DataFrame | None = None,
+    threshold: float = 0.4,
+    confidence: float = 0.95,
+    relative: bool = False,
+) -> pd.DataFrame:
+    """THE group-wise summary: one pandas groupby of a trials frame by the
+    columns `by`, every statistic of the package per group.
+
+    Columns: the keys, n (trials in the group), accuracy_mean/_hw/_lo/_hi and
+    drop_mean/_hw/_lo/_hi (mean and Student-t interval of accuracy and
+    accuracy_drop; _hw NaN for n < 2), relative_drop_mean, n_faults_mean,
+    critical_sdc_per_trial (where the trials frame has those columns), and for
+    each outcome of PROPORTIONS (sdc, critical_sdc, due, drop_gt): _k, _p,
+    _lo/_hi (Wilson), _cp_lo/_cp_hi (Clopper-Pearson). The drop event is
+    accuracy_drop > threshold (relative=True: relative_drop > threshold).
+
+    base: a table holding the key columns (e.g. the /points table): the result
+    is base with the statistics joined, one row per base row in base's order,
+    n = 0 and NaN estimates where no trial falls in a group. Without base:
+    one row per group that has trials, sorted by the keys.
+
+    summarize (per point / experiment) and strata.stratify (per stratum) are
+    this function with their keys; only rows with done != 0 count."""
+    keys = [by] if isinstance(by, str) else list(by)
+    trials = _done(trials)
+    cols = {}
+    for out, col in list(_T_MEANS.items()) + list(_MEANS.items()):
+        if col in trials:
+            cols[out] = trials[col].to_numpy(dtype=float)
+    for name in PROPORTIONS:
+        cols[f"{name}_k"] = _event(trials, name, threshold, relative).astype(np.int64)
+    # NaN propagates into a group's mean (as numpy's mean would), not skipped
+    nan = {out: np.isnan(v).astype(np.int64) for out, v in cols.items() if out in _T_MEANS or out in _MEANS}
+    frame = trials[keys].reset_index(drop=True)  # keys keep their dtype (categorical order)
+    frame = frame.assign(**cols, **{f"{o}__nan": v for o, v in nan.items()})
+    g = frame.groupby(keys, sort=True, observed=True, dropna=False)
+    out = pd.DataFrame({"n": g.size()})
+    for o in nan:
+        bad = g[f"{o}__nan"].sum() > 0
+        col = o if o in _MEANS else f"{o}_mean"
+        out[col] = g[o].mean().mask(bad)
+        if o in _T_MEANS:
+            out[f"{o}__std"] = g[o].std(ddof=1).mask(bad)
+    for name in PROPORTIONS:
+        out[f"{name}_k"] = g[f"{name}_k"].sum()
+    out = out.reset_index()
+
+    if base is not None:
+        b = base.reset_index(drop=True)
+        left = b[keys].copy()
+        right = out.copy()
+        for k in keys:  # ids of different integer widths (uint32 in the file, int64 in a table) join as int64
+            if left[k].dtype.kind in "iub" and right[k].dtype.kind in "iub":
+                left[k] = left[k].astype(np.int64)
+                right[k] = right[k].astype(np.int64)
+            elif isinstance(right[k].dtype, pd.CategoricalDtype) or isinstance(left[k].dtype, pd.CategoricalDtype):
+                left[k] = left[k].astype(object)
+                right[k] = right[k].astype(object)
+        stats_ = left.merge(right, on=keys, how="left", sort=False).drop(columns=keys)
+        stats_["n"] = stats_["n"].fillna(0).astype(np.int64)
+        for name in PROPORTIONS:
+            stats_[f"{name}_k"] = stats_[f"{name}_k"].fillna(0).astype(np.int64)
+        out = pd.concat([b, stats_], axis=1)
+
+    n = out["n"].to_numpy(dtype=np.int64)
+    res = {}
+    for o in _T_MEANS:
+        if f"{o}_mean" not in out:
+            continue
+        m = out[f"{o}_mean"].to_numpy(dtype=float)
+        sd = out.pop(f"{o}__std").to_numpy(dtype=float)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            hw = np.where(n >= 2, t_quantile(n - 1, confidence) * sd / np.sqrt(np.maximum(n, 1)), np.nan)
+        res.update({f"{o}_mean": m, f"{o}_hw": hw, f"{o}_lo": m - hw, f"{o}_hi": m + hw})
+    for o in _MEANS:
+        if o in out:
+            res[o] = out[o].to_numpy(dtype=float)
+    for name in PROPORTIONS:
+        res.update(proportion_columns(out[f"{name}_k"].to_numpy(), n, confidence, name))
+    front = out.drop(columns=[c for c in out.columns if c in res or c == "n"])
+    front = front.drop(columns=[c for c in front.columns if c.endswith("__std")])
+    result = pd.concat([front, pd.DataFrame({"n": n, **res}, index=front.index)], axis=1)
+    result.attrs.update({"threshold": threshold, "confidence": confidence, "relative": relative, "by": keys})
+    return result
 
 
 def summarize(
@@ -206,18 +314,18 @@ def summarize(
     relative: bool = False,
 ) -> pd.DataFrame:
     """One row per point (by='point') or per experiment (by='experiment'),
-    every planned one even with no trial done yet.
+    every planned one even with no trial done yet: group_summary with the
+    keys (experiment, point) or (experiment) on the /points table.
 
-    data: a Results, a result file path, or a trials frame (then points= the
-    /points table). Columns: ids and sweep (experiment, experiment_name, model,
-    point, point_label, sweep, x, is_rate), trials (planned), trials_done,
-    accuracy_mean/_hw/_lo/_hi, drop_mean/_hw/_lo/_hi (t-intervals),
-    relative_drop_mean, n_faults_mean, critical_sdc_per_trial, and for each
-    of sdc, critical_sdc, due, drop_gt: _k (trials with the outcome), _p,
-    _lo, _hi (Wilson), _cp_lo, _cp_hi (Clopper-Pearson). threshold, confidence, relative go to .attrs."""
+    data: a Results (anything with .trials and .points) or a trials frame
+    (then points= the /points table). Columns: ids and sweep (experiment,
+    experiment_name, model, point, point_label, sweep, x, is_rate), trials
+    (planned), trials_done, accuracy_mean/_hw/_lo/_hi, drop_mean/_hw/_lo/_hi
+    (t-intervals), relative_drop_mean, n_faults_mean, critical_sdc_per_trial,
+    and for each of sdc, critical_sdc, due, drop_gt: _k (trials with the
+    outcome), _p, _lo, _hi (Wilson), _cp_lo, _cp_hi (Clopper-Pearson).
+    threshold, confidence, relative, by go to .attrs."""
     trials, pts = _frames(data, points)
-    if "done" in trials:
-        trials = trials[trials["done"] != 0]
     if by == "point":
         keys = ["experiment", "point"]
         base = pts.copy()
@@ -231,37 +339,8 @@ def summarize(
         )
     else:
         raise ValueError(f"by must be 'point' or 'experiment', not {by!r}")
-
-    events = {name: _event(trials, name, threshold, relative) for name in PROPORTIONS}
-    groups = _groups(trials, keys)
-
-    acc = trials["accuracy"].to_numpy(dtype=float)
-    drop = trials["accuracy_drop"].to_numpy(dtype=float)
-    rel = trials["relative_drop"].to_numpy(dtype=float) if "relative_drop" in trials else np.full(len(trials), np.nan)
-    nf = trials["n_faults"].to_numpy(dtype=float)
-    crit = trials["critical_sdc"].to_numpy(dtype=float)
-    out = []
-    for _, row in base.iterrows():
-        key = tuple(int(row[k]) for k in keys)
-        rows = groups.get(key, np.empty(0, dtype=np.int64))
-        n = rows.size
-        r = {"trials_done": n}
-        for name, v in (("accuracy", acc), ("drop", drop)):
-            m, hw = t_interval(v[rows], confidence)
-            r.update({f"{name}_mean": m, f"{name}_hw": hw, f"{name}_lo": m - hw, f"{name}_hi": m + hw})
-        r["relative_drop_mean"] = float(rel[rows].mean()) if n else math.nan
-        r["n_faults_mean"] = float(nf[rows].mean()) if n else math.nan
-        r["critical_sdc_per_trial"] = float(crit[rows].mean()) if n else math.nan
-        for name, ev in events.items():
-            k = int(ev[rows].sum())
-            lo, hi = wilson_interval(k, n, confidence)
-            clo, chi = clopper_pearson_interval(k, n, confidence)
-            r.update({f"{name}_k": k, f"{name}_p": k / n if n else math.nan,
-                      f"{name}_lo": lo if n else math.nan, f"{name}_hi": hi if n else math.nan,
-                      f"{name}_cp_lo": clo if n else math.nan, f"{name}_cp_hi": chi if n else math.nan})
-        out.append(r)
-    res = pd.concat([base.reset_index(drop=True), pd.DataFrame(out, index=range(len(base)))], axis=1)
-    res["trials_done"] = res["trials_done"].astype(np.int64)
+    res = group_summary(trials, keys, base=base, threshold=threshold, confidence=confidence, relative=relative)
+    res = res.rename(columns={"n": "trials_done"})
     res.attrs.update({"threshold": threshold, "confidence": confidence, "relative": relative, "by": by})
     return res
 
@@ -278,25 +357,25 @@ def exceedance(
     per point. Long format: experiment, experiment_name, point, point_label,
     sweep, x, threshold, k, n, p, lo, hi."""
     trials, pts = _frames(data, points)
-    if "done" in trials:
-        trials = trials[trials["done"] != 0]
+    trials = _done(trials)
     th = np.linspace(0, 1, 21) if thresholds is None else np.asarray(thresholds, dtype=float)
     col = "relative_drop" if relative else "accuracy_drop"
-    rows = []
-    groups = _groups(trials, ["experiment", "point"])
     d_all = trials[col].to_numpy(dtype=float)
+    keys = pd.MultiIndex.from_arrays([trials["experiment"].to_numpy().astype(np.int64),
+                                      trials["point"].to_numpy().astype(np.int64)])
+    groups = pd.Series(np.arange(len(trials))).groupby(keys).indices if len(trials) else {}
+    rows = []
     for _, pt in pts.iterrows():
         d = d_all[groups.get((int(pt["experiment"]), int(pt["point"])), np.empty(0, dtype=np.int64))]
         n = d.size
         d = np.sort(d[~np.isnan(d)])  # a NaN drop exceeds nothing
         k = d.size - np.searchsorted(d, th, side="right")  # how many exceed each threshold
-        lo, hi = wilson_interval(k, np.full(th.shape, n), confidence)
-        for t, kk, l, h in zip(th, k, np.atleast_1d(lo), np.atleast_1d(hi)):
+        pc = proportion_columns(k, np.full(th.shape, n), confidence)
+        for t, kk, p, l, h in zip(th, k, pc["p_p"], pc["p_lo"], pc["p_hi"]):
             rows.append({
                 "experiment": int(pt["experiment"]), "experiment_name": pt["experiment_name"],
                 "point": int(pt["point"]), "point_label": pt["point_label"], "sweep": pt["sweep"], "x": pt["x"],
-                "threshold": float(t), "k": int(kk), "n": n,
-                "p": kk / n if n else math.nan, "lo": l if n else math.nan, "hi": h if n else math.nan,
+                "threshold": float(t), "k": int(kk), "n": n, "p": p, "lo": l, "hi": h,
             })
     out = pd.DataFrame(rows)
     out.attrs.update({"confidence": confidence, "relative": relative})
@@ -327,17 +406,15 @@ def crossing(x, p, level: float = 0.5, log: bool = True) -> float:
     return math.nan
 
 
-def summarize_many(paths, **kw) -> pd.DataFrame:
-    """summarize() of several result files (paths or Results), concatenated
-    with a `file` column in front (e.g. shards of one study run as separate
-    campaigns, or one campaign per model)."""
-    from .load import Results, load
-
+def summarize_many(results, **kw) -> pd.DataFrame:
+    """summarize() of several loaded results (Results-like objects with
+    .trials, .points and .path), concatenated with a `file` column in front
+    (e.g. shards of one study run as separate campaigns, or one campaign per
+    model). nnfi_analysis.summarize_many also takes file paths."""
     frames = []
-    for p in ([paths] if isinstance(paths, (str, os.PathLike, Results)) else list(paths)):
-        res = p if isinstance(p, Results) else load(p)
+    for res in list(results):
         s = summarize(res, **kw)
-        s.insert(0, "file", res.path)
+        s.insert(0, "file", getattr(res, "path", ""))
         frames.append(s)
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if frames:

@@ -51,7 +51,8 @@ import os
 import numpy as np
 import pandas as pd
 
-from .stats import clopper_pearson_interval, t_interval, wilson_interval
+from .load import load
+from .stats import group_summary
 
 __all__ = ["layer_of", "fault_table", "trial_strata", "stratify", "STRATA", "MULTI_RULES"]
 
@@ -72,11 +73,9 @@ def layer_of(site_name) -> str:
 
 
 def _results(data):
-    from .load import Results, load
-
     if isinstance(data, (str, os.PathLike)):
         return load(data)
-    if not isinstance(data, Results):
+    if not all(hasattr(data, a) for a in ("trials", "faults", "sites")):
         raise TypeError("expected a Results (nnfi_analysis.load) or a result file path")
     return data
 
@@ -147,22 +146,15 @@ def trial_strata(data, multi: str = "exclude") -> pd.DataFrame:
     return out
 
 
-def _prop_cols(r: dict, name: str, k: int, n: int, confidence: float):
-    wlo, whi = wilson_interval(k, n, confidence)
-    clo, chi = clopper_pearson_interval(k, n, confidence)
-    r.update({f"{name}_k": k, f"{name}_p": k / n if n else math.nan,
-              f"{name}_lo": wlo if n else math.nan, f"{name}_hi": whi if n else math.nan,
-              f"{name}_cp_lo": clo if n else math.nan, f"{name}_cp_hi": chi if n else math.nan})
-
-
 def stratify(data, by="layer", per: str | None = "experiment", multi: str = "exclude", threshold: float = 0.4,
              confidence: float = 0.95, relative: bool = False) -> pd.DataFrame:
     """Estimates per stratum: `by` one of STRATA (or 'site' for site_name,
     'op' for op_label, or a list of them); `per` 'experiment' (default),
-    'point' or None (pool every experiment). Columns: the keys, n (trials),
-    drop_mean/_hw, accuracy_mean, and for sdc, critical_sdc, due, drop_gt:
-    _k, _p, _lo/_hi (Wilson), _cp_lo/_cp_hi (Clopper-Pearson). `data` is a
-    Results, a path, or a trial_strata frame."""
+    'point' or None (pool every experiment). stats.group_summary of the
+    trial_strata frame by those keys: the keys, n (trials), accuracy_ and
+    drop_mean/_hw/_lo/_hi, and for sdc, critical_sdc, due, drop_gt: _k, _p,
+    _lo/_hi (Wilson), _cp_lo/_cp_hi (Clopper-Pearson). `data` is a Results,
+    a path, or a trial_strata frame."""
     alias = {"site": "site_name", "op": "op_label", "t_first": "time_step", "time": "time_step"}
     keys = [alias.get(b, b) for b in ([by] if isinstance(by, str) else list(by))]
     for k in keys:
@@ -172,23 +164,10 @@ def stratify(data, by="layer", per: str | None = "experiment", multi: str = "exc
     front = {"experiment": ["experiment", "experiment_name", "model"],
              "point": ["experiment", "experiment_name", "model", "point", "point_label", "x"], None: []}[per]
     gkeys = front + keys
-    rows = []
-    drop_col = "relative_drop" if relative else "accuracy_drop"
     if len(st):
-        for key, g in st.groupby(gkeys[0] if len(gkeys) == 1 else gkeys, sort=True, observed=True, dropna=False):
-            key = key if isinstance(key, tuple) else (key,)
-            n = len(g)
-            r = dict(zip(gkeys, key))
-            r["n"] = n
-            m, hw = t_interval(g["accuracy_drop"].to_numpy(dtype=float), confidence)
-            r.update({"drop_mean": m, "drop_hw": hw,
-                      "accuracy_mean": float(g["accuracy"].mean())})
-            _prop_cols(r, "sdc", int((g["sdc"] > 0).sum()), n, confidence)
-            _prop_cols(r, "critical_sdc", int((g["critical_sdc"] > 0).sum()), n, confidence)
-            _prop_cols(r, "due", int((g["due"] != 0).sum()), n, confidence)
-            _prop_cols(r, "drop_gt", int((g[drop_col].to_numpy(dtype=float) > threshold).sum()), n, confidence)
-            rows.append(r)
-    out = pd.DataFrame(rows, columns=None if rows else gkeys + ["n"])
+        out = group_summary(st, gkeys, threshold=threshold, confidence=confidence, relative=relative)
+    else:
+        out = pd.DataFrame(columns=gkeys + ["n"])
     out.attrs.update({"by": keys, "per": per, "multi": getattr(st, "attrs", {}).get("multi", multi),
                       "threshold": threshold, "confidence": confidence, "relative": relative})
     return out

@@ -14,6 +14,7 @@ import pytest
 from scipy.stats import beta
 
 import nnfi_analysis as na
+from conftest import BUILD_HINT, NNFI_BIN
 from nnfi_analysis import plots, stats, strata
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,11 +28,11 @@ def analysis_path(tmp_path_factory):
     if p:
         assert Path(p).exists(), f"NNFI_FIXTURE_ANALYSIS={p} does not exist (python_fixture_analysis writes it)"
         return Path(p)
-    b = os.environ.get("NNFI_BIN")
-    if not b:
-        pytest.skip("neither NNFI_FIXTURE_ANALYSIS nor NNFI_BIN is set")
+    if NNFI_BIN is None:
+        pytest.skip(f"the nnfi binary not found (to write the single-fault fixture; or set NNFI_FIXTURE_ANALYSIS): "
+                    f"{BUILD_HINT}")
     out = tmp_path_factory.mktemp("fa") / "fixture-analysis.h5"
-    subprocess.run([b, "run", "campaigns/fixture-analysis.yaml", "-o", str(out), "--force", "--progress", "off"],
+    subprocess.run([str(NNFI_BIN), "run", "campaigns/fixture-analysis.yaml", "-o", str(out), "--force", "--progress", "off"],
                    cwd=ROOT, check=True)
     return out
 
@@ -217,7 +218,9 @@ def test_stratify_small_fixture(res):
 def test_model_comparison_png(ares, tmp_path):
     s = na.summarize(ares)
     fig = plots.model_comparison_figure(s, ares.sites())
-    assert len(fig.axes) == 4 and fig.axes[0].get_xscale() == "log"
+    data = [a for a in fig.axes if a.get_label() != "legend"]
+    assert len(data) == 4 and data[0].get_xscale() == "log"
+    assert all(a.get_legend() is None for a in data)  # the legend has its own row
     plots.save(fig, tmp_path / "m.png")
     _png(tmp_path / "m.png")
     fig = plots.model_comparison_figure(s, ares.sites(), interval="cp", which=("drop_gt",))

@@ -224,3 +224,91 @@ def test_agrees_with_inspect_on_partial_file(partial_path, inspect_json):
     assert none["trials_done"] == 0 and math.isnan(none["accuracy_mean"]) and math.isnan(none["sdc_p"])
     assert s["trials_done"].sum() == len(res.trials) < 270
     check_against_inspect(s, inspect_json(partial_path), res)
+
+
+# ------------------------------------------- the one group-wise summary --
+
+
+def test_stats_module_has_no_file_io_or_loader():
+    """stats takes tables only: no import of the loader (or h5py) at any level."""
+    import ast
+
+    tree = ast.parse(open(stats.__file__, encoding="utf-8").read())
+    mods = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            mods |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            mods.add("." * node.level + (node.module or ""))
+            mods |= {a.name for a in node.names}
+    assert not any("load" in m or "h5py" in m or m.startswith(".") for m in mods), mods
+    with pytest.raises(TypeError, match="load"):
+        stats.summarize("out.h5")
+
+
+def synthetic_trials(seed=3):
+    rng = np.random.default_rng(seed)
+    n = 400
+    import pandas as pd
+
+    return pd.DataFrame({
+        "done": np.r_[np.ones(n - 20, dtype=np.uint8), np.zeros(20, dtype=np.uint8)],
+        "experiment": rng.integers(0, 3, n).astype(np.uint32),
+        "point": rng.integers(0, 2, n).astype(np.uint32),
+        "layer": rng.choice(["fc1", "fc2"], n),
+        "accuracy": rng.uniform(0, 1, n),
+        "accuracy_drop": rng.uniform(-0.1, 0.9, n),
+        "sdc": rng.integers(0, 3, n),
+        "critical_sdc": rng.integers(0, 2, n),
+        "due": rng.integers(0, 2, n) * rng.integers(0, 2, n),
+        "n_faults": rng.integers(1, 5, n),
+    })
+
+
+def test_group_summary_against_direct_computation():
+    t = synthetic_trials()
+    g = stats.group_summary(t, ["experiment", "layer"], threshold=0.3, confidence=0.9)
+    done = t[t["done"] != 0]
+    assert g["n"].sum() == len(done) and g.attrs["by"] == ["experiment", "layer"]
+    for _, r in g.iterrows():
+        sub = done[(done["experiment"] == r["experiment"]) & (done["layer"] == r["layer"])]
+        assert r["n"] == len(sub)
+        m, hw = stats.t_interval(sub["accuracy_drop"], 0.9)
+        assert r["drop_mean"] == pytest.approx(m, rel=1e-12) and r["drop_hw"] == pytest.approx(hw, rel=1e-10)
+        assert r["n_faults_mean"] == pytest.approx(sub["n_faults"].mean())
+        for name, k in (("sdc", (sub["sdc"] > 0).sum()), ("due", (sub["due"] != 0).sum()),
+                        ("critical_sdc", (sub["critical_sdc"] > 0).sum()),
+                        ("drop_gt", (sub["accuracy_drop"] > 0.3).sum())):
+            assert r[f"{name}_k"] == k
+            assert (r[f"{name}_lo"], r[f"{name}_hi"]) == stats.wilson_interval(k, len(sub), 0.9)
+            assert (r[f"{name}_cp_lo"], r[f"{name}_cp_hi"]) == pytest.approx(
+                stats.clopper_pearson_interval(k, len(sub), 0.9))
+
+
+def test_group_summary_base_keeps_empty_groups():
+    import pandas as pd
+
+    t = synthetic_trials()
+    t = t[t["experiment"] != 2]
+    base = pd.DataFrame({"experiment": np.array([2, 0, 1], dtype=np.int64), "label": ["c", "a", "b"]})
+    g = stats.group_summary(t, "experiment", base=base)
+    assert list(g["label"]) == ["c", "a", "b"]  # base's rows, base's order
+    assert g["n"].tolist()[0] == 0 and g["n"].tolist()[1:] == [
+        int(((t["experiment"] == e) & (t["done"] != 0)).sum()) for e in (0, 1)]
+    empty = g.iloc[0]
+    assert math.isnan(empty["accuracy_mean"]) and math.isnan(empty["sdc_p"]) and empty["sdc_k"] == 0
+
+
+def test_summarize_and_stratify_are_the_group_summary(res):
+    """summarize is group_summary by (experiment, point) on /points; strata by their keys."""
+    s = na.summarize(res, threshold=0.2)
+    g = stats.group_summary(res.trials, ["experiment", "point"], base=res.points, threshold=0.2)
+    cols = [c for c in g.columns if c != "n"]
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(s[cols], g[cols])
+    assert (s["trials_done"] == g["n"]).all()
+    st = na.trial_strata(res)
+    by = na.stratify(st, by="bit", threshold=0.2)
+    direct = stats.group_summary(st, ["experiment", "experiment_name", "model", "bit"], threshold=0.2)
+    pd.testing.assert_frame_equal(by.reset_index(drop=True), direct.reset_index(drop=True), check_like=True)
