@@ -5,9 +5,10 @@
  * through a site's pointer changes the logits and restoring the word gives
  * identical logits, hooks that edit activations/states/quantized activations
  * change the logits, a no-op hook changes nothing, hook errors propagate, the
- * CPU injector end to end, the quantized CNN's packed int8 weights and
- * quantization metadata as sites (fault, read back, exact restore), and clear
- * errors for missing/corrupt files.
+ * CPU injector end to end through the engine's trial pass (nnfi_trial_pass,
+ * nnfi_golden_pass), the quantized CNN's packed int8 weights and quantization
+ * metadata as sites (fault, read back, exact restore), and clear errors for
+ * missing/corrupt files.
  *
  * Usage: test_host_torch FIXTURE_DIR   (the directory make_fixtures.py wrote)
  */
@@ -26,6 +27,8 @@
 #include "host_torch.h"
 #include "nnfi/inject.h"
 #include "nnfi/model_host.h"
+#include "nnfi/outcome.h"
+#include "nnfi/trial_pass.h"
 
 #define ROWS 8 /* make_fixtures.py ROWS */
 #define T_STEPS 4
@@ -375,17 +378,23 @@ static void test_cnn_hook_error_inside_graph(void **state)
     h->close(m);
 }
 
-/* The CPU injector driving the torch host (as a campaign worker will). */
-typedef struct inj_ctx {
-    const nnfi_inject_backend *be;
-    nnfi_injector *inj;
-} inj_ctx;
-
-static nnfi_status inj_hook(void *user, uint32_t site, void *data, uint64_t rows, uint32_t t)
+/* The CPU injector driving the torch host through the engine's one trial pass
+ * (nnfi_trial_pass, as a campaign worker does), in two batches of ROWS / 2. */
+static nnfi_pass_result trial(const nnfi_pass_model *pm, const nnfi_fault *f, uint64_t n, float *all_logits)
 {
-    (void)rows;
-    inj_ctx *c = user;
-    return c->be->on_site(c->inj, site, data, t);
+    nnfi_pass_faults pf;
+    memset(&pf, 0, sizeof pf);
+    pf.list = f;
+    pf.n = n;
+    nnfi_pass_probe probe;
+    memset(&probe, 0, sizeof probe);
+    probe.all_logits = all_logits;
+    nnfi_pass_result r;
+    assert_int_equal(nnfi_trial_pass(pm, &pf, &probe, &r), NNFI_OK);
+    if (r.forward_status != NNFI_OK) fail_msg("trial pass forward: %s", nnfi_error_message());
+    assert_int_equal(r.restore_status, NNFI_OK);
+    assert_int_equal(r.outcome.samples, ROWS);
+    return r;
 }
 
 static void test_cnn_with_cpu_injector(void **state)
@@ -393,14 +402,32 @@ static void test_cnn_with_cpu_injector(void **state)
     (void)state;
     const nnfi_model_host *h = nnfi_host_torch();
     nnfi_model *m = open_model("cnn.pt", NULL);
-    float golden[ROWS * CLASSES], out[ROWS * CLASSES];
-    forward_ok(m, golden);
-    inj_ctx c;
-    c.be = nnfi_inject_cpu();
-    assert_int_equal(c.be->create(h->sites(m), h->n_sites(m), &c.inj), NNFI_OK);
-    assert_int_equal(h->set_hook(m, inj_hook, &c), NNFI_OK);
+    float one_batch[ROWS * CLASSES], golden[ROWS * CLASSES], out[ROWS * CLASSES], scratch[ROWS / 2 * CLASSES];
+    forward_ok(m, one_batch);
+    int32_t labels[ROWS];
+    for (int r = 0; r < ROWS; r++) labels[r] = (int32_t)nnfi_top1(one_batch + r * CLASSES, CLASSES);
 
-    /* permanent: conv2 output element 0 := NaN in every sample -> NaN logits */
+    nnfi_pass_model pm;
+    memset(&pm, 0, sizeof pm);
+    pm.host = h;
+    pm.model = m;
+    pm.sites = h->sites(m);
+    pm.inputs = g_input;
+    pm.labels = labels;
+    pm.numel = PIXELS;
+    pm.samples = ROWS;
+    pm.batch = ROWS / 2;
+    pm.classes = CLASSES;
+    pm.logits = scratch;
+    pm.backend = nnfi_inject_cpu();
+    assert_int_equal(pm.backend->create(pm.sites, h->n_sites(m), &pm.inj), NNFI_OK);
+
+    /* the fault-free pass, in two batches, gives the one-batch logits */
+    assert_int_equal(nnfi_golden_pass(&pm, golden), NNFI_OK);
+    assert_close(golden, one_batch, ROWS * CLASSES, 1e-5f);
+    pm.golden = golden;
+
+    /* permanent: conv2 output element 0 := NaN in every sample -> NaN logits (DUE) */
     nnfi_fault f;
     memset(&f, 0, sizeof f);
     f.site = (uint32_t)site_index(m, "conv2.conv2d#0");
@@ -410,15 +437,14 @@ static void test_cnn_with_cpu_injector(void **state)
     f.op = NNFI_OP_SET;
     f.when = -1;
     f.t_last = UINT32_MAX;
-    assert_int_equal(c.be->arm(c.inj, &f, 1), NNFI_OK);
-    assert_int_equal(c.be->begin_call(c.inj, 0, 0, ROWS), NNFI_OK);
-    forward_ok(m, out);
-    assert_int_equal(c.be->disarm(c.inj), NNFI_OK);
-    for (int r = 0; r < ROWS; r++) {
+    nnfi_pass_result r = trial(&pm, &f, 1, out);
+    for (int row = 0; row < ROWS; row++) {
         int nan = 0;
-        for (int k = 0; k < CLASSES; k++) nan |= isnan(out[r * CLASSES + k]);
+        for (int k = 0; k < CLASSES; k++) nan |= isnan(out[row * CLASSES + k]);
         assert_true(nan);
     }
+    assert_int_equal(r.outcome.nonfinite, ROWS);
+
     /* permanent weight fault: flip bit 30 of fc.weight elements, then exact restore */
     nnfi_fault fw[10];
     for (int i = 0; i < 10; i++) {
@@ -430,17 +456,20 @@ static void test_cnn_with_cpu_injector(void **state)
         fw[i].when = -1;
         fw[i].t_last = UINT32_MAX;
     }
-    assert_int_equal(c.be->arm(c.inj, fw, 10), NNFI_OK);
-    assert_int_equal(c.be->begin_call(c.inj, 0, 0, ROWS), NNFI_OK);
-    forward_ok(m, out);
+    r = trial(&pm, fw, 10, out);
     assert_memory_not_equal(out, golden, sizeof out);
-    assert_int_equal(c.be->disarm(c.inj), NNFI_OK);
-    assert_int_equal(c.be->arm(c.inj, NULL, 0), NNFI_OK);
-    assert_int_equal(c.be->begin_call(c.inj, 1, ROWS, ROWS), NNFI_OK);
-    forward_ok(m, out);
-    assert_int_equal(c.be->disarm(c.inj), NNFI_OK);
+    assert_true(r.outcome.max_abs_err > 0);
+
+    /* no fault after the disarm: the weights are restored bit-exactly */
+    r = trial(&pm, NULL, 0, out);
     assert_memory_equal(out, golden, sizeof out);
-    c.be->destroy(c.inj);
+    assert_int_equal(r.outcome.mismatches, 0);
+    assert_int_equal(r.outcome.nonfinite, 0);
+    assert_true(r.outcome.max_abs_err == 0);
+    assert_int_equal(r.outcome.correct, ROWS);
+    forward_ok(m, out); /* and the model, its hook unset, still gives the one-batch logits */
+    assert_memory_equal(out, one_batch, sizeof out);
+    pm.backend->destroy(pm.inj);
     h->close(m);
 }
 
