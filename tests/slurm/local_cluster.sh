@@ -12,8 +12,9 @@
 # until the node is idle, runs COMMAND with SLURM_CONF exported (sbatch,
 # squeue, srun ... then use this cluster), and on exit (normal, error, signal
 # or NNFI_CLUSTER_TIMEOUT seconds, default 900) cancels the jobs left and stops
-# each daemon it started by its own pid. Exits with COMMAND's status; 1 with
-# the daemons' logs when the cluster does not come up (never a silent skip).
+# each daemon it started by its own pid. Exits with COMMAND's status; 77 (the
+# tests' skip status) when Slurm or munge cannot run here: a tool missing, or
+# not root; 1 with the daemons' logs when the cluster does not come up.
 #
 # Needs root (SlurmUser=root, as on CI machines and containers) and the
 # packages slurm-wlm, slurm-client, munge (scripts/install-deps). Interactive
@@ -24,6 +25,20 @@ if [[ $# -lt 2 ]]; then
   echo "usage: $0 DIR COMMAND [ARGS...]" >&2
   exit 2
 fi
+
+cannot_run() {
+  echo "local_cluster: SKIP: $*" >&2
+  exit 77
+}
+export PATH=$PATH:/usr/sbin:/sbin
+for tool in mungekey munged slurmctld slurmd sbatch squeue sinfo scontrol scancel; do
+  command -v "$tool" >/dev/null 2>&1 ||
+    cannot_run "'$tool' not found; hint: scripts/install-deps installs slurm-wlm, slurm-client and munge"
+done
+if [[ $(id -u) -ne 0 ]]; then
+  cannot_run "must run as root (the test cluster runs its daemons and jobs as root); hint: run ctest as root, as CI does"
+fi
+
 dir=$1
 shift
 auto=0
@@ -46,16 +61,6 @@ fail() {
   done
   exit 1
 }
-
-for tool in mungekey munged slurmctld slurmd sbatch squeue sinfo scontrol; do
-  command -v "$tool" >/dev/null 2>&1 ||
-    PATH=$PATH:/usr/sbin:/sbin command -v "$tool" >/dev/null 2>&1 ||
-    fail "'$tool' not found; hint: scripts/install-deps installs slurm-wlm, slurm-client and munge"
-done
-export PATH=$PATH:/usr/sbin:/sbin
-if [[ $(id -u) -ne 0 ]]; then
-  fail "must run as root (the test cluster runs its daemons and jobs as root); hint: run ctest as root, as CI does"
-fi
 
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
