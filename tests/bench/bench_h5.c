@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "nnfi/h5_results.h"
+#include "nnfi_test.h"
 
 /* the writer's filter knob (h5_results.c): 1 shuffle + deflate 1, 0 none */
 extern int nnfi_h5_filters;
@@ -49,10 +50,7 @@ static int run_case(const char *label, int filters, const char *path, const nnfi
     for (uint64_t at = 0; at < rows; at += batch) {
         uint64_t n = rows - at < batch ? rows - at : batch;
         for (uint64_t i = 0; i < n; i++) { /* plausible values: small counts, noisy floats */
-            uint64_t t = at + i, h = t * 0x9E3779B97F4A7C15ull;
-            h ^= h >> 29;
-            h *= 0xBF58476D1CE4E5B9ull;
-            h ^= h >> 32;
+            uint64_t t = at + i, state = t, h = nnfi_splitmix64(&state); /* a hash of the trial */
             double u = (double)(h >> 11) * 0x1.0p-53; /* uniform [0, 1) */
             nnfi_trial_row *row = &buf[i];
             row->trial = t;
