@@ -87,9 +87,39 @@ uint64_t nnfi_sampler_count(const nnfi_group_plan *g, nnfi_count_rule rule, nnfi
 /* Fault k of the stream `id`. */
 void nnfi_sampler_fault(const nnfi_group_plan *g, nnfi_fault_id id, uint64_t k, nnfi_fault *out);
 
-/* Faults k0 .. k0+n-1 into out[0..n-1]. Same result as n single calls. */
+/* Faults k0 .. k0+n-1 into out[0..n-1]. Same result as n single calls
+ * (bit for bit), computed in vectorised blocks (see sampler.c) on
+ * nnfi_sampler_draw_threads() threads. */
 void nnfi_sampler_faults(const nnfi_group_plan *g, nnfi_fault_id id, uint64_t k0, uint64_t n,
                          nnfi_fault *out);
+
+/* The same on `threads` POSIX threads (0: nnfi_sampler_draw_threads()). Each
+ * fault is a pure function of its index, so the result is the same for every
+ * thread count; a thread gets at least 32,768 faults, fewer faults use fewer
+ * threads (below 65,536: only the calling thread). */
+void nnfi_sampler_faults_threads(const nnfi_group_plan *g, nnfi_fault_id id, uint64_t k0, uint64_t n,
+                                 nnfi_fault *out, unsigned threads);
+
+/* Threads nnfi_sampler_faults uses: the environment variable
+ * NNFI_DRAW_THREADS, read once per process (a number 1..64, or "auto": the
+ * online cores as sysconf reports them; anything else: 1), default 1, so a
+ * rank draws on its own thread unless asked otherwise (an MPI rank usually
+ * has one core of its own). */
+unsigned nnfi_sampler_draw_threads(void);
+
+/* Philox4x32-10 of n counters at once, structure of arrays, in place:
+ * (w0[i], w1[i], w2[i], w3[i]) goes in as counter i and comes out as its
+ * block, the same words nnfi_philox4x32_10 returns. Vectorised: on x86-64
+ * with AVX-512F or AVX2 when the CPU has them (checked at run time), else a
+ * plain C loop over the lanes. */
+void nnfi_philox4x32_10_batch(uint32_t *w0, uint32_t *w1, uint32_t *w2, uint32_t *w3, size_t n,
+                              nnfi_philox_key key);
+
+/* The same through one code path, for tests and benchmarks: isa 0 the plain
+ * C loop, 1 AVX2, 2 AVX-512F, -1 the widest the CPU has. Returns the path
+ * used, or -1 (nothing computed) when this CPU or build lacks it. */
+int nnfi_philox4x32_10_batch_isa(int isa, uint32_t *w0, uint32_t *w1, uint32_t *w2, uint32_t *w3, size_t n,
+                                 nnfi_philox_key key);
 
 /* The raw stream: 4 words of draw `draw` for fault k. Exposed for tests and
  * for the CUDA generator, which must match it. */
