@@ -3,7 +3,11 @@
  * O(N) undo log and restored in reverse order.
  *
  * Cost model: a trial with N parameter faults does N random read-modify-writes
- * and N restores; the loops prefetch a few faults ahead because at 1e5-1e6
+ * and N restores, and keeps one 16-byte undo entry per fault: the saved word
+ * and one 64-bit key holding the element index above the site index (the
+ * site's low bits: as many as n_sites needs; create() refuses a parameter
+ * site too large to leave them room, which no tensor in memory is); the
+ * restore takes the site's data and dtype from the site table; the loops prefetch a few faults ahead because at 1e5-1e6
  * faults on a large tensor every access misses the cache, and overlapping the
  * misses is what keeps apply+restore near memory latency / parallelism.
  * Activation faults are bucketed by site once per trial (counting sort), so a
@@ -45,11 +49,10 @@ typedef struct fold_entry {
 
 enum { CAT_FOLD = 1, CAT_SAMPLE = 2, CAT_OTHER = 4 };
 
+/* One saved original: key = element << site_bits | site. 16 bytes. */
 typedef struct undo_entry {
-    void *base;
-    uint64_t element;
+    uint64_t key;
     uint64_t word;
-    uint32_t dtype;
 } undo_entry;
 
 struct nnfi_injector {
@@ -58,6 +61,7 @@ struct nnfi_injector {
     const nnfi_fault *faults;
     size_t n_faults;
     /* undo log of parameter faults currently applied */
+    unsigned site_bits; /* low bits of an undo key that hold the site */
     undo_entry *undo;
     size_t n_undo, cap_undo;
     size_t n_permanent_undo; /* entries below this index belong to permanent faults */
@@ -111,6 +115,15 @@ static nnfi_status cpu_create(const nnfi_site *sites, size_t n_sites, nnfi_injec
     if (!inj) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
     inj->sites = sites;
     inj->n_sites = n_sites;
+    while (inj->site_bits < 64 && ((uint64_t)1 << inj->site_bits) < n_sites) inj->site_bits++;
+    for (size_t i = 0; i < n_sites; i++) /* elements must fit above the site bits of an undo key */
+        if (is_param_site(&sites[i]) && inj->site_bits > 0 && inj->site_bits < 64 &&
+            sites[i].numel > ((uint64_t)1 << (64 - inj->site_bits))) {
+            nnfi_status st = NNFI_FAIL(NNFI_E_INVALID, "site '%s': %llu elements do not fit the undo log's 64-bit key beside %zu sites",
+                                       sites[i].name, (unsigned long long)sites[i].numel, n_sites);
+            free(inj);
+            return st;
+        }
     inj->site_start = calloc(n_sites + 1, sizeof *inj->site_start);
     inj->fold_start = calloc(n_sites + 1, sizeof(size_t));
     inj->samp_start = calloc(n_sites + 1, sizeof(size_t));
@@ -132,6 +145,7 @@ static void apply_params(nnfi_injector *inj, const size_t *idx, size_t n)
 {
     const nnfi_fault *f = inj->faults;
     const nnfi_site *sites = inj->sites;
+    const unsigned site_bits = inj->site_bits;
     undo_entry *u = inj->undo + inj->n_undo;
     for (size_t i = 0; i < n; i++) {
         if (i + PREFETCH_AHEAD < n) {
@@ -142,10 +156,8 @@ static void apply_params(nnfi_injector *inj, const size_t *idx, size_t n)
         const nnfi_fault *ft = &f[idx ? idx[i] : i];
         const nnfi_site *s = &sites[ft->site];
         uint64_t w = nnfi_elem_load(s->data, s->dtype, ft->element);
-        u->base = s->data;
-        u->element = ft->element;
+        u->key = ft->element << site_bits | ft->site;
         u->word = w;
-        u->dtype = (uint32_t)s->dtype;
         u++;
         nnfi_elem_store(s->data, s->dtype, ft->element, nnfi_bits_apply(w, (nnfi_op)ft->op, ft->mask, ft->value));
     }
@@ -156,14 +168,19 @@ static void apply_params(nnfi_injector *inj, const size_t *idx, size_t n)
 /* Restore undo entries [from, n_undo) in reverse order. */
 static void restore_to(nnfi_injector *inj, size_t from)
 {
-    undo_entry *u = inj->undo;
+    const undo_entry *u = inj->undo;
+    const nnfi_site *sites = inj->sites;
+    const unsigned site_bits = inj->site_bits;
+    const uint64_t site_mask = nnfi_low_mask(site_bits);
     for (size_t i = inj->n_undo; i > from; i--) {
         if (i - 1 >= from + PREFETCH_AHEAD) {
-            const undo_entry *pu = &u[i - 1 - PREFETCH_AHEAD];
-            __builtin_prefetch((const char *)pu->base + pu->element * (nnfi_dtype_bits((nnfi_dtype)pu->dtype) / 8), 1);
+            uint64_t pk = u[i - 1 - PREFETCH_AHEAD].key;
+            const nnfi_site *ps = &sites[pk & site_mask];
+            __builtin_prefetch((const char *)ps->data + (pk >> site_bits) * (nnfi_dtype_bits(ps->dtype) / 8), 1);
         }
         const undo_entry *e = &u[i - 1];
-        nnfi_elem_store(e->base, (nnfi_dtype)e->dtype, e->element, e->word);
+        const nnfi_site *s = &sites[e->key & site_mask];
+        nnfi_elem_store(s->data, s->dtype, e->key >> site_bits, e->word);
     }
     inj->n_undo = from;
 }
