@@ -106,16 +106,26 @@ int main(int argc, char **argv)
             double t_old[99], t_1[99], t_2[99];
             int inner = n < 100000 ? (int)(100000 / n) : 1; /* time >= ~1e5 faults per figure */
             for (int r = 0; r < reps; r++) {
+                /* a fresh trial per inner repetition: the same stream
+                 * repeated would let the branch predictors learn it */
                 double t0 = now_s();
-                for (int q = 0; q < inner; q++)
+                for (int q = 0; q < inner; q++) {
+                    id.trial = (uint32_t)(r * inner + q);
                     for (uint64_t i = 0; i < n; i++) nnfi_sampler_fault_at(&g, id, i, &ref[i]);
+                }
                 double t1 = now_s();
-                for (int q = 0; q < inner; q++) nnfi_sampler_faults_threads(&g, id, 0, n, f, 1);
+                for (int q = 0; q < inner; q++) {
+                    id.trial = (uint32_t)(r * inner + q);
+                    nnfi_sampler_faults_threads(&g, id, 0, n, f, 1);
+                }
                 double t2 = now_s();
-                if (memcmp(ref, f, n * sizeof *f)) bad = 1;
+                if (memcmp(ref, f, n * sizeof *f)) bad = 1; /* the last inner repetition's */
                 memset(f, 0, n * sizeof *f);
                 double t3 = now_s();
-                for (int q = 0; q < inner; q++) nnfi_sampler_faults_threads(&g, id, 0, n, f, 2);
+                for (int q = 0; q < inner; q++) {
+                    id.trial = (uint32_t)(r * inner + q);
+                    nnfi_sampler_faults_threads(&g, id, 0, n, f, 2);
+                }
                 double t4 = now_s();
                 if (memcmp(ref, f, n * sizeof *f)) bad = 1;
                 t_old[r] = (t1 - t0) / inner, t_1[r] = (t2 - t1) / inner, t_2[r] = (t4 - t3) / inner;
