@@ -36,48 +36,39 @@ static double now_s(void)
 /* ----------------------------------------------------------------- rank 0 -- */
 
 struct nnfi_coordinator {
-    nnfi_comm *comm;
-    const nnfi_campaign *c;
-    const nnfi_plan *plan;
-    nnfi_worker *worker;
-    nnfi_h5_results *h5;
-    nnfi_dispatch *d;
+    nnfi_coordinator_args a; /* the caller's: comm, campaign, plan, worker, file, dispatcher, stop flag... */
     nnfi_run_progress pg;
     double start;
-    void (*on_progress)(void *user, const nnfi_run_progress *p);
-    void *progress_user;
     int stopping;
     int failed_rank;
     int *waiting;  /* ranks whose request waits for a stopping rule's prefix */
     int n_waiting;
     char *gone;    /* [rank]: 1 once the rank left (got its empty range, or failed) */
     double max_trial_s;
-    const char *campaign_path, *out; /* for the resume hints */
-    const volatile sig_atomic_t *stop;
 };
 typedef nnfi_coordinator coordinator;
 
 static void report_progress(coordinator *co, int final)
 {
-    if (!co->on_progress) return;
-    co->pg.total = nnfi_dispatch_expected(co->d);
+    if (!co->a.on_progress) return;
+    co->pg.total = nnfi_dispatch_expected(co->a.d);
     co->pg.elapsed_s = now_s() - co->start;
     co->pg.final = final;
-    co->on_progress(co->progress_user, &co->pg);
+    co->a.on_progress(co->a.progress_user, &co->pg);
 }
 
 static nnfi_status take_rows(coordinator *co, const nnfi_trial_row *rows, size_t n)
 {
-    NNFI_TRY(nnfi_h5_put_rows(co->h5, rows, n));
+    NNFI_TRY(nnfi_h5_put_rows(co->a.h5, rows, n));
     for (size_t i = 0; i < n; i++) {
-        nnfi_dispatch_finished(co->d, &rows[i]);
+        nnfi_dispatch_finished(co->a.d, &rows[i]);
         co->pg.done++;
         if (rows[i].wall_s > co->max_trial_s) co->max_trial_s = rows[i].wall_s;
-        if (rows[i].n_faults <= co->c->output->faults_max_n) {
+        if (rows[i].n_faults <= co->a.c->output->faults_max_n) {
             const nnfi_fault *f;
             uint64_t nf;
-            NNFI_TRY(nnfi_worker_faults(co->worker, rows[i].trial, &f, &nf));
-            NNFI_TRY(nnfi_h5_put_faults(co->h5, rows[i].trial, f, nf));
+            NNFI_TRY(nnfi_worker_faults(co->a.worker, rows[i].trial, &f, &nf));
+            NNFI_TRY(nnfi_h5_put_faults(co->a.h5, rows[i].trial, f, nf));
         }
     }
     return NNFI_OK;
@@ -88,12 +79,12 @@ static nnfi_status take_rows(coordinator *co, const nnfi_trial_row *rows, size_t
 static nnfi_status answer(coordinator *co, int src, int *active)
 {
     uint64_t lo = 0, hi = 0;
-    nnfi_next nx = co->stopping ? NNFI_NEXT_END : nnfi_dispatch_next(co->d, 1, &lo, &hi);
+    nnfi_next nx = co->stopping ? NNFI_NEXT_END : nnfi_dispatch_next(co->a.d, 1, &lo, &hi);
     if (nx == NNFI_NEXT_WAIT) {
         co->waiting[co->n_waiting++] = src;
         return NNFI_OK;
     }
-    NNFI_TRY(nnfi_comm_send_range(co->comm, src, lo, hi));
+    NNFI_TRY(nnfi_comm_send_range(co->a.comm, src, lo, hi));
     if (nx == NNFI_NEXT_END) {
         (*active)--;
         co->gone[src] = 1;
@@ -110,7 +101,7 @@ static nnfi_status serve(coordinator *co, int *active)
         const nnfi_trial_row *rows = NULL;
         size_t n = 0;
         unsigned flags = 0;
-        NNFI_TRY(nnfi_comm_poll_report(co->comm, &got, &src, &rows, &n, &flags));
+        NNFI_TRY(nnfi_comm_poll_report(co->a.comm, &got, &src, &rows, &n, &flags));
         if (!got) break;
         NNFI_TRY(take_rows(co, rows, n));
         if (flags & NNFI_REPORT_STOPPING) co->stopping = 1;
@@ -141,8 +132,8 @@ static double stop_deadline_s(const coordinator *co)
 
 static nnfi_status coordinate(coordinator *co, double checkpoint_every)
 {
-    const volatile sig_atomic_t *stop = co->stop;
-    int active = nnfi_comm_size(co->comm) - 1;
+    const volatile sig_atomic_t *stop = co->a.stop;
+    int active = nnfi_comm_size(co->a.comm) - 1;
     uint64_t own_lo = 0, own_hi = 0;
     double last_ckpt = now_s();
     nnfi_trial_row row;
@@ -155,10 +146,10 @@ static nnfi_status coordinate(coordinator *co, double checkpoint_every)
              * mpirun a signal often means the job is being torn down (a lost
              * rank makes mpirun kill the others), and SIGKILL may follow. */
             stop_at = now_s();
-            if ((*stop) && !failed && (failed = nnfi_h5_checkpoint(co->h5)) == NNFI_OK && active > 0)
+            if ((*stop) && !failed && (failed = nnfi_h5_checkpoint(co->a.h5)) == NNFI_OK && active > 0)
                 fprintf(stderr, "nnfi: signal %d: stopping; %llu trials saved in %s; waiting for the trials in flight on "
                                 "other ranks\n  if the job ends first, continue with: nnfi run %s -o %s --resume\n",
-                        (int)(*stop), (unsigned long long)co->pg.done, co->out, co->campaign_path, co->out);
+                        (int)(*stop), (unsigned long long)co->pg.done, co->a.out, co->a.campaign_path, co->a.out);
         }
         /* Every blocking wait has a deadline: a rank that does not answer a
          * stop (lost, hung or stopped) must not hang the job. */
@@ -166,20 +157,20 @@ static nnfi_status coordinate(coordinator *co, double checkpoint_every)
         if (co->stopping && active > 0 && now_s() - stop_at > deadline) {
             char lost[256] = "";
             size_t used = 0;
-            for (int r = 1; r < nnfi_comm_size(co->comm) && used + 16 < sizeof lost; r++)
+            for (int r = 1; r < nnfi_comm_size(co->a.comm) && used + 16 < sizeof lost; r++)
                 if (!co->gone[r]) used += (size_t)snprintf(lost + used, sizeof lost - used, "%s%d", used ? ", " : "", r);
-            if (!failed) nnfi_h5_checkpoint(co->h5);
+            if (!failed) nnfi_h5_checkpoint(co->a.h5);
             return NNFI_FAIL(NNFI_E_TIMEOUT, "rank(s) %s did not answer within %.0f s of the stop (lost, hung or "
                                              "stopped); the %llu trials received are saved in %s\n  hint: check "
                                              "those ranks' nodes, then continue with: nnfi run %s -o %s --resume",
-                             lost, deadline, (unsigned long long)co->pg.done, co->out, co->campaign_path, co->out);
+                             lost, deadline, (unsigned long long)co->pg.done, co->a.out, co->a.campaign_path, co->a.out);
         }
         NNFI_TRY(serve(co, &active));
         nnfi_next nx = NNFI_NEXT_RANGE;
         if (co->stopping) own_lo = own_hi; /* abandon the rest of the own range */
-        else if (own_lo == own_hi) nx = nnfi_dispatch_next(co->d, 4, &own_lo, &own_hi);
+        else if (own_lo == own_hi) nx = nnfi_dispatch_next(co->a.d, 4, &own_lo, &own_hi);
         if (own_lo < own_hi) {
-            NNFI_TRY(nnfi_worker_run_trial(co->worker, own_lo, &row));
+            NNFI_TRY(nnfi_worker_run_trial(co->a.worker, own_lo, &row));
             NNFI_TRY(take_rows(co, &row, 1));
             own_lo++;
         } else if (active == 0 && (co->stopping || nx == NNFI_NEXT_END)) {
@@ -192,7 +183,7 @@ static nnfi_status coordinate(coordinator *co, double checkpoint_every)
             /* a failed checkpoint (a full disk) keeps the file at the last
              * good one: stop the other ranks the way a signal does instead of
              * leaving them waiting, then report it */
-            if ((failed = nnfi_h5_checkpoint(co->h5)) != NNFI_OK) {
+            if ((failed = nnfi_h5_checkpoint(co->a.h5)) != NNFI_OK) {
                 fprintf(stderr, "nnfi: a checkpoint failed: stopping every rank\n");
                 co->stopping = 1;
             }
@@ -248,32 +239,22 @@ nnfi_status nnfi_coordinate(const nnfi_coordinator_args *a, nnfi_coordinator_res
     coordinator co;
     memset(&co, 0, sizeof co);
     int size = nnfi_comm_size(a->comm);
-    co.comm = a->comm;
-    co.c = a->c;
-    co.plan = a->plan;
-    co.worker = a->worker;
-    co.h5 = a->h5;
-    co.d = a->d;
-    co.stop = a->stop;
+    co.a = *a;
     co.failed_rank = -1;
-    co.campaign_path = a->campaign_path;
-    co.out = a->out;
-    co.on_progress = a->on_progress;
-    co.progress_user = a->progress_user;
     co.gone = calloc((size_t)size, 1);
     co.waiting = calloc((size_t)size, sizeof *co.waiting);
     nnfi_status st = NNFI_OK;
     if (!co.waiting || !co.gone) st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
     co.start = now_s();
-    co.pg.done = nnfi_dispatch_done(co.d);
+    co.pg.done = nnfi_dispatch_done(co.a.d);
     co.pg.done_before = co.pg.done;
-    co.pg.total = nnfi_dispatch_expected(co.d);
+    co.pg.total = nnfi_dispatch_expected(co.a.d);
     if (st == NNFI_OK) st = coordinate(&co, a->checkpoint_every > 0 ? a->checkpoint_every : 10);
     res->stopping = co.stopping;
     res->failed_rank = co.failed_rank;
     res->done = co.pg.done;
     res->done_before = co.pg.done_before;
-    res->total = nnfi_dispatch_expected(co.d);
+    res->total = nnfi_dispatch_expected(co.a.d);
     res->seconds = now_s() - co.start;
     free(co.waiting);
     free(co.gone);

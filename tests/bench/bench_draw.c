@@ -24,26 +24,9 @@
 
 #include "nnfi/config.h" /* nnfi_transient_scope */
 #include "nnfi/sampler.h"
+#include "nnfi_test.h"
 #include "nnfi/sampler_core.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
-}
 
 #define MAX_SITES 200
 static uint32_t site_ids[MAX_SITES];
@@ -108,29 +91,29 @@ int main(int argc, char **argv)
             for (int r = 0; r < reps; r++) {
                 /* a fresh trial per inner repetition: the same stream
                  * repeated would let the branch predictors learn it */
-                double t0 = now_s();
+                double t0 = nnfi_test_now_s();
                 for (int q = 0; q < inner; q++) {
                     id.trial = (uint32_t)(r * inner + q);
                     for (uint64_t i = 0; i < n; i++) nnfi_sampler_fault_at(&g, id, i, &ref[i]);
                 }
-                double t1 = now_s();
+                double t1 = nnfi_test_now_s();
                 for (int q = 0; q < inner; q++) {
                     id.trial = (uint32_t)(r * inner + q);
                     nnfi_sampler_faults_threads(&g, id, 0, n, f, 1);
                 }
-                double t2 = now_s();
+                double t2 = nnfi_test_now_s();
                 if (memcmp(ref, f, n * sizeof *f)) bad = 1; /* the last inner repetition's */
                 memset(f, 0, n * sizeof *f);
-                double t3 = now_s();
+                double t3 = nnfi_test_now_s();
                 for (int q = 0; q < inner; q++) {
                     id.trial = (uint32_t)(r * inner + q);
                     nnfi_sampler_faults_threads(&g, id, 0, n, f, 2);
                 }
-                double t4 = now_s();
+                double t4 = nnfi_test_now_s();
                 if (memcmp(ref, f, n * sizeof *f)) bad = 1;
                 t_old[r] = (t1 - t0) / inner, t_1[r] = (t2 - t1) / inner, t_2[r] = (t4 - t3) / inner;
             }
-            double o = median(t_old, reps), a = median(t_1, reps), b = median(t_2, reps);
+            double o = nnfi_test_median(t_old, reps), a = nnfi_test_median(t_1, reps), b = nnfi_test_median(t_2, reps);
             printf("%-9s %9llu %14.0f %14.0f %14.0f %8.2fx %8.2fx\n", kind ? "transient" : "weights",
                    (unsigned long long)n, (double)n / o, (double)n / a, (double)n / b, o / a, o / b);
         }

@@ -17,25 +17,8 @@
 
 #include "nnfi/inject.h"
 #include "nnfi/sampler.h"
+#include "nnfi_test.h"
 
-static double now_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp_double);
-    return v[n / 2];
-}
 
 int main(int argc, char **argv)
 {
@@ -94,31 +77,31 @@ int main(int argc, char **argv)
         for (int r = 0; r < reps; r++) {
             nnfi_fault_id id = {12345, 0, 0, (uint32_t)i, (uint32_t)r};
             g.distinct = 1;
-            double t0 = now_s();
+            double t0 = nnfi_test_now_s();
             nnfi_sampler_faults(&g, id, 0, n, f);
-            gend[r] = (now_s() - t0) / (double)n;
+            gend[r] = (nnfi_test_now_s() - t0) / (double)n;
             g.distinct = 0;
-            t0 = now_s();
+            t0 = nnfi_test_now_s();
             nnfi_sampler_faults(&g, id, 0, n, f);
-            gen[r] = (now_s() - t0) / (double)n;
+            gen[r] = (nnfi_test_now_s() - t0) / (double)n;
 
-            t0 = now_s();
+            t0 = nnfi_test_now_s();
             if (cpu->arm(inj, f, n) != NNFI_OK) return 1;
             cpu->disarm(inj);
-            ar[r] = (now_s() - t0) / (double)n;
+            ar[r] = (nnfi_test_now_s() - t0) / (double)n;
 
             /* the floor: as many random elements (another trial's, so that neither
              * loop finds the other's cache lines warm), read-modify-write twice,
              * no bookkeeping */
             nnfi_fault_id other = {12345, 1, 0, (uint32_t)i, (uint32_t)r};
             nnfi_sampler_faults(&g, other, 0, n, f);
-            t0 = now_s();
+            t0 = nnfi_test_now_s();
             uint32_t *w = (uint32_t *)t;
             for (uint64_t k = 0; k < n; k++) w[f[k].element] ^= (uint32_t)f[k].mask;
             for (uint64_t k = n; k > 0; k--) w[f[k - 1].element] ^= (uint32_t)f[k - 1].mask;
-            raw[r] = (now_s() - t0) / (double)n;
+            raw[r] = (nnfi_test_now_s() - t0) / (double)n;
         }
-        double mg = median(gen, reps), mgd = median(gend, reps), mar = median(ar, reps), mraw = median(raw, reps);
+        double mg = nnfi_test_median(gen, reps), mgd = nnfi_test_median(gend, reps), mar = nnfi_test_median(ar, reps), mraw = nnfi_test_median(raw, reps);
         printf("%10llu %14.1f %16.1f %13.1f ns %11.1f ns %10.2f\n", (unsigned long long)n, 1e-6 / mg, 1e-6 / mgd,
                mar * 1e9, mraw * 1e9, mar / mraw);
         if (memcmp(t, copy, numel * sizeof *t) != 0) bad = 1;

@@ -13,6 +13,8 @@
  *                            as "rank 1 ".
  *   NNFI_TEST_SKIP           77, the exit status CTest reads as a skip (the
  *                            tests set SKIP_RETURN_CODE 77).
+ *   nnfi_test_now_s()        monotonic seconds, for the benchmarks;
+ *   nnfi_test_median(v, n)   the median of n doubles (sorts v in place).
  */
 #ifndef NNFI_TEST_H
 #define NNFI_TEST_H
@@ -28,6 +30,11 @@ static inline uint64_t nnfi_splitmix64(uint64_t *s)
     z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
     return z ^ (z >> 31);
 }
+
+/* Monotonic clock, seconds. */
+double nnfi_test_now_s(void);
+/* Median of v[0..n) (n > 0; v is sorted in place). */
+double nnfi_test_median(double *v, int n);
 
 /* Prints the failure line (with the tag and nnfi_error_message()). */
 void nnfi_test_fail(const char *file, int line, const char *cond);
