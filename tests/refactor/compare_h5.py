@@ -20,7 +20,22 @@ def walk(f):
     return out
 
 
-def same_attr(a, b):
+def resolve(f, v):
+    """An attribute value with object references (dimension scales'
+    DIMENSION_LIST / REFERENCE_LIST) as the names they point at."""
+    if isinstance(v, h5py.Reference):
+        return f[v].name if v else None
+    if isinstance(v, np.void):
+        return tuple(resolve(f, x) for x in v)
+    if isinstance(v, np.ndarray) and (v.dtype.kind == "O" or v.dtype.names):
+        return [resolve(f, x) for x in v.tolist()] if v.dtype.kind == "O" else [resolve(f, x) for x in v]
+    if isinstance(v, (list, tuple)):
+        return [resolve(f, x) for x in v]
+    return v
+
+
+def same_attr(fa, a, fb, b):
+    a, b = resolve(fa, a), resolve(fb, b)
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return np.array_equal(np.asarray(a), np.asarray(b))
     return a == b
@@ -40,7 +55,7 @@ def main(old, new):
                     continue
                 if name not in oa.attrs or name not in ob.attrs:
                     diffs.append(f"{k} @{name}: only in {'new' if name in ob.attrs else 'old'}")
-                elif not same_attr(oa.attrs[name], ob.attrs[name]):
+                elif not same_attr(fo, oa.attrs[name], fn, ob.attrs[name]):
                     diffs.append(f"{k} @{name}: {oa.attrs[name]!r} != {ob.attrs[name]!r}")
             if isinstance(oa, h5py.Dataset) and k not in VOLATILE:
                 if oa.dtype != ob.dtype or oa.shape != ob.shape:
