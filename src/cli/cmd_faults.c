@@ -5,6 +5,7 @@
  * after the fault. */
 #include "cli.h"
 
+#include "nnfi/results.h"
 #include "nnfi/worker.h"
 
 #include <inttypes.h>
@@ -78,8 +79,11 @@ static void print_fault(row_ctx *rc, const cli_model *m, const char *group, uint
     } else if (f->op == NNFI_OP_SET) {
         fmt_number(nnfi_value_decode(f->value, s->dtype), after, sizeof after);
     }
-    if (f->transient)
-        snprintf(when, sizeof when, "%s %" PRId64, f->scope == NNFI_SCOPE_SAMPLE ? "sample" : "call", f->when);
+    if (f->transient) {
+        size_t n_scopes = 0;
+        const char *const *scopes = nnfi_category_names(NNFI_CAT_SCOPE, &n_scopes);
+        snprintf(when, sizeof when, "%s %" PRId64, f->scope < n_scopes ? scopes[f->scope] : "?", f->when);
+    }
     if (!(f->t_first == 0 && f->t_last == UINT32_MAX))
         snprintf(steps, sizeof steps, "%u..%u", f->t_first, f->t_last);
     unsigned hexw = nnfi_dtype_bits(s->dtype) / 4;
