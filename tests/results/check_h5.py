@@ -1,20 +1,26 @@
-#!/usr/bin/python3
-"""check_h5.py - read nnfi result files back with h5py (run by CTest with
-/usr/bin/python3, which has Debian's h5py and numpy).
+"""check_h5.py - nnfi result files read back with h5py (pytest; fixtures in
+tests/conftest.py). CTest runs one class of it per test, through nnfi_pytest()
+in tests/results/CMakeLists.txt (label `unit`, /usr/bin/python3, which has
+Debian's h5py and numpy):
 
-  check_h5.py file DIR                 DIR/results.h5 (written by test_h5_results)
-                                       against DIR/schema.json and the values of
-                                       tests/results/h5_test_common.h; DIR/big.h5
-                                       (its chunk paths) against test_chunks' rule
-  check_h5.py inspect NNFI DIR         `nnfi inspect` on DIR/results.h5: exit codes,
-                                       table lines, JSON figures recomputed here
-  check_h5.py kill HELPER NNFI OUT.h5  h5_kill_helper dies by SIGKILL with rows
-                                       buffered; OUT.h5 must hold exactly the
-                                       checkpointed trials 0-9
+  h5_results_h5py     TestFile: NNFI_H5_DIR/results.h5 (written by
+                      test_h5_results) against NNFI_H5_DIR/schema.json and the
+                      values of tests/results/h5_test_common.h;
+                      NNFI_H5_DIR/big.h5 (its chunk paths) against test_chunks'
+                      rule; xarray's view of /trials (skipped without xarray)
+  h5_results_inspect  TestInspect: `nnfi inspect` on NNFI_H5_DIR/results.h5:
+                      exit codes, table lines, JSON figures recomputed here
+  h5_results_kill     TestKill: NNFI_H5_KILL_HELPER dies by SIGKILL with rows
+                      buffered; the file it leaves (NNFI_WORK/killed.h5) must
+                      hold exactly the checkpointed trials 0-9
 
 The expected values mirror h5_test_common.h: campaign h5test (seed 42), 28
 trials, points [0,7) N=1, [7,14) N=10, [14,21) N=100, [21,28) fixed count 2;
 faults_max_n 10. In results.h5 trial t is done iff t % 5 != 3.
+
+By hand (after test_h5_results DIR):
+  NNFI_BIN=build/src/nnfi NNFI_H5_DIR=DIR NNFI_H5_KILL_HELPER=build/tests/results/h5_kill_helper \
+      /usr/bin/python3 -m pytest tests/results/check_h5.py
 """
 import json
 import math
@@ -22,10 +28,12 @@ import os
 import re
 import signal
 import subprocess
-import sys
+from pathlib import Path
 
-import h5py
-import numpy as np
+import pytest
+
+h5py = pytest.importorskip("h5py")
+np = pytest.importorskip("numpy")
 
 TRIALS = 28
 POINTS = [  # experiment, point, x, first, trials
@@ -36,22 +44,6 @@ POINTS = [  # experiment, point, x, first, trials
 ]
 FAULTS_MAX_N = 10
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$")
-
-failures = []
-
-
-def check(cond, what):
-    if not cond:
-        failures.append(what)
-        print("FAIL:", what)
-
-
-def finish():
-    if failures:
-        print(f"{len(failures)} check(s) failed")
-        sys.exit(1)
-    print("all checks passed")
-    sys.exit(0)
 
 
 def locate(t):
@@ -97,7 +89,19 @@ def as_str(v):
     return v.decode() if isinstance(v, bytes) else str(v)
 
 
-def check_rows(f, done_rule, where):
+
+
+def done_results(t):
+    """Which trials results.h5 holds."""
+    return t % 5 != 3
+
+
+def done_killed(t):
+    """Which trials the killed helper's file holds: its one checkpoint."""
+    return t < 10
+
+
+def check_rows(check, f, done_rule, where):
     """Every /trials column: values of done rows, zeros elsewhere."""
     tr = f["trials"]
     cols = [k for k in tr.keys() if k != "trial"]
@@ -126,21 +130,19 @@ def expected_faults(done_rule):
     return out
 
 
-def check_faults(f, done_rule, where):
+def check_faults(check, f, done_rule, where):
     want = expected_faults(done_rule)
-    check("faults" in f, f"{where}: no /faults")
-    if "faults" not in f:
+    if not check("faults" in f, f"{where}: /faults exists"):
         return
     g = f["faults"]
     names = ["trial", "group", "site", "element", "mask", "value", "op", "transient", "scope", "when", "t_first",
              "t_last"]
     check(sorted(g.keys()) == sorted(names), f"{where}: /faults columns {sorted(g.keys())}")
     lens = {k: g[k].shape for k in g.keys()}
-    check(all(s == (len(want),) for s in lens.values()), f"{where}: /faults lengths {lens}, want {len(want)}")
-    if not all(s == (len(want),) for s in lens.values()):
+    if not check(all(s == (len(want),) for s in lens.values()), f"{where}: /faults lengths {lens}, want {len(want)}"):
         return
     got = sorted((int(t), int(el) - int(t) * 100) for t, el in zip(g["trial"][()], g["element"][()]))
-    check(got == sorted(want), f"{where}: /faults (trial, fault) pairs differ")
+    check(got == sorted(want), f"{where}: /faults (trial, fault) pairs")
     i = (g["element"][()] - g["trial"][()] * 100).astype(np.int64)
     check(np.array_equal(g["mask"][()], (np.uint64(1) << (i % 32).astype(np.uint64))), f"{where}: /faults/mask")
     check(np.array_equal(g["site"][()], (i % 3).astype(np.uint32)), f"{where}: /faults/site")
@@ -150,14 +152,46 @@ def check_faults(f, done_rule, where):
           f"{where}: /faults/op")
 
 
-def mode_file(d):
-    path = os.path.join(d, "results.h5")
-    with open(os.path.join(d, "schema.json")) as fh:
-        schema = json.load(fh)
-    done_rule = lambda t: t % 5 != 3  # noqa: E731
-    with h5py.File(path, "r") as f:
-        # /trials against the schema
-        tr = f["trials"]
+def run(cmd):
+    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=60)
+    return p.returncode, p.stdout, p.stderr
+
+
+def close(check, a, b, what, tol=1e-6):
+    check(a is not None and abs(a - b) <= tol, f"{what}: {a} vs {b}")
+
+
+@pytest.fixture(scope="module")
+def h5_dir():
+    """NNFI_H5_DIR: where test_h5_results wrote results.h5, big.h5, schema.json
+    and empty.h5 (CTest runs it first: FIXTURES_REQUIRED h5_results)."""
+    d = os.environ.get("NNFI_H5_DIR")
+    if not d:
+        pytest.skip("NNFI_H5_DIR (the directory test_h5_results wrote) is not set")
+    d = Path(d)
+    assert (d / "results.h5").exists(), f"{d}/results.h5 is missing: run test_h5_results {d} first"
+    return d
+
+
+@pytest.fixture(scope="module")
+def results(h5_dir):
+    with h5py.File(h5_dir / "results.h5", "r") as f:
+        yield f
+
+
+@pytest.fixture(scope="module")
+def schema(h5_dir):
+    with open(h5_dir / "schema.json") as fh:
+        return json.load(fh)
+
+
+# ------------------------------------------------------------------ file --
+
+class TestFile:
+    """results.h5 and big.h5 as h5py reads them (CTest h5_results_h5py)."""
+
+    def test_trials_schema(self, check, results, schema):
+        tr = results["trials"]
         names = [c["name"] for c in schema["columns"]]
         check(sorted(tr.keys()) == sorted(names + ["trial"]), f"/trials holds {sorted(tr.keys())}")
         check(schema["group"] == "/trials" and schema["index"] == "trial", "schema group/index")
@@ -184,10 +218,12 @@ def mode_file(d):
             n = len(meanings.split())
             check(list(ds.attrs["flag_values"]) == list(range(n)) and ds.attrs["flag_values"].dtype == ds.dtype,
                   f"/trials/{name} flag_values {ds.attrs['flag_values']!r}")
-        check_rows(f, done_rule, "results.h5")
 
-        # provenance
-        a = f.attrs
+    def test_trials_rows(self, check, results):
+        check_rows(check, results, done_results, "results.h5")
+
+    def test_provenance(self, check, results, schema):
+        a = results.attrs
         check(int(a["schema_version"]) == schema["schema_version"], "schema_version")
         check(isinstance(a["nnfi_version"], str) and a["nnfi_version"], "nnfi_version")
         check(isinstance(a["git_sha"], str) and a["git_sha"], "git_sha")
@@ -205,14 +241,14 @@ def mode_file(d):
         check("slurm_array_job_id" not in a and "slurm_array_task_id" not in a, "absent slurm ids are not written")
         check(ISO.match(a["created"]) is not None, f"created {a['created']!r}")
 
-        # /experiments and /points
-        ex = f["experiments"]
+    def test_experiments_points(self, check, results):
+        ex = results["experiments"]
         check(list(ex["name"].asstr()[()]) == ["sweep", "single"], "/experiments/name")
         check(list(ex["model"].asstr()[()]) == ["mlp", "mlp"], "/experiments/model")
         check(list(ex["first_trial"][()]) == [0, 21], "/experiments/first_trial")
         check(list(ex["trials"][()]) == [21, 7], "/experiments/trials")
         check(list(ex["n_points"][()]) == [3, 1], "/experiments/n_points")
-        pt = f["points"]
+        pt = results["points"]
         check(list(pt["experiment"][()]) == [p[0] for p in POINTS], "/points/experiment")
         check(list(pt["point"][()]) == [p[1] for p in POINTS], "/points/point")
         check(list(pt["x"][()]) == [p[2] for p in POINTS], f"/points/x {pt['x'][()]}")
@@ -220,14 +256,14 @@ def mode_file(d):
         check(list(pt["first_trial"][()]) == [p[3] for p in POINTS], "/points/first_trial")
         check(list(pt["trials"][()]) == [p[4] for p in POINTS], "/points/trials")
 
-        # /sites and /golden
-        s = f["sites/mlp"]
+    def test_sites_golden(self, check, results):
+        s = results["sites/mlp"]
         check(list(s["name"].asstr()[()]) == ["fc1.weight", "fc1.bias", "fc1.out"], "/sites/mlp/name")
         check(list(s["kind"].asstr()[()]) == ["param", "param", "activation"], "/sites/mlp/kind")
         check(list(s["dtype"].asstr()[()]) == ["fp32", "fp32", "fp16"], "/sites/mlp/dtype")
         check(list(s["numel"][()]) == [8192, 128, 128], "/sites/mlp/numel")
         check(list(s["shape"].asstr()[()]) == ["[128, 64]", "[128]", "[128]"], "/sites/mlp/shape")
-        g = f["golden/mlp"]
+        g = results["golden/mlp"]
         want_logits = np.array([0.5, 1.5, -1.0, 2.0, 0.0, 1.0, -0.5, 0.25, 3.0, 1.0, 1.0, 0.0],
                                dtype=np.float32).reshape(4, 3)
         check(g["logits"].dtype == np.float32 and np.array_equal(g["logits"][()], want_logits), "/golden/mlp/logits")
@@ -236,41 +272,39 @@ def mode_file(d):
         check(g.attrs["threads"] == "1" and g.attrs["qengine"] == "none" and g.attrs["host"] == "null",
               "/golden/mlp facts")
 
-        check_faults(f, done_rule, "results.h5")
+    def test_faults(self, check, results):
+        check_faults(check, results, done_results, "results.h5")
 
-        pr = f["progress"].attrs
-        ndone = sum(1 for t in range(TRIALS) if done_rule(t))
+    def test_progress(self, check, results):
+        pr = results["progress"].attrs
+        ndone = sum(1 for t in range(TRIALS) if done_results(t))
         check(int(pr["trials_done"]) == ndone, f"/progress trials_done {pr['trials_done']}, want {ndone}")
         check(int(pr["checkpoints"]) == 3, f"/progress checkpoints {pr['checkpoints']}, want 3")
         check(ISO.match(pr["last_checkpoint"]) is not None, "/progress last_checkpoint")
 
-    # big.h5: the chunk paths (test_chunks in test_h5_results.c), read by h5py
-    with h5py.File(os.path.join(d, "big.h5"), "r") as f:
-        tr = f["trials"]
-        t = np.arange(70000, dtype=np.uint64)
-        k = np.where(t >= 65536, 2, np.where(((t >= 100) & (t < 200)) | ((t >= 65000) & (t < 65600)), 1, 0))
-        check(tr["accuracy"].chunks == (65536,) and tr["wall_s"].chunks == (1000,), "big.h5 chunking")
-        check(np.array_equal(tr["accuracy"][()], t * 1e-5 + k), "big.h5 accuracy")
-        check(np.array_equal(tr["sdc"][()], 3 * t + k.astype(np.uint64)), "big.h5 sdc")
-        check(np.array_equal(tr["wall_s"][()], t / 2 + k), "big.h5 wall_s (hyperslab fallback)")
-        check(np.array_equal(tr["trial_in_point"][()], t), "big.h5 trial_in_point")
-        check(np.all(tr["done"][()] == 1) and np.all(tr["due"][()] == 0), "big.h5 done / due")
-        check(int(f["progress"].attrs["trials_done"]) == 70000, "big.h5 /progress trials_done")
+    def test_big_chunks(self, check, h5_dir):
+        """big.h5: the chunk paths (test_chunks in test_h5_results.c)."""
+        with h5py.File(h5_dir / "big.h5", "r") as f:
+            tr = f["trials"]
+            t = np.arange(70000, dtype=np.uint64)
+            k = np.where(t >= 65536, 2, np.where(((t >= 100) & (t < 200)) | ((t >= 65000) & (t < 65600)), 1, 0))
+            check(tr["accuracy"].chunks == (65536,) and tr["wall_s"].chunks == (1000,), "big.h5 chunking")
+            check(np.array_equal(tr["accuracy"][()], t * 1e-5 + k), "big.h5 accuracy")
+            check(np.array_equal(tr["sdc"][()], 3 * t + k.astype(np.uint64)), "big.h5 sdc")
+            check(np.array_equal(tr["wall_s"][()], t / 2 + k), "big.h5 wall_s (hyperslab fallback)")
+            check(np.array_equal(tr["trial_in_point"][()], t), "big.h5 trial_in_point")
+            check(np.all(tr["done"][()] == 1) and np.all(tr["due"][()] == 0), "big.h5 done / due")
+            check(int(f["progress"].attrs["trials_done"]) == 70000, "big.h5 /progress trials_done")
 
-    # xarray sees the columns as variables on the `trial` dimension (when installed)
-    try:
-        import xarray as xr  # noqa: F401
-        import h5netcdf  # noqa: F401
-    except ImportError:
-        print("xarray/h5netcdf not installed: skipping the xarray check")
-    else:
-        import xarray as xr
-        with xr.open_dataset(path, group="trials", engine="h5netcdf", phony_dims="sort") as ds:
-            check("accuracy" in ds.data_vars and ds["accuracy"].dims == ("trial",), f"xarray: {ds}")
-    finish()
+    def test_xarray(self, h5_dir):
+        """xarray sees the columns as variables on the `trial` dimension (skipped when not installed)."""
+        xr = pytest.importorskip("xarray")
+        pytest.importorskip("h5netcdf")
+        with xr.open_dataset(h5_dir / "results.h5", group="trials", engine="h5netcdf", phony_dims="sort") as ds:
+            assert "accuracy" in ds.data_vars and ds["accuracy"].dims == ("trial",), f"xarray: {ds}"
 
 
-# ---------------------------------------------------------------- inspect --
+# --------------------------------------------------------------- inspect --
 
 T95 = [12.7062047, 4.3026527, 3.1824463, 2.7764451, 2.5705818, 2.4469118, 2.3646243, 2.3060041, 2.2621572]
 
@@ -297,100 +331,111 @@ def point_stats(rows):
     }
 
 
-def run(cmd):
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
-    return p.returncode, p.stdout, p.stderr
+class TestInspect:
+    """`nnfi inspect` on results.h5 (CTest h5_results_inspect)."""
+
+    @pytest.fixture(scope="class")
+    def path(self, h5_dir):
+        return h5_dir / "results.h5"
+
+    @pytest.fixture(scope="class")
+    def hash_hex(self, results):
+        return "%016x" % int(results.attrs["config_hash"])
+
+    def test_table(self, check, nnfi_bin, path, hash_hex):
+        rc, out, err = run([nnfi_bin, "inspect", path])
+        check(rc == 0, f"inspect: exit {rc}\n{err}")
+        print(out)
+        for want in ["campaign    h5test  (h5test.yaml)  config hash " + hash_hex, "seed        42  world size 3",
+                     "slurm job 12345", "progress    23 / 28 trials done, 3 checkpoint(s)",
+                     "experiment 0 'sweep' (model mlp): 17 / 21 trials done",
+                     "experiment 1 'single' (model mlp): 6 / 7 trials done"]:
+            check(want in out, f"inspect table has {want!r}")
+        for pattern in [r"(?m)^  0 +N 1 +6/7 ", r"(?m)^  1 +N 10 +5/7 ", r"(?m)^  2 +N 100 +6/7 ",
+                        r"(?m)^  0 +- +6/7 "]:
+            check(re.search(pattern, out) is not None, f"inspect table has a line matching {pattern!r}")
+
+    def test_json(self, check, nnfi_bin, path, hash_hex):
+        rc, out, err = run([nnfi_bin, "inspect", "--format", "json", path])
+        assert rc == 0, f"inspect --format json: exit {rc}\n{err}"
+        j = json.loads(out)
+        check(j["seed"] == 42 and j["config_hash"] == hash_hex and j["world_size"] == 3, "inspect json provenance")
+        check(j["trials_done"] == 23 and j["trials"] == 28 and j["checkpoints"] == 3, "inspect json progress")
+        check(j["schema_version"] == 1 and j["nnfi_version"], "inspect json versions")
+        check([x["name"] for x in j["experiments"]] == ["sweep", "single"], "inspect json experiment names")
+        got_points = [p for x in j["experiments"] for p in x["points"]]
+        check(len(got_points) == len(POINTS), "inspect json points")
+        for (e, p, x, first, n), gp in zip(POINTS, got_points):
+            rows = [expected_row(t) for t in range(first, first + n) if done_results(t)]
+            s = point_stats(rows)
+            where = f"inspect json e{e} p{p}"
+            check(gp["point"] == p and gp["x"] == x and gp["trials"] == n and gp["trials_done"] == s["n"], where)
+            close(check, gp["accuracy"]["mean"], s["acc"], where + " accuracy", 1e-9)
+            close(check, gp["accuracy"]["half_width"], s["acc_hw"], where + " accuracy half-width")
+            close(check, gp["accuracy_drop"]["mean"], s["drop"], where + " drop", 1e-9)
+            close(check, gp["accuracy_drop"]["half_width"], s["drop_hw"], where + " drop half-width")
+            check(gp["sdc_rate"]["k"] == s["k_sdc"] and gp["due_rate"]["k"] == s["k_due"], where + " k")
+            close(check, gp["sdc_rate"]["lo"], s["sdc"][0], where + " sdc lo")
+            close(check, gp["sdc_rate"]["hi"], s["sdc"][1], where + " sdc hi")
+            close(check, gp["due_rate"]["lo"], s["due"][0], where + " due lo")
+            close(check, gp["due_rate"]["hi"], s["due"][1], where + " due hi")
+            close(check, gp["critical_sdc_per_trial"], s["crit"], where + " critical sdc")
+
+    def test_usage_errors(self, check, nnfi_bin, path):
+        """exit 2 with the usage line; --help exits 0."""
+        for args in ([], ["--format", "csv", path], ["--format"], ["--bogus", path], [path, path]):
+            rc, out, err = run([nnfi_bin, "inspect"] + args)
+            check(rc == 2 and "usage: nnfi inspect" in err, f"inspect {args}: exit {rc}, stderr {err!r}")
+        rc, out, err = run([nnfi_bin, "inspect", "--help"])
+        check(rc == 0 and "--format" in out, f"inspect --help: exit {rc}")
+
+    def test_not_results(self, check, nnfi_bin, h5_dir):
+        """files that are not results: exit 1 with a hint."""
+        for name, text in (("absent.h5", "no such file"), ("schema.json", "not an HDF5 file"),
+                           ("empty.h5", "not an nnfi result file")):
+            rc, out, err = run([nnfi_bin, "inspect", h5_dir / name])
+            check(rc == 1 and text in err and "\n  hint: " in err, f"inspect {name}: exit {rc}, stderr {err!r}")
 
 
-def close(a, b, what, tol=1e-6):
-    check(a is not None and abs(a - b) <= tol, f"{what}: {a} vs {b}")
+# ------------------------------------------------------------------ kill --
 
+class TestKill:
+    """h5_kill_helper dies by SIGKILL with rows buffered (CTest h5_results_kill)."""
 
-def mode_inspect(nnfi, d):
-    path = os.path.join(d, "results.h5")
-    done_rule = lambda t: t % 5 != 3  # noqa: E731
-    with h5py.File(path, "r") as f:
-        hash_hex = "%016x" % int(f.attrs["config_hash"])
+    @pytest.fixture(scope="class")
+    def killed(self, work_dir):
+        """Runs the helper once: (its process, the file it leaves)."""
+        helper = os.environ.get("NNFI_H5_KILL_HELPER")
+        if not helper or not Path(helper).exists():
+            pytest.skip("NNFI_H5_KILL_HELPER (tests/results/h5_kill_helper) is not set")
+        path = work_dir / "killed.h5"
+        if path.exists():
+            path.unlink()
+        p = subprocess.run([helper, str(path)], capture_output=True, text=True, timeout=60)
+        print(p.stderr)
+        return p, path
 
-    rc, out, err = run([nnfi, "inspect", path])
-    check(rc == 0, f"inspect: exit {rc}\n{err}")
-    print(out)
-    for want in ["campaign    h5test  (h5test.yaml)  config hash " + hash_hex, "seed        42  world size 3",
-                 "slurm job 12345", "progress    23 / 28 trials done, 3 checkpoint(s)",
-                 "experiment 0 'sweep' (model mlp): 17 / 21 trials done",
-                 "experiment 1 'single' (model mlp): 6 / 7 trials done"]:
-        check(want in out, f"inspect table lacks {want!r}")
-    for pattern in [r"(?m)^  0 +N 1 +6/7 ", r"(?m)^  1 +N 10 +5/7 ", r"(?m)^  2 +N 100 +6/7 ", r"(?m)^  0 +- +6/7 "]:
-        check(re.search(pattern, out) is not None, f"inspect table lacks a line matching {pattern!r}")
+    @pytest.fixture(scope="class")
+    def kf(self, killed):
+        assert killed[1].exists(), f"the helper left no {killed[1]}"
+        with h5py.File(killed[1], "r") as f:
+            yield f
 
-    rc, out, err = run([nnfi, "inspect", "--format", "json", path])
-    check(rc == 0, f"inspect --format json: exit {rc}\n{err}")
-    j = json.loads(out)
-    check(j["seed"] == 42 and j["config_hash"] == hash_hex and j["world_size"] == 3, "inspect json provenance")
-    check(j["trials_done"] == 23 and j["trials"] == 28 and j["checkpoints"] == 3, "inspect json progress")
-    check(j["schema_version"] == 1 and j["nnfi_version"], "inspect json versions")
-    check([x["name"] for x in j["experiments"]] == ["sweep", "single"], "inspect json experiment names")
-    got_points = [p for x in j["experiments"] for p in x["points"]]
-    check(len(got_points) == len(POINTS), "inspect json points")
-    for (e, p, x, first, n), gp in zip(POINTS, got_points):
-        rows = [expected_row(t) for t in range(first, first + n) if done_rule(t)]
-        s = point_stats(rows)
-        where = f"inspect json e{e} p{p}"
-        check(gp["point"] == p and gp["x"] == x and gp["trials"] == n and gp["trials_done"] == s["n"], where)
-        close(gp["accuracy"]["mean"], s["acc"], where + " accuracy", 1e-9)
-        close(gp["accuracy"]["half_width"], s["acc_hw"], where + " accuracy half-width")
-        close(gp["accuracy_drop"]["mean"], s["drop"], where + " drop", 1e-9)
-        close(gp["accuracy_drop"]["half_width"], s["drop_hw"], where + " drop half-width")
-        check(gp["sdc_rate"]["k"] == s["k_sdc"] and gp["due_rate"]["k"] == s["k_due"], where + " k")
-        close(gp["sdc_rate"]["lo"], s["sdc"][0], where + " sdc lo")
-        close(gp["sdc_rate"]["hi"], s["sdc"][1], where + " sdc hi")
-        close(gp["due_rate"]["lo"], s["due"][0], where + " due lo")
-        close(gp["due_rate"]["hi"], s["due"][1], where + " due hi")
-        close(gp["critical_sdc_per_trial"], s["crit"], where + " critical sdc")
+    def test_dies_by_sigkill(self, killed):
+        p = killed[0]
+        assert p.returncode == -signal.SIGKILL, f"helper exit {p.returncode}, want death by SIGKILL\n{p.stderr}"
 
-    # usage errors: exit 2 with the usage line
-    for args in ([], ["--format", "csv", path], ["--format"], ["--bogus", path], [path, path]):
-        rc, out, err = run([nnfi, "inspect"] + args)
-        check(rc == 2 and "usage: nnfi inspect" in err, f"inspect {args}: exit {rc}, stderr {err!r}")
-    rc, out, err = run([nnfi, "inspect", "--help"])
-    check(rc == 0 and "--format" in out, f"inspect --help: exit {rc}")
-    # files that are not results: exit 1 with a hint
-    for name, text in (("absent.h5", "no such file"), ("schema.json", "not an HDF5 file"),
-                       ("empty.h5", "not an nnfi result file")):
-        rc, out, err = run([nnfi, "inspect", os.path.join(d, name)])
-        check(rc == 1 and text in err and "\n  hint: " in err, f"inspect {name}: exit {rc}, stderr {err!r}")
-    finish()
+    def test_rows(self, check, kf):
+        check(list(kf["trials/done"][()]) == [1] * 10 + [0] * 18, f"done column {list(kf['trials/done'][()])}")
+        check_rows(check, kf, done_killed, "killed.h5")
 
+    def test_faults(self, check, kf):
+        check_faults(check, kf, done_killed, "killed.h5")
 
-def mode_kill(helper, nnfi, path):
-    if os.path.exists(path):
-        os.unlink(path)
-    p = subprocess.run([helper, path], capture_output=True, text=True, timeout=60)
-    print(p.stderr)
-    check(p.returncode == -signal.SIGKILL, f"helper exit {p.returncode}, want death by SIGKILL")
-    done_rule = lambda t: t < 10  # noqa: E731
-    with h5py.File(path, "r") as f:
-        check(list(f["trials/done"][()]) == [1] * 10 + [0] * 18, f"done column {list(f['trials/done'][()])}")
-        check_rows(f, done_rule, "killed.h5")
-        check_faults(f, done_rule, "killed.h5")
-        check(int(f["progress"].attrs["trials_done"]) == 10, "killed.h5 /progress trials_done")
-        check(int(f["progress"].attrs["checkpoints"]) == 1, "killed.h5 /progress checkpoints")
-    rc, out, err = run([nnfi, "inspect", path])
-    check(rc == 0 and "10 / 28 trials done" in out, f"inspect of the killed file: exit {rc}\n{out}{err}")
-    finish()
+    def test_progress(self, check, kf):
+        check(int(kf["progress"].attrs["trials_done"]) == 10, "killed.h5 /progress trials_done")
+        check(int(kf["progress"].attrs["checkpoints"]) == 1, "killed.h5 /progress checkpoints")
 
-
-def main():
-    if len(sys.argv) == 3 and sys.argv[1] == "file":
-        mode_file(sys.argv[2])
-    elif len(sys.argv) == 4 and sys.argv[1] == "inspect":
-        mode_inspect(sys.argv[2], sys.argv[3])
-    elif len(sys.argv) == 5 and sys.argv[1] == "kill":
-        mode_kill(sys.argv[2], sys.argv[3], sys.argv[4])
-    else:
-        print(__doc__)
-        sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()
+    def test_inspect(self, nnfi_bin, killed):
+        rc, out, err = run([nnfi_bin, "inspect", killed[1]])
+        assert rc == 0 and "10 / 28 trials done" in out, f"inspect of the killed file: exit {rc}\n{out}{err}"
