@@ -103,6 +103,7 @@ typedef struct nnfi_eval_cfg {
     char *labels;    /* dataset name (default "labels") */
     uint32_t samples; /* how many eval samples (0 = all the file has; null host: 512) */
     uint32_t batch;   /* batch size of one forward call (default 256) */
+    uint32_t cache_mb; /* golden cache budget per model and rank, MiB (default 256; 0: none) */
 } nnfi_eval_cfg;
 
 typedef struct nnfi_bits_cfg {

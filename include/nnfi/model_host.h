@@ -70,7 +70,41 @@ typedef struct nnfi_model_host {
      * model's numerics (versions, threads, BLAS, qengine), fixed at open and
      * recorded with the golden run. Borrowed until close. */
     const char *const *(*facts)(const nnfi_model *m);
+
+    /* ---- prefix reuse (optional: all five NULL when the host has none) ----
+     * A cut splits the forward into a prefix and a suffix such that the
+     * suffix depends on the input only through the values live across the
+     * cut: `cut_bytes(c)` bytes per sample, in a layout of the host's choice
+     * (rows are independent: row r's values only ever come from sample r).
+     * Cuts are numbered 0 .. n_cuts-1 in forward order and fixed at open.
+     * The engine keeps the golden run's live values of some cuts (its golden
+     * cache, eval.cache_mb) and starts a trial's forward at the latest cut
+     * before everything its faults can change; it checks at golden time that
+     * a resumed forward reproduces the golden logits bit for bit and drops a
+     * cut that does not. */
+    uint32_t (*n_cuts)(const nnfi_model *m);
+    /* bytes per sample live across cut c; 0: the cut cannot be used */
+    uint64_t (*cut_bytes)(const nnfi_model *m, uint32_t c);
+    /* The latest cut c such that nothing before c reads site `site`'s values
+     * (parameter, buffer) or calls the hook for it (activation, state); -1
+     * when the forward must start at the input (the input site, or unknown). */
+    int32_t (*site_cut)(const nnfi_model *m, uint32_t site);
+    /* A fault-free forward (the hook is not called) of `rows` samples that
+     * also writes, for every cut c with out[c] != NULL, the values live
+     * across c into out[c] (rows x cut_bytes(c)). logits as forward(). */
+    nnfi_status (*forward_capture)(nnfi_model *m, const float *input, uint64_t rows, float *logits, void *const *out);
+    /* The forward resumed at cut c from `live` (rows x cut_bytes(c), as
+     * forward_capture wrote it), with the hook as set (called for the sites
+     * after the cut only, with their usual t). logits as forward(). */
+    nnfi_status (*forward_from)(nnfi_model *m, uint32_t c, const void *live, uint64_t rows, float *logits);
 } nnfi_model_host;
+
+/* Does host h have prefix reuse (all five cut slots)? */
+static inline int nnfi_host_has_cuts(const nnfi_model_host *h)
+{
+    return NNFI_HAS_SLOT(nnfi_model_host, h, forward_from) && h->n_cuts && h->cut_bytes && h->site_cut &&
+           h->forward_capture && h->forward_from;
+}
 
 /* A host's facts, or NULL when its table predates the slot or leaves it empty. */
 static inline const char *const *nnfi_host_facts(const nnfi_model_host *h, const nnfi_model *m)

@@ -43,6 +43,21 @@ void nnfi_outcome_add(nnfi_outcome *o, const float *golden, const float *faulty,
 
 void nnfi_outcome_finish(nnfi_outcome *o);
 
+/* The outcome of an evaluation in which only samples idx[0..n) (increasing)
+ * may differ from the golden run, with logits faulty (n x classes); every
+ * other sample's logits are the golden ones. golden_self is
+ * nnfi_outcome_add(golden, golden) over all samples (not finished).
+ * Bit-identical to nnfi_outcome_add over all samples with the golden rows
+ * filled in, at O(n) cost. Not finished. */
+void nnfi_outcome_sparse(nnfi_outcome *o, const nnfi_outcome *golden_self, const float *golden, const int32_t *labels,
+                         uint32_t classes, const uint64_t *idx, const float *faulty, uint64_t n);
+
+/* The same from accumulated parts: golden_rows = nnfi_outcome_add(golden,
+ * golden) and faulty_rows = nnfi_outcome_add(golden, faulty) over the same
+ * samples, in increasing order (not finished). */
+void nnfi_outcome_replace(nnfi_outcome *o, const nnfi_outcome *golden_self, const nnfi_outcome *golden_rows,
+                          const nnfi_outcome *faulty_rows);
+
 #ifdef __cplusplus
 }
 #endif

@@ -32,6 +32,7 @@ typedef struct nnfi_run_options {
     const char *output;        /* NULL: the campaign's output.path */
     int resume;                /* continue an interrupted result file */
     int force;                 /* overwrite an existing result file */
+    int full_eval;             /* every trial over every call from the input: the reference path */
     double checkpoint_every;   /* seconds between checkpoints (default 10) */
     int quiet;                 /* the caller prints no summary (the engine prints nothing either way) */
     unsigned shard_index;      /* run only shard i of n (see nnfi merge); n <= 1: everything */

@@ -27,6 +27,19 @@
 extern "C" {
 #endif
 
+/* The golden cache: per cut of the host (model_host.h, prefix reuse), the
+ * golden run's values live across it for every eval sample, or NULL where
+ * the cut is not kept (the memory budget eval.cache_mb, or its self-check
+ * failed). Owned by the worker. */
+typedef struct nnfi_golden_cache {
+    uint32_t n_cuts;
+    const uint64_t *bytes; /* per cut: bytes per sample */
+    void *const *live;     /* per cut: samples x bytes[c], or NULL */
+    /* per site: where a fault there lets a forward start: 0 from the input,
+     * c + 1 at kept cut c (the latest kept cut before everything it changes) */
+    const uint32_t *site_from;
+} nnfi_golden_cache;
+
 /* An open model with its eval set, golden logits and injector (borrowed). */
 typedef struct nnfi_pass_model {
     const nnfi_model_host *host;
@@ -40,6 +53,9 @@ typedef struct nnfi_pass_model {
     float *logits;       /* batch x classes scratch */
     const nnfi_inject_backend *backend;
     nnfi_injector *inj;
+    /* for the shortcuts (nnfi_pass_faults.calls / from_cut); unused by the full pass */
+    const nnfi_outcome *golden_self; /* nnfi_outcome_add(golden, golden) over every sample, not finished */
+    const nnfi_golden_cache *cache;  /* NULL: no prefix reuse */
 } nnfi_pass_model;
 
 /* A trial's faults: a list handed to arm(), or, when `groups` is set and the
@@ -52,6 +68,13 @@ typedef struct nnfi_pass_faults {
     const nnfi_fault_id *ids;
     const uint64_t *counts;
     unsigned n_groups;
+    /* Shortcuts (all zero: the full evaluation, every call from the input).
+     * The caller vouches that they change nothing: that the calls left out
+     * are fault-free (their logits are the golden ones) and that nothing
+     * before cut from_cut - 1 reads a faulty value. */
+    const uint64_t *calls; /* evaluate only these forward calls (increasing); NULL: every call */
+    uint64_t n_calls;
+    uint32_t from_cut; /* 0: from the input; c + 1: resume every call at cut c from m->cache */
 } nnfi_pass_faults;
 
 /* Optional measurements and outputs of a pass (benchmarks); NULL: none. */

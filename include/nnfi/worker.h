@@ -46,6 +46,19 @@ nnfi_status nnfi_worker_plan(nnfi_worker *w, nnfi_plan **out);
  * (cannot open the model, bad selectors) are returned. */
 nnfi_status nnfi_worker_run_trial(nnfi_worker *w, uint64_t trial, nnfi_trial_row *row);
 
+/* Run global trials [lo, hi) into rows[0 .. hi-lo), as nnfi_worker_run_trial
+ * would one by one (the same rows bit for bit, wall_s aside), with the
+ * shortcuts (trial_pack.h, trial_pass.h): calls no fault reaches keep their
+ * golden logits, one-sample faults of several trials share forward calls,
+ * and forwards start at the latest cut of the golden cache before the
+ * faulted sites. Errors as nnfi_worker_run_trial; rows before the failing
+ * trial may be unfilled (done = 0). */
+nnfi_status nnfi_worker_run_trials(nnfi_worker *w, uint64_t lo, uint64_t hi, nnfi_trial_row *rows);
+
+/* on = 1: every trial on its own over every call from the input (the
+ * reference path, `nnfi run --full-eval`); no golden cache is built. */
+void nnfi_worker_set_full_eval(nnfi_worker *w, int on);
+
 /* The faults of global trial `trial`, regenerated (for the result file's
  * /faults). *faults points into the worker's buffer (valid until the next
  * call); *n receives the count. */

@@ -59,3 +59,38 @@ void nnfi_outcome_finish(nnfi_outcome *o)
     o->accuracy_drop = o->golden_accuracy - o->accuracy;
     o->mean_abs_err = o->n_err ? o->sum_abs_err / (double)o->n_err : 0;
 }
+
+void nnfi_outcome_sparse(nnfi_outcome *o, const nnfi_outcome *golden_self, const float *golden, const int32_t *labels,
+                         uint32_t classes, const uint64_t *idx, const float *faulty, uint64_t n)
+{
+    nnfi_outcome f, g;
+    nnfi_outcome_init(&f);
+    nnfi_outcome_init(&g);
+    for (uint64_t i = 0; i < n; i++) {
+        const float *gr = golden + idx[i] * classes;
+        nnfi_outcome_add(&f, gr, faulty + i * classes, labels + idx[i], 1, classes);
+        nnfi_outcome_add(&g, gr, gr, labels + idx[i], 1, classes);
+    }
+    nnfi_outcome_replace(o, golden_self, &g, &f);
+}
+
+void nnfi_outcome_replace(nnfi_outcome *o, const nnfi_outcome *golden_self, const nnfi_outcome *golden_rows,
+                          const nnfi_outcome *faulty_rows)
+{
+    /* every other row is golden against golden: it adds 0 to the error sums
+     * (x + 0.0 == x), so the sums are the faulty rows', in the same order as
+     * a full pass */
+    nnfi_outcome gs = *golden_self;
+#define SWAP_ROWS(field) gs.field = gs.field - golden_rows->field + faulty_rows->field
+    SWAP_ROWS(samples);
+    SWAP_ROWS(correct);
+    SWAP_ROWS(golden_correct);
+    SWAP_ROWS(mismatches);
+    SWAP_ROWS(critical);
+    SWAP_ROWS(nonfinite);
+    SWAP_ROWS(n_err);
+#undef SWAP_ROWS
+    gs.sum_abs_err = faulty_rows->sum_abs_err;
+    gs.max_abs_err = faulty_rows->max_abs_err;
+    *o = gs;
+}

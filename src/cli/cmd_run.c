@@ -30,7 +30,7 @@ static void install_signals(void)
 }
 
 static const char *usage =
-    "nnfi run CAMPAIGN.yaml [-o OUT.h5] [--resume | --force] [--checkpoint-every S] [--progress bar|lines|off] [--quiet] [--shard I/N]";
+    "nnfi run CAMPAIGN.yaml [-o OUT.h5] [--resume | --force] [--checkpoint-every S] [--progress bar|lines|off] [--quiet] [--shard I/N] [--full-eval]";
 
 static void print_help(void)
 {
@@ -43,7 +43,9 @@ static void print_help(void)
            "  --checkpoint-every S    seconds between checkpoints (default 10)\n"
            "  --progress MODE         bar (terminal default), lines (default otherwise) or off\n"
            "  --quiet                 no summary at the end\n"
-           "  --shard I/N             run only shard I of N (0-based) into its own file; 'nnfi merge' joins them\n\n"
+           "  --shard I/N             run only shard I of N (0-based) into its own file; 'nnfi merge' joins them\n"
+           "  --full-eval             no shortcuts: every trial over every sample and layer on its own (the\n"
+           "                          reference the default path equals bit for bit; slower)\n\n"
            "SIGTERM, SIGUSR1 or Ctrl-C: finish the current trials, write a checkpoint, exit 0;\n"
            "then 'nnfi run CAMPAIGN.yaml -o OUT.h5 --resume' completes the campaign.\n",
            usage);
@@ -106,6 +108,8 @@ int cmd_run(int argc, char **argv)
             opt.resume = 1;
         } else if (strcmp(a, "--force") == 0) {
             opt.force = 1;
+        } else if (strcmp(a, "--full-eval") == 0) {
+            opt.full_eval = 1;
         } else if (strcmp(a, "--quiet") == 0) {
             opt.quiet = quiet = 1;
         } else if (strcmp(a, "-o") == 0 || strcmp(a, "--output") == 0 || strcmp(a, "--checkpoint-every") == 0 ||

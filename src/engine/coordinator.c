@@ -7,9 +7,10 @@
  * range of not-yet-done trial indices. Range sizes are guided (remaining /
  * (2 x ranks), so early ranges are large and the last ones small), which
  * keeps fast ranks busy and lets no slow rank hold the end of the campaign.
- * Rank 0 serves between trials rather than from a second thread: a trial is
- * the unit of latency (milliseconds to seconds), MPI stays single-threaded,
- * and nothing in the worker needs locking.
+ * Rank 0 serves between windows of its own trials (32 while other ranks
+ * wait for it, 256 alone; a window's trials are evaluated together so their
+ * forward calls can be shared, see trial_pack.h) rather than from a second
+ * thread: MPI stays single-threaded and nothing in the worker needs locking.
  *
  * Stopping: the caller's stop flag (set by the CLI's signal handlers). A rank
  * that sees it finishes its current trial, reports its rows with STOPPING,
@@ -25,6 +26,10 @@
 
 #define MAX_RANGE 65536u /* rows a worker buffers (the dispatcher's largest range) */
 #define REPORT_EVERY_S 1.0
+/* Trials a worker evaluates together (packing shares forward calls among
+ * them): rank 0 takes fewer while other ranks wait for its answers. */
+#define WINDOW 256u
+#define WINDOW_RANK0_SERVING 32u
 
 static double now_s(void)
 {
@@ -130,13 +135,13 @@ static double stop_deadline_s(const coordinator *co)
     return v > 0 ? v : 60 + 3 * co->max_trial_s;
 }
 
-static nnfi_status coordinate(coordinator *co, double checkpoint_every)
+/* Rank 0's loop; rows: a buffer of `window` rows for its own trials. */
+static nnfi_status coordinate(coordinator *co, double checkpoint_every, nnfi_trial_row *rows, uint64_t window)
 {
     const volatile sig_atomic_t *stop = co->a.stop;
     int active = nnfi_comm_size(co->a.comm) - 1;
     uint64_t own_lo = 0, own_hi = 0;
     double last_ckpt = now_s();
-    nnfi_trial_row row;
     nnfi_status failed = NNFI_OK;
     double stop_at = 0;
     for (;;) {
@@ -170,9 +175,10 @@ static nnfi_status coordinate(coordinator *co, double checkpoint_every)
         if (co->stopping) own_lo = own_hi; /* abandon the rest of the own range */
         else if (own_lo == own_hi) nx = nnfi_dispatch_next(co->a.d, 4, &own_lo, &own_hi);
         if (own_lo < own_hi) {
-            NNFI_TRY(nnfi_worker_run_trial(co->a.worker, own_lo, &row));
-            NNFI_TRY(take_rows(co, &row, 1));
-            own_lo++;
+            uint64_t hi = own_hi - own_lo < window ? own_hi : own_lo + window;
+            NNFI_TRY(nnfi_worker_run_trials(co->a.worker, own_lo, hi, rows));
+            NNFI_TRY(take_rows(co, rows, hi - own_lo));
+            own_lo = hi;
         } else if (active == 0 && (co->stopping || nx == NNFI_NEXT_END)) {
             break;
         } else {
@@ -208,15 +214,17 @@ nnfi_status nnfi_rank_work(nnfi_comm *comm, nnfi_worker *w, const volatile sig_a
         size_t n = 0;
         double last = now_s();
         unsigned flags = NNFI_REPORT_WANTS_WORK;
-        for (uint64_t t = lo; t < hi; t++) {
+        for (uint64_t t = lo; t < hi;) {
             if (*stop) {
                 flags |= NNFI_REPORT_STOPPING;
                 break;
             }
-            st = nnfi_worker_run_trial(w, t, &rows[n]);
+            uint64_t end = hi - t < WINDOW ? hi : t + WINDOW;
+            st = nnfi_worker_run_trials(w, t, end, &rows[n]);
             if (st != NNFI_OK) break;
-            n++;
-            if (now_s() - last >= REPORT_EVERY_S && t + 1 < hi) { /* stream rows back: fresher checkpoints */
+            n += end - t;
+            t = end;
+            if (now_s() - last >= REPORT_EVERY_S && t < hi) { /* stream rows back: fresher checkpoints */
                 if ((st = nnfi_comm_send_report(comm, rows, n, 0)) != NNFI_OK) break;
                 n = 0;
                 last = now_s();
@@ -249,7 +257,11 @@ nnfi_status nnfi_coordinate(const nnfi_coordinator_args *a, nnfi_coordinator_res
     co.pg.done = nnfi_dispatch_done(co.a.d);
     co.pg.done_before = co.pg.done;
     co.pg.total = nnfi_dispatch_expected(co.a.d);
-    if (st == NNFI_OK) st = coordinate(&co, a->checkpoint_every > 0 ? a->checkpoint_every : 10);
+    uint64_t window = size > 1 ? WINDOW_RANK0_SERVING : WINDOW;
+    nnfi_trial_row *rows = malloc(window * sizeof *rows);
+    if (!rows) st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    if (st == NNFI_OK) st = coordinate(&co, a->checkpoint_every > 0 ? a->checkpoint_every : 10, rows, window);
+    free(rows);
     res->stopping = co.stopping;
     res->failed_rank = co.failed_rank;
     res->done = co.pg.done;

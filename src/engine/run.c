@@ -140,6 +140,7 @@ nnfi_status nnfi_campaign_run(nnfi_comm *comm, const nnfi_run_options *opt, nnfi
     if (st == NNFI_OK) st = check_slurm(size);
     if (st == NNFI_OK) st = nnfi_worker_create(c, NULL, rank, &w);
     if (st == NNFI_OK) st = nnfi_worker_plan(w, &plan);
+    if (st == NNFI_OK) nnfi_worker_set_full_eval(w, opt->full_eval);
     if (!agree(comm, &st)) goto done;
     { /* every rank compares against rank 0's golden logits (golden_sync.h) */
         int on_gpu = 0, device = -1;

@@ -66,15 +66,34 @@ nnfi_status nnfi_trial_pass(const nnfi_pass_model *m, const nnfi_pass_faults *f,
     hook_ctx hc = {be, m->inj, probe};
     nnfi_status st = m->host->set_hook(m->model, hooked ? site_hook : NULL, &hc);
     nnfi_outcome_init(&r->outcome);
-    for (uint64_t s = 0, call = 0; st == NNFI_OK && s < m->samples; s += m->batch, call++) {
+    nnfi_outcome golden_rows, faulty_rows; /* the evaluated calls' rows, for nnfi_outcome_replace */
+    nnfi_outcome_init(&golden_rows);
+    nnfi_outcome_init(&faulty_rows);
+    uint64_t n_calls = f->calls ? f->n_calls : (m->samples + m->batch - 1) / m->batch;
+    for (uint64_t i = 0; st == NNFI_OK && i < n_calls; i++) {
+        uint64_t call = f->calls ? f->calls[i] : i, s = call * m->batch;
         uint64_t rows = m->samples - s < m->batch ? m->samples - s : m->batch;
         st = be->begin_call(m->inj, call, s, rows);
-        if (st == NNFI_OK) st = m->host->forward(m->model, m->inputs + s * m->numel, rows, m->logits);
         if (st != NNFI_OK) break;
-        nnfi_outcome_add(&r->outcome, m->golden + s * m->classes, m->logits, m->labels + s, rows, m->classes);
+        if (f->from_cut) {
+            uint32_t c = f->from_cut - 1;
+            const char *live = (const char *)m->cache->live[c] + s * m->cache->bytes[c];
+            st = m->host->forward_from(m->model, c, live, rows, m->logits);
+        } else {
+            st = m->host->forward(m->model, m->inputs + s * m->numel, rows, m->logits);
+        }
+        if (st != NNFI_OK) break;
+        const float *golden = m->golden + s * m->classes;
+        if (f->calls) {
+            nnfi_outcome_add(&faulty_rows, golden, m->logits, m->labels + s, rows, m->classes);
+            nnfi_outcome_add(&golden_rows, golden, golden, m->labels + s, rows, m->classes);
+        } else {
+            nnfi_outcome_add(&r->outcome, golden, m->logits, m->labels + s, rows, m->classes);
+        }
         if (probe && probe->all_logits)
             memcpy(probe->all_logits + s * m->classes, m->logits, rows * m->classes * sizeof(float));
     }
+    if (f->calls) nnfi_outcome_replace(&r->outcome, m->golden_self, &golden_rows, &faulty_rows);
     m->host->set_hook(m->model, NULL, NULL);
     double t1 = probe ? thread_cpu_s() : 0;
     r->restore_status = be->disarm(m->inj);

@@ -2,6 +2,8 @@
 #include "nnfi/worker.h"
 #include "nnfi/registry.h"
 
+#include "golden_cache.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +13,12 @@
 #include "nnfi/inject.h"
 #include "nnfi/model_host.h"
 #include "nnfi/outcome.h"
+#include "nnfi/trial_pack.h"
 #include "nnfi/trial_pass.h"
+
+/* A trial packs with others when all its faults pack and it has at most
+ * this many (more faults reach more samples: little left to share). */
+#define PACK_MAX_FAULTS 64
 
 typedef struct model_state {
     int open, ready;
@@ -28,6 +35,11 @@ typedef struct model_state {
     nnfi_injector *inj;
     int device; /* CUDA ordinal of the model's tensors, -1 host */
     nnfi_pass_model pass; /* all of the above, as the trial pass takes it */
+    /* the shortcuts (after the golden logits are final) */
+    int shortcuts_ready;
+    int shortcuts_ok; /* this rank's forwards reproduce the golden logits with other rows beside them */
+    nnfi_outcome golden_self;
+    golden_cache_store cache;
 } model_state;
 
 typedef struct experiment_state {
@@ -44,6 +56,13 @@ struct nnfi_worker {
     experiment_state *experiments;
     nnfi_fault *faults;
     uint64_t cap_faults;
+    int full_eval;
+    /* trials waiting to be packed (one model at a time) */
+    nnfi_pack_trial *pack;
+    uint64_t *pack_trial; /* their index into the caller's rows */
+    nnfi_fault *pack_faults; /* PACK_MAX_FAULTS per pending trial */
+    size_t n_pack, cap_pack;
+    unsigned pack_model;
 };
 
 static double now_s(void)
@@ -144,7 +163,7 @@ static nnfi_status open_model(nnfi_worker *w, unsigned mi)
     m->device = -1;
     for (size_t i = 0; i < m->n_sites && m->device < 0; i++) m->device = m->sites[i].device;
     m->pass = (nnfi_pass_model){m->host, m->model, m->sites, m->eval.inputs, m->eval.labels, m->eval.numel,
-                                m->eval.samples, batch, m->classes, NULL, m->logits, m->backend, m->inj};
+                                m->eval.samples, batch, m->classes, NULL, m->logits, m->backend, m->inj, NULL, NULL};
     m->ready = 1;
     return NNFI_OK;
 }
@@ -287,35 +306,38 @@ nnfi_status nnfi_worker_faults(nnfi_worker *w, uint64_t trial, const nnfi_fault 
     return NNFI_OK;
 }
 
-nnfi_status nnfi_worker_run_trial(nnfi_worker *w, uint64_t trial, nnfi_trial_row *row)
+/* The shortcuts of model mi (once its golden logits are final): the golden
+ * rows' own outcome, the check that rows are independent and that this
+ * rank's forwards reproduce the golden logits, and the golden cache. */
+static nnfi_status ensure_shortcuts(nnfi_worker *w, unsigned mi)
 {
-    double t0 = now_s();
-    memset(row, 0, sizeof *row);
-    uint32_t e, p;
-    uint64_t t;
-    NNFI_TRY(nnfi_plan_locate(w->p, trial, &e, &p, &t));
-    NNFI_TRY(prepare_experiment(w, e));
-    NNFI_TRY(ensure_golden(w, w->experiments[e].model));
-    model_state *m = &w->models[w->experiments[e].model];
-    uint64_t n = 0;
-    trial_faults tf;
-    NNFI_TRY(trial_faults_of(w, m, e, p, t, &tf, &n));
-    row->trial = trial;
-    row->experiment = e;
-    row->point = p;
-    row->trial_in_point = t;
-    row->n_faults = n;
-    row->rank = w->rank;
-    row->device = m->device;
-    nnfi_pass_result r;
-    NNFI_TRY(nnfi_trial_pass(&m->pass, &tf.f, NULL, &r));
+    model_state *m = &w->models[mi];
+    if (m->shortcuts_ready || w->full_eval) return NNFI_OK;
+    nnfi_outcome_init(&m->golden_self);
+    nnfi_outcome_add(&m->golden_self, m->golden, m->golden, m->eval.labels, m->eval.samples, m->classes);
+    m->pass.golden_self = &m->golden_self;
+    int ok = 0;
+    NNFI_TRY(nnfi_pack_rows_independent(&m->pass, &ok));
+    m->shortcuts_ok = ok;
+    if (ok) {
+        NNFI_TRY(golden_cache_build(&m->pass, m->n_sites, (uint64_t)w->c->eval->cache_mb << 20, &m->cache));
+        m->pass.cache = &m->cache.view;
+    }
+    m->shortcuts_ready = 1;
+    return NNFI_OK;
+}
+
+/* A trial's result row from its pass. */
+static nnfi_status finish_row(nnfi_worker *w, const model_state *m, uint64_t trial, const nnfi_pass_result *r,
+                              nnfi_trial_row *row)
+{
     /* a restore that failed leaves the model unknown: stop. One that passed the
      * watchdog's deadline is still queued ahead of the next trial's work on the
      * device's stream, so the run goes on. */
-    nnfi_status st = r.forward_status, rs = r.restore_status;
+    nnfi_status st = r->forward_status, rs = r->restore_status;
     if (rs != NNFI_OK && rs != NNFI_E_TIMEOUT) return rs;
     if (st == NNFI_OK) st = rs;
-    const nnfi_outcome o = r.outcome;
+    const nnfi_outcome o = r->outcome;
     if (st != NNFI_OK) {
         int timeout = st == NNFI_E_TIMEOUT;
         fprintf(stderr, "nnfi: rank %d trial %llu %s (counted as DUE): %s\n", w->rank, (unsigned long long)trial,
@@ -334,9 +356,174 @@ nnfi_status nnfi_worker_run_trial(nnfi_worker *w, uint64_t trial, nnfi_trial_row
     row->max_abs_err = o.max_abs_err;
     row->mean_abs_err = o.mean_abs_err;
     row->done = 1;
-    row->wall_s = now_s() - t0;
     return NNFI_OK;
 }
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Where trial faults of experiment e with these group counts let the forward
+ * start: the earliest start among the selected sites of groups that fault. */
+static uint32_t groups_from(const nnfi_worker *w, const model_state *m, uint32_t e, const uint64_t *counts)
+{
+    const experiment_state *x = &w->experiments[e];
+    uint32_t from = UINT32_MAX;
+    for (unsigned g = 0; g < w->c->experiments[e].groups_count; g++)
+        for (uint32_t i = 0; counts[g] && i < x->groups[g].n_sites; i++) {
+            uint32_t f = m->cache.view.site_from ? m->cache.site_from[x->groups[g].site_ids[i]] : 0;
+            if (f < from) from = f;
+        }
+    return from == UINT32_MAX ? 0 : from;
+}
+
+/* Evaluate the pending packed trials and fill their rows. */
+static nnfi_status flush_pack(nnfi_worker *w, nnfi_trial_row *rows)
+{
+    if (!w->n_pack) return NNFI_OK;
+    model_state *m = &w->models[w->pack_model];
+    double t0 = now_s();
+    nnfi_status st = nnfi_pack_pass(&m->pass, w->pack, w->n_pack);
+    double each = (now_s() - t0) / (double)w->n_pack;
+    for (size_t i = 0; st == NNFI_OK && i < w->n_pack; i++) {
+        nnfi_trial_row *row = &rows[w->pack_trial[i]];
+        st = finish_row(w, m, row->trial, &w->pack[i].result, row);
+        row->wall_s += each;
+    }
+    w->n_pack = 0;
+    return st;
+}
+
+/* Queue a trial whose faults (in w->faults) all pack. */
+static nnfi_status queue_pack(nnfi_worker *w, unsigned mi, uint64_t slot, uint64_t n, nnfi_trial_row *rows)
+{
+    if (w->n_pack && w->pack_model != mi) NNFI_TRY(flush_pack(w, rows));
+    if (w->n_pack == w->cap_pack) {
+        size_t cap = w->cap_pack ? 2 * w->cap_pack : 64;
+        nnfi_pack_trial *p = realloc(w->pack, cap * sizeof *p);
+        if (p) w->pack = p;
+        uint64_t *t = realloc(w->pack_trial, cap * sizeof *t);
+        if (t) w->pack_trial = t;
+        nnfi_fault *f = realloc(w->pack_faults, cap * PACK_MAX_FAULTS * sizeof *f);
+        if (f) w->pack_faults = f;
+        if (!p || !t || !f) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory for packing trials");
+        w->cap_pack = cap;
+        for (size_t i = 0; i < w->n_pack; i++) w->pack[i].faults = w->pack_faults + i * PACK_MAX_FAULTS;
+    }
+    nnfi_pack_trial *p = &w->pack[w->n_pack];
+    memcpy(w->pack_faults + w->n_pack * PACK_MAX_FAULTS, w->faults, n * sizeof *w->faults);
+    p->faults = w->pack_faults + w->n_pack * PACK_MAX_FAULTS;
+    p->n = n;
+    w->pack_trial[w->n_pack++] = slot;
+    w->pack_model = mi;
+    return NNFI_OK;
+}
+
+/* How trial (e, p, t) is evaluated: *pack when it joins the packed trials,
+ * else tf (its faults, with the shortcuts that apply) for one trial pass. */
+static nnfi_status plan_trial(nnfi_worker *w, model_state *m, uint32_t e, uint32_t p, uint64_t t, trial_faults *tf,
+                              uint64_t *n, int *pack, uint64_t **calls)
+{
+    *pack = 0;
+    const nnfi_experiment_cfg *xc = &w->c->experiments[e];
+    if (w->full_eval || !m->shortcuts_ok) return trial_faults_of(w, m, e, p, t, tf, n);
+    uint64_t counts[NNFI_MAX_GROUPS], total = 0;
+    NNFI_TRY(trial_counts(w, e, p, t, counts, &total));
+    int transient = 1;
+    for (unsigned g = 0; g < xc->groups_count; g++)
+        if (counts[g] && !w->experiments[e].groups[g].transient) transient = 0;
+    if (!transient) { /* every call changes: evaluate them all, from the latest cut before the faulted sites */
+        NNFI_TRY(trial_faults_of(w, m, e, p, t, tf, n));
+        tf->f.from_cut = groups_from(w, m, e, counts);
+        return NNFI_OK;
+    }
+    /* transient faults only: the list, here (a few faults), to see which calls and rows they reach */
+    NNFI_TRY(generate(w, e, p, t, n));
+    memset(&tf->f, 0, sizeof tf->f);
+    tf->f.list = w->faults;
+    tf->f.n = *n;
+    int packs = *n <= PACK_MAX_FAULTS;
+    uint32_t from = UINT32_MAX;
+    for (uint64_t i = 0; i < *n; i++) {
+        const nnfi_fault *f = &w->faults[i];
+        packs = packs && nnfi_fault_packs(f, m->sites);
+        uint32_t fr = m->cache.site_from ? m->cache.site_from[f->site] : 0;
+        if (fr < from) from = fr;
+    }
+    if (packs) {
+        *pack = 1;
+        return NNFI_OK;
+    }
+    uint64_t *c = realloc(*calls, (*n ? *n : 1) * sizeof *c), nc = 0;
+    if (!c) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    *calls = c;
+    for (uint64_t i = 0; i < *n; i++) {
+        const nnfi_fault *f = &w->faults[i];
+        c[i] = f->scope == NNFI_SCOPE_SAMPLE && !(m->sites[f->site].kind == NNFI_SITE_PARAM ||
+                                                  m->sites[f->site].kind == NNFI_SITE_BUFFER)
+                   ? (uint64_t)f->when / w->c->eval->batch
+                   : (uint64_t)f->when;
+    }
+    qsort(c, *n, sizeof *c, cmp_u64);
+    for (uint64_t i = 0; i < *n; i++)
+        if (!nc || c[nc - 1] != c[i]) c[nc++] = c[i];
+    tf->f.calls = c;
+    tf->f.n_calls = nc;
+    tf->f.from_cut = from == UINT32_MAX ? 0 : from;
+    return NNFI_OK;
+}
+
+nnfi_status nnfi_worker_run_trials(nnfi_worker *w, uint64_t lo, uint64_t hi, nnfi_trial_row *rows)
+{
+    uint64_t *calls = NULL;
+    nnfi_status st = NNFI_OK;
+    w->n_pack = 0;
+    for (uint64_t trial = lo; st == NNFI_OK && trial < hi; trial++) {
+        double t0 = now_s();
+        nnfi_trial_row *row = &rows[trial - lo];
+        memset(row, 0, sizeof *row);
+        uint32_t e, p;
+        uint64_t t;
+        if ((st = nnfi_plan_locate(w->p, trial, &e, &p, &t)) != NNFI_OK) break;
+        if ((st = prepare_experiment(w, e)) != NNFI_OK) break;
+        unsigned mi = w->experiments[e].model;
+        if ((st = ensure_golden(w, mi)) != NNFI_OK || (st = ensure_shortcuts(w, mi)) != NNFI_OK) break;
+        model_state *m = &w->models[mi];
+        uint64_t n = 0;
+        trial_faults tf;
+        int pack = 0;
+        if ((st = plan_trial(w, m, e, p, t, &tf, &n, &pack, &calls)) != NNFI_OK) break;
+        row->trial = trial;
+        row->experiment = e;
+        row->point = p;
+        row->trial_in_point = t;
+        row->n_faults = n;
+        row->rank = w->rank;
+        row->device = m->device;
+        if (pack) {
+            st = queue_pack(w, mi, trial - lo, n, rows);
+            row->wall_s = now_s() - t0;
+            continue;
+        }
+        nnfi_pass_result r;
+        if ((st = nnfi_trial_pass(&m->pass, &tf.f, NULL, &r)) != NNFI_OK) break;
+        st = finish_row(w, m, trial, &r, row);
+        row->wall_s = now_s() - t0;
+    }
+    if (st == NNFI_OK) st = flush_pack(w, rows);
+    w->n_pack = 0;
+    free(calls);
+    return st;
+}
+
+nnfi_status nnfi_worker_run_trial(nnfi_worker *w, uint64_t trial, nnfi_trial_row *row)
+{
+    return nnfi_worker_run_trials(w, trial, trial + 1, row);
+}
+
+void nnfi_worker_set_full_eval(nnfi_worker *w, int on) { w->full_eval = on; }
 
 nnfi_status nnfi_worker_model_facts(nnfi_worker *w, unsigned mi, nnfi_model_facts *out)
 {
@@ -365,6 +552,9 @@ nnfi_status nnfi_worker_set_golden(nnfi_worker *w, unsigned mi, const float *gol
     model_state *m = &w->models[mi];
     uint64_t n = m->eval.samples;
     memcpy(m->golden, golden, n * m->classes * sizeof(float));
+    golden_cache_free(&m->cache); /* built against the old golden logits */
+    m->pass.cache = NULL;
+    m->shortcuts_ready = 0;
     nnfi_outcome o;
     nnfi_outcome_init(&o);
     nnfi_outcome_add(&o, m->golden, m->golden, m->eval.labels, n, m->classes);
@@ -419,11 +609,15 @@ void nnfi_worker_destroy(nnfi_worker *w)
         if (m->inj) m->backend->destroy(m->inj);
         if (m->open) m->host->close(m->model);
         nnfi_eval_free(&m->eval);
+        golden_cache_free(&m->cache);
         free(m->golden);
         free(m->logits);
     }
     free(w->models);
     free(w->experiments);
     free(w->faults);
+    free(w->pack);
+    free(w->pack_trial);
+    free(w->pack_faults);
     free(w);
 }

@@ -118,7 +118,7 @@ static void test_trial_pass_restores_and_faults(void **state)
     assert_int_equal(be->create(sites, n_sites, &inj), NNFI_OK);
     float *golden = malloc(ROWS * classes * sizeof(float)), *again = malloc(ROWS * classes * sizeof(float));
     float *scratch = malloc(BATCH * classes * sizeof(float)), *faulty = malloc(ROWS * classes * sizeof(float));
-    nnfi_pass_model pm = {h, m, sites, in, labels, h->input_numel(m), ROWS, BATCH, classes, NULL, scratch, be, inj};
+    nnfi_pass_model pm = {h, m, sites, in, labels, h->input_numel(m), ROWS, BATCH, classes, NULL, scratch, be, inj, NULL, NULL};
     assert_int_equal(nnfi_golden_pass(&pm, golden), NNFI_OK);
     pm.golden = golden;
 
@@ -133,7 +133,7 @@ static void test_trial_pass_restores_and_faults(void **state)
     f.op = NNFI_OP_FLIP;
     f.when = -1;
     f.t_last = UINT32_MAX;
-    nnfi_pass_faults pf = {&f, 1, NULL, NULL, NULL, 0};
+    nnfi_pass_faults pf = {&f, 1, NULL, NULL, NULL, 0, NULL, 0, 0};
     nnfi_pass_probe probe = {0, 0, 0, faulty};
     nnfi_pass_result r;
     assert_int_equal(nnfi_trial_pass(&pm, &pf, &probe, &r), NNFI_OK);
@@ -145,7 +145,7 @@ static void test_trial_pass_restores_and_faults(void **state)
     assert_memory_equal(again, golden, ROWS * classes * sizeof(float)); /* restored bit for bit */
 
     /* no faults: the outcome is the golden one */
-    nnfi_pass_faults none = {NULL, 0, NULL, NULL, NULL, 0};
+    nnfi_pass_faults none = {NULL, 0, NULL, NULL, NULL, 0, NULL, 0, 0};
     assert_int_equal(nnfi_trial_pass(&pm, &none, NULL, &r), NNFI_OK);
     assert_int_equal(r.outcome.mismatches, 0);
     assert_true(r.outcome.max_abs_err == 0.0);

@@ -288,7 +288,7 @@ typedef struct bench_model {
 static nnfi_pass_model pass_model(const bench_model *m, const nnfi_inject_backend *be, nnfi_injector *inj)
 {
     nnfi_pass_model pm = {m->host, m->model, m->sites, m->eval.inputs, m->eval.labels, m->eval.numel,
-                          m->eval.samples, m->batch, m->classes, m->golden, m->logits, be, inj};
+                          m->eval.samples, m->batch, m->classes, m->golden, m->logits, be, inj, NULL, NULL};
     return pm;
 }
 
@@ -320,7 +320,7 @@ static timing pass_faulty(bench_model *m, const nnfi_inject_backend *be, nnfi_in
                           uint64_t n, nnfi_outcome *o, float *all)
 {
     nnfi_pass_model pm = pass_model(m, be, inj);
-    nnfi_pass_faults pf = {f, n, NULL, NULL, NULL, 0};
+    nnfi_pass_faults pf = {f, n, NULL, NULL, NULL, 0, NULL, 0, 0};
     if (g_gen_plan) { /* as the worker does: faults made by the backend where it can */
         pf.groups = &g_gen_plan;
         pf.ids = &g_gen_id;

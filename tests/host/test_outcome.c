@@ -74,12 +74,56 @@ static void test_split_invariant(void **state)
     assert_true(a.max_abs_err == 0 && a.accuracy_drop == 0);
 }
 
+/* nnfi_outcome_sparse == nnfi_outcome_add over every sample with the golden
+ * rows filled in, bit for bit, for random logits with NaN/Inf on both sides. */
+static void test_sparse_equals_full(void **state)
+{
+    (void)state;
+    enum { S = 97, C = 7 };
+    static float g[S * C], full[S * C], rows[S * C];
+    static int32_t lab[S];
+    static uint64_t idx[S];
+    uint64_t x = 12345;
+    for (int round = 0; round < 50; round++) {
+        for (int i = 0; i < S * C; i++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            g[i] = (float)((int)(x >> 40) % 2000 - 1000) / 97.0f;
+            if ((x >> 20) % 211 == 0) g[i] = (x & 1) ? NAN : INFINITY;
+        }
+        for (int s = 0; s < S; s++) lab[s] = (int32_t)((uint64_t)s * 2654435761u % C);
+        memcpy(full, g, sizeof g);
+        uint64_t n = 0;
+        for (int s = 0; s < S; s++) {
+            x = x * 6364136223846793005ull + 1442695040888963407ull;
+            if ((x >> 33) % 4 != 0) continue;
+            idx[n] = (uint64_t)s;
+            for (int c = 0; c < C; c++) {
+                float v = g[s * C + c];
+                if ((x >> (10 + c)) & 1) v = v * 1.5f + 0.25f;
+                if ((x >> 50) % 17 == 0 && c == 3) v = NAN;
+                rows[n * C + c] = full[s * C + c] = v;
+            }
+            n++;
+        }
+        nnfi_outcome gs, want, got;
+        nnfi_outcome_init(&gs);
+        nnfi_outcome_add(&gs, g, g, lab, S, C);
+        nnfi_outcome_init(&want);
+        nnfi_outcome_add(&want, g, full, lab, S, C);
+        nnfi_outcome_sparse(&got, &gs, g, lab, C, idx, rows, n);
+        nnfi_outcome_finish(&want);
+        nnfi_outcome_finish(&got);
+        assert_memory_equal(&want, &got, sizeof want);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_top1),
         cmocka_unit_test(test_counts),
         cmocka_unit_test(test_split_invariant),
+        cmocka_unit_test(test_sparse_equals_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -392,6 +392,10 @@ nnfi_status nnfi_cfg_check_semantics(nnfi_campaign *c)
     if (c->eval->batch > 65536)
         return fail_path(c, "eval.batch", "a batch of 1 to 65536 samples", "batch %u out of range",
                          c->eval->batch);
+    if (!nnfi_cfg_index_has(c->index, "eval.cache_mb")) c->eval->cache_mb = 256;
+    if (c->eval->cache_mb > 1048576)
+        return fail_path(c, "eval.cache_mb", "a golden cache of 0 (none) to 1048576 MiB per model and rank",
+                         "cache_mb %u out of range", c->eval->cache_mb);
     for (unsigned i = 0; i < c->experiments_count; i++) NNFI_TRY(check_experiment(c, i));
     if (!c->output) {
         c->output = calloc(1, sizeof *c->output);

@@ -1,0 +1,123 @@
+/* golden_cache.c - the golden cache of one model (see golden_cache.h). */
+#include "golden_cache.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+void golden_cache_free(golden_cache_store *c)
+{
+    for (uint32_t i = 0; c->live && i < c->view.n_cuts; i++) free(c->live[i]);
+    free(c->live);
+    free(c->bytes);
+    free(c->site_from);
+    memset(c, 0, sizeof *c);
+}
+
+static void drop(golden_cache_store *c, uint32_t cut)
+{
+    if (!c->live[cut]) return;
+    free(c->live[cut]);
+    c->live[cut] = NULL;
+    c->kept--;
+}
+
+static uint64_t rows_of(const nnfi_pass_model *m, uint64_t s)
+{
+    return m->samples - s < m->batch ? m->samples - s : m->batch;
+}
+
+/* Capture every kept cut over the eval set; 0 when the capture's logits
+ * differ from the golden ones (then nothing can be trusted). */
+static nnfi_status capture(const nnfi_pass_model *m, golden_cache_store *c, int *same)
+{
+    uint32_t n = c->view.n_cuts;
+    void **out = calloc(n, sizeof *out);
+    if (!out) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    nnfi_status st = NNFI_OK;
+    *same = 1;
+    for (uint64_t s = 0; st == NNFI_OK && *same && s < m->samples; s += m->batch) {
+        for (uint32_t i = 0; i < n; i++) out[i] = c->live[i] ? (char *)c->live[i] + s * c->bytes[i] : NULL;
+        uint64_t rows = rows_of(m, s);
+        st = m->host->forward_capture(m->model, m->inputs + s * m->numel, rows, m->logits, out);
+        if (st == NNFI_OK && memcmp(m->logits, m->golden + s * m->classes, rows * m->classes * sizeof(float)) != 0)
+            *same = 0;
+    }
+    free(out);
+    return st;
+}
+
+/* Does a forward resumed at cut i reproduce the golden logits of the call starting at sample s? */
+static nnfi_status resumes_exactly(const nnfi_pass_model *m, const golden_cache_store *c, uint32_t i, uint64_t s,
+                                   int *ok)
+{
+    uint64_t rows = rows_of(m, s);
+    nnfi_status st = m->host->forward_from(m->model, i, (const char *)c->live[i] + s * c->bytes[i], rows, m->logits);
+    if (st != NNFI_OK) {
+        *ok = 0; /* a cut the host cannot resume from is dropped, not an error */
+        return NNFI_OK;
+    }
+    *ok = memcmp(m->logits, m->golden + s * m->classes, rows * m->classes * sizeof(float)) == 0;
+    return NNFI_OK;
+}
+
+nnfi_status golden_cache_build(const nnfi_pass_model *m, size_t n_sites, uint64_t budget_bytes,
+                               golden_cache_store *out)
+{
+    memset(out, 0, sizeof *out);
+    golden_cache_store *c = out;
+    c->site_from = calloc(n_sites ? n_sites : 1, sizeof *c->site_from);
+    if (!c->site_from) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    c->view.site_from = c->site_from;
+    if (!nnfi_host_has_cuts(m->host) || budget_bytes == 0 || m->samples == 0) return NNFI_OK;
+    uint32_t n = m->host->n_cuts(m->model);
+    if (n == 0) return NNFI_OK;
+    c->bytes = calloc(n, sizeof *c->bytes);
+    c->live = calloc(n, sizeof *c->live);
+    if (!c->bytes || !c->live) {
+        golden_cache_free(c);
+        return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    }
+    c->view.n_cuts = n;
+    c->view.bytes = c->bytes;
+    c->view.live = c->live;
+    /* the latest cuts first: they serve the most sites and are the smallest */
+    for (uint32_t i = n; i-- > 0;) {
+        c->bytes[i] = m->host->cut_bytes(m->model, i);
+        if (c->bytes[i] == 0) continue;
+        uint64_t need = c->bytes[i] * m->samples;
+        if (c->used + need > budget_bytes || !(c->live[i] = malloc(need))) {
+            c->over_budget++; /* never an out-of-memory: a cut that does not fit is skipped */
+            continue;
+        }
+        c->used += need;
+        c->kept++;
+    }
+    nnfi_status st = m->host->set_hook(m->model, NULL, NULL);
+    int same = 0;
+    if (st == NNFI_OK && c->kept) st = capture(m, c, &same);
+    for (uint32_t i = 0; st == NNFI_OK && i < n; i++) {
+        if (!c->live[i]) continue;
+        int ok = same;
+        uint64_t last = (m->samples - 1) / m->batch * m->batch;
+        if (ok) st = resumes_exactly(m, c, i, 0, &ok);
+        if (st == NNFI_OK && ok && last != 0) st = resumes_exactly(m, c, i, last, &ok);
+        if (st == NNFI_OK && !ok) {
+            drop(c, i);
+            c->used -= c->bytes[i] * m->samples;
+            c->failed++;
+        }
+    }
+    if (st != NNFI_OK) {
+        golden_cache_free(c);
+        return st;
+    }
+    for (size_t s = 0; s < n_sites; s++) {
+        int32_t hc = m->host->site_cut(m->model, (uint32_t)s);
+        for (int32_t i = hc < (int32_t)n ? hc : (int32_t)n - 1; i >= 0; i--)
+            if (c->live[i]) {
+                c->site_from[s] = (uint32_t)i + 1;
+                break;
+            }
+    }
+    return NNFI_OK;
+}
