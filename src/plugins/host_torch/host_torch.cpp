@@ -53,6 +53,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstdio>
+#include <functional>
 
 namespace nnfi_torch {
 
@@ -79,8 +80,6 @@ std::string torch_message(const std::exception &e)
     return nl == std::string::npos ? first : s.substr(nl + 1);
 }
 
-namespace {
-
 /* Wait for the model's GPU work with the watchdog's deadline; a timeout or a
  * device error aborts the forward with that status (torch_forward returns it). */
 void device_wait(nnfi_model *m, const char *what)
@@ -92,15 +91,15 @@ void device_wait(nnfi_model *m, const char *what)
     }
 }
 
-} // namespace
-
-at::Tensor run(nnfi_model *m, const float *input, int64_t rows)
+void begin_forward(nnfi_model *m)
 {
     pin_settings(m->threads, m->pin_qengine, m->qengine, false);
     m->stats.forwards++;
     sync_shadows(m); /* before the guard: packed objects must not hold inference tensors */
-    c10::InferenceMode guard;
-    at::manual_seed(m->seed);
+}
+
+at::Tensor input_tensor(nnfi_model *m, const float *input, int64_t rows)
+{
     std::vector<int64_t> shape{rows};
     shape.insert(shape.end(), m->input_shape.begin(), m->input_shape.end());
     at::Tensor x = at::empty(shape, at::kFloat);
@@ -109,26 +108,21 @@ at::Tensor run(nnfi_model *m, const float *input, int64_t rows)
         device_wait(m, "the device before a forward"); /* the copy below would wait unbounded (pageable memory) */
         x = x.to(at::Device(at::kCUDA, (c10::DeviceIndex)m->device));
     }
-    m->rows = rows;
-    m->hook_st = NNFI_OK;
-    bool discovering = m->mode == Mode::Discover;
-    ActiveModel active(discovering || m->hook ? m : nullptr);
-    if (m->hook && !discovering) {
-        std::fill(m->counts.begin(), m->counts.end(), 0u);
-        m->counts[0] = 1;
-        nnfi_status st = m->hook(m->user, 0, x.data_ptr(), (uint64_t)rows, 0);
-        if (st != NNFI_OK) {
-            m->hook_st = st;
-            throw HookAbort();
-        }
-    }
-    c10::IValue out;
+    return x;
+}
+
+c10::IValue call_guarded(nnfi_model *m, const std::function<c10::IValue()> &call)
+{
     try {
-        out = m->module.forward({x});
+        return call();
     } catch (...) {
         if (!m->packed.empty()) m->rebuild_packed = true;
         throw;
     }
+}
+
+at::Tensor logits_of(nnfi_model *m, c10::IValue out, int64_t rows)
+{
     if (out.isTuple() && !out.toTupleRef().elements().empty()) out = out.toTupleRef().elements()[0];
     if (!out.isTensor())
         throw std::runtime_error("forward returned a " + out.tagKind() + ", not a tensor [rows, classes]");
@@ -143,6 +137,29 @@ at::Tensor run(nnfi_model *m, const float *input, int64_t rows)
         o = o.to(at::kCPU);
     }
     return o;
+}
+
+at::Tensor run(nnfi_model *m, const float *input, int64_t rows)
+{
+    begin_forward(m);
+    c10::InferenceMode guard;
+    at::manual_seed(m->seed);
+    at::Tensor x = input_tensor(m, input, rows);
+    m->rows = rows;
+    m->hook_st = NNFI_OK;
+    bool discovering = m->mode == Mode::Discover;
+    ActiveModel active(discovering || m->hook ? m : nullptr);
+    if (m->hook && !discovering) {
+        std::fill(m->counts.begin(), m->counts.end(), 0u);
+        m->counts[0] = 1;
+        nnfi_status st = m->hook(m->user, 0, x.data_ptr(), (uint64_t)rows, 0);
+        if (st != NNFI_OK) {
+            m->hook_st = st;
+            throw HookAbort();
+        }
+    }
+    c10::IValue out = call_guarded(m, [&] { return m->module.forward({x}); });
+    return logits_of(m, out, rows);
 }
 
 namespace {
@@ -235,7 +252,9 @@ nnfi_status open_impl(const nnfi_model_cfg *cfg, const char *base_dir, uint64_t 
         torch_close(m);
         return st;
     }
+    find_cuts(m); /* never fails the open: without usable cuts a model runs whole */
     build_info(m);
+    m->info += "; cuts: " + cuts_note(m);
     set_facts(m);
     *out = m;
     return NNFI_OK;
@@ -268,45 +287,86 @@ nnfi_status torch_set_hook(nnfi_model *m, nnfi_site_hook hook, void *user)
     return NNFI_OK;
 }
 
-nnfi_status torch_forward(nnfi_model *m, const float *input, uint64_t rows, float *logits)
+/* One forward (`body` returns its logits [rows, C] on the CPU) with the
+ * errors of a forward mapped to statuses; `what` names it in messages. */
+nnfi_status guarded_forward(nnfi_model *m, uint64_t rows, float *logits, const char *what,
+                            const std::function<at::Tensor()> &body)
 {
-    if (rows == 0) return NNFI_OK;
-    if (rows > (uint64_t)INT64_MAX / (m->input_numel ? m->input_numel : 1))
-        return NNFI_FAIL(NNFI_E_INVALID, "torch host: batch of %llu rows is too large", (unsigned long long)rows);
     m->hook_st = NNFI_OK;
     try {
-        at::Tensor o = run(m, input, (int64_t)rows);
+        at::Tensor o = body();
         if (o.size(1) != (int64_t)m->classes)
-            return NNFI_FAIL(NNFI_E_BACKEND, "torch host: %s: forward returned %lld classes, %u at discovery\n"
+            return NNFI_FAIL(NNFI_E_BACKEND, "torch host: %s: %s returned %lld classes, %u at discovery\n"
                              "  hint: the number of outputs must not depend on the batch",
-                             m->path.c_str(), (long long)o.size(1), m->classes);
+                             m->path.c_str(), what, (long long)o.size(1), m->classes);
         std::memcpy(logits, o.data_ptr(), (size_t)rows * m->classes * sizeof(float));
         return NNFI_OK;
     } catch (const std::bad_alloc &) {
-        return NNFI_FAIL(NNFI_E_NOMEM, "torch host: out of memory in a forward of %llu rows\n"
-                         "  hint: lower eval.batch", (unsigned long long)rows);
+        return NNFI_FAIL(NNFI_E_NOMEM, "torch host: out of memory in a %s of %llu rows\n"
+                         "  hint: lower eval.batch", what, (unsigned long long)rows);
     } catch (const RepackError &e) {
-        return NNFI_FAIL(NNFI_E_BACKEND, "torch host: forward of '%s': %s\n"
+        return NNFI_FAIL(NNFI_E_BACKEND, "torch host: %s of '%s': %s\n"
                          "  hint: the quantized engine refuses some faulty quantization parameters (e.g. a zero "
                          "point out of range, a scale that is not finite and positive): count the trial as failed",
-                         m->path.c_str(), e.what());
+                         what, m->path.c_str(), e.what());
     } catch (const std::exception &e) {
         if (m->hook_st != NNFI_OK) return m->hook_st; /* the hook recorded its message */
         if (shadows_faulty(m))
-            return NNFI_FAIL(NNFI_E_BACKEND, "torch host: forward of '%s' (%llu rows) with faulty quantized weights or "
+            return NNFI_FAIL(NNFI_E_BACKEND, "torch host: %s of '%s' (%llu rows) with faulty quantized weights or "
                              "quantization parameters failed: %s\n"
                              "  hint: the quantized engine refuses some faulty values (e.g. a scale that is not finite "
                              "and positive): count the trial as failed",
-                             m->path.c_str(), (unsigned long long)rows, torch_message(e).c_str());
-        return NNFI_FAIL(NNFI_E_BACKEND, "torch host: forward of '%s' (%llu rows) failed: %s\n"
+                             what, m->path.c_str(), (unsigned long long)rows, torch_message(e).c_str());
+        return NNFI_FAIL(NNFI_E_BACKEND, "torch host: %s of '%s' (%llu rows) failed: %s\n"
                          "  hint: check that the input shape (%s) is what the model expects%s",
-                         m->path.c_str(), (unsigned long long)rows, torch_message(e).c_str(),
+                         what, m->path.c_str(), (unsigned long long)rows, torch_message(e).c_str(),
                          c10::str(c10::IntArrayRef(m->input_shape)).c_str(),
                          m->packed.empty() && m->attrs.empty()
                              ? ""
                              : "; in a quantized model a faulty buffer (e.g. a scale) can also make an operator "
                                "refuse to run: count the trial as failed");
     }
+}
+
+nnfi_status check_rows(uint64_t rows, uint64_t per_row)
+{
+    if (rows > (uint64_t)INT64_MAX / (per_row ? per_row : 1))
+        return NNFI_FAIL(NNFI_E_INVALID, "torch host: batch of %llu rows is too large", (unsigned long long)rows);
+    return NNFI_OK;
+}
+
+nnfi_status torch_forward(nnfi_model *m, const float *input, uint64_t rows, float *logits)
+{
+    if (rows == 0) return NNFI_OK;
+    NNFI_TRY(check_rows(rows, m->input_numel));
+    return guarded_forward(m, rows, logits, "forward", [&] { return run(m, input, (int64_t)rows); });
+}
+
+/* ---- prefix reuse (torch_cuts.cpp) ------------------------------------ */
+
+uint32_t torch_n_cuts(const nnfi_model *m) { return n_cuts_impl(m); }
+uint64_t torch_cut_bytes(const nnfi_model *m, uint32_t c) { return cut_bytes_impl(m, c); }
+int32_t torch_site_cut(const nnfi_model *m, uint32_t site) { return site_cut_impl(m, site); }
+
+nnfi_status torch_forward_capture(nnfi_model *m, const float *input, uint64_t rows, float *logits, void *const *out)
+{
+    if (rows == 0) return NNFI_OK;
+    NNFI_TRY(check_rows(rows, m->input_numel));
+    return guarded_forward(m, rows, logits, "capture forward",
+                           [&] { return capture_forward(m, input, (int64_t)rows, out); });
+}
+
+nnfi_status torch_forward_from(nnfi_model *m, uint32_t c, const void *live, uint64_t rows, float *logits)
+{
+    uint64_t bytes = cut_bytes_impl(m, c);
+    if (bytes == 0)
+        return NNFI_FAIL(NNFI_E_INVALID, "torch host: %s: forward from cut %u, which %s\n"
+                         "  hint: use a cut with cut_bytes > 0 (nnfi_host_torch_info lists why a cut is unusable)",
+                         m->path.c_str(), c, c < n_cuts_impl(m) ? "cannot be used (cut_bytes 0)" : "does not exist");
+    if (rows == 0) return NNFI_OK;
+    NNFI_TRY(check_rows(rows, bytes));
+    std::string what = "forward from cut " + std::to_string(c);
+    return guarded_forward(m, rows, logits, what.c_str(), [&] { return resume_forward(m, c, live, (int64_t)rows); });
 }
 
 const char *const *torch_facts(const nnfi_model *m) { return m->facts_c.data(); }
@@ -325,6 +385,11 @@ const nnfi_model_host torch_host = {
     torch_close,
     nullptr, /* builtin_eval: a torch model needs an eval file */
     torch_facts,
+    torch_n_cuts,
+    torch_cut_bytes,
+    torch_site_cut,
+    torch_forward_capture,
+    torch_forward_from,
 };
 
 } // namespace

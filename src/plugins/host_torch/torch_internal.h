@@ -2,7 +2,7 @@
  * torch host's model) and what its TUs share. Includes the JIT's module
  * header, so every TU that includes it costs several seconds to compile: keep
  * their number small (host_torch.cpp, torch_graph.cpp, torch_params.cpp,
- * torch_quant.cpp) and put code that needs no model in torch_env.h's TUs.
+ * torch_quant.cpp, torch_cuts.cpp) and put code that needs no model in torch_env.h's TUs.
  *
  * Who does what (each file's opening comment has the details):
  *   host_torch.cpp    the C ABI: open / close / forward / set_hook, the host
@@ -14,6 +14,8 @@
  *                     reading a site back from the model
  *   torch_quant.cpp   int8 quantized weights behind host shadows: unpack,
  *                     expose, repack / restore at the start of a forward
+ *   torch_cuts.cpp    prefix reuse: cuts of the top-level graph, the values
+ *                     live across them, capture and resumed forwards
  *   torch_facts.cpp   (torch_env.h) versions, threads, BLAS, qengine
  *   torch_device.cpp  (torch_env.h) device auto/cpu/cuda, deterministic cuDNN
  * Internal names live in namespace nnfi_torch; the library is built with
@@ -29,6 +31,7 @@
 
 #include <cstring>
 #include <exception>
+#include <functional>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -37,6 +40,8 @@
 namespace nnfi_torch {
 
 enum class Mode { Discover, Hook };
+
+struct Cuts; /* torch_cuts.cpp */
 
 /* One nnfi::site operator in the rewritten graph (its `id` argument indexes
  * nnfi_model::ops). */
@@ -151,6 +156,8 @@ struct nnfi_model {
     bool any_shadow = false;
     bool rebuild_packed = false; /* a forward failed: rebuild every packed object at the next sync */
     nnfi_host_torch_stats stats{};
+    /* prefix reuse (torch_cuts.cpp; shared_ptr: the type is complete there only) */
+    std::shared_ptr<nnfi_torch::Cuts> cuts;
     /* nnfi_host_torch_facts */
     std::vector<std::string> facts;
     std::vector<const char *> facts_c;
@@ -179,6 +186,23 @@ std::string torch_message(const std::exception &e);
 /* One forward on `rows` samples (hook or discovery as m->mode says); the
  * output tensor [rows, C] (float32, on the CPU). Throws on failure. */
 at::Tensor run(nnfi_model *m, const float *input, int64_t rows);
+
+/* The parts of run() that torch_cuts.cpp's forwards share:
+ *   begin_forward  re-pin threads/engine, count the forward, sync the shadows
+ *                  (before the InferenceMode guard)
+ *   input_tensor   float32 [rows] + input_shape from a copy of `input`, on the
+ *                  model's device
+ *   call_guarded   runs `call` (the graph); on failure marks packed params for
+ *                  a rebuild and rethrows
+ *   logits_of      the graph's output (a tuple: its first element) as float32
+ *                  [rows, C] on the CPU, after the device's work
+ *   device_wait    the watchdog's wait; aborts the forward (HookAbort) with
+ *                  its status */
+void begin_forward(nnfi_model *m);
+at::Tensor input_tensor(nnfi_model *m, const float *input, int64_t rows);
+c10::IValue call_guarded(nnfi_model *m, const std::function<c10::IValue()> &call);
+at::Tensor logits_of(nnfi_model *m, c10::IValue out, int64_t rows);
+void device_wait(nnfi_model *m, const char *what);
 
 /* ---- torch_graph.cpp -------------------------------------------------- */
 
@@ -252,6 +276,25 @@ bool shadows_faulty(const nnfi_model *m);
 /* Read-back of a shadowed site from the model: true (and *st) when `site` is
  * one, false for any other site. */
 bool read_live_shadow(const nnfi_model *m, uint32_t site, void *out, nnfi_status *st);
+
+/* ---- torch_cuts.cpp --------------------------------------------------- */
+
+/* After discover_sites: the cuts, each site's cut, the live values' layouts
+ * (one capture forward on a dummy batch). Never fails: problems leave no cut
+ * or unusable cuts, told by cuts_note. */
+void find_cuts(nnfi_model *m);
+
+/* "N (K usable)[, cut i: why unusable]..." for the info line. */
+std::string cuts_note(const nnfi_model *m);
+
+uint32_t n_cuts_impl(const nnfi_model *m);
+uint64_t cut_bytes_impl(const nnfi_model *m, uint32_t c);
+int32_t site_cut_impl(const nnfi_model *m, uint32_t site);
+
+/* forward_capture / forward_from without the status mapping: the logits
+ * [rows, C] on the CPU; throw on failure. resume_forward needs cut_bytes(c) > 0. */
+at::Tensor capture_forward(nnfi_model *m, const float *input, int64_t rows, void *const *out);
+at::Tensor resume_forward(nnfi_model *m, uint32_t c, const void *live, int64_t rows);
 
 } // namespace nnfi_torch
 
