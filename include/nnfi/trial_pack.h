@@ -56,6 +56,13 @@ nnfi_status nnfi_pack_pass(const nnfi_pass_model *m, nnfi_pack_trial *trials, si
  * logits on the kept rows bit for bit. *ok = 1 when both do. */
 nnfi_status nnfi_pack_rows_independent(const nnfi_pass_model *m, int *ok);
 
+/* For tests that prove the equivalence checks can fail: nonzero when the
+ * environment variable NNFI_SABOTAGE names `what` ("pack": a packed fault
+ * lands on the neighbouring row; "calls": a trial skips the last call its
+ * faults reach; "cut": forwards start at the last kept cut, past the faulted
+ * sites). Never set it for real campaigns. */
+int nnfi_shortcut_sabotage(const char *what);
+
 #ifdef __cplusplus
 }
 #endif

@@ -9,6 +9,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+int nnfi_shortcut_sabotage(const char *what)
+{
+    const char *e = getenv("NNFI_SABOTAGE");
+    return e && strstr(e, what) != NULL;
+}
+
 int nnfi_fault_packs(const nnfi_fault *f, const nnfi_site *sites)
 {
     nnfi_site_kind k = sites[f->site].kind;
@@ -148,14 +154,14 @@ static nnfi_status run_packed(const nnfi_pass_model *m, const nnfi_pack_trial *t
     uint64_t first = base * m->batch, rows = m->samples - first < m->batch ? m->samples - first : m->batch;
     uint64_t rb = row_bytes(m, from);
     memcpy(in, row_source(m, from, first), rows * rb);
-    uint64_t nf = 0;
+    uint64_t nf = 0, shift = nnfi_shortcut_sabotage("pack") ? 1 : 0;
     for (size_t i = 0; i < k; i++) {
         memcpy(in + x[i]->row * rb, row_source(m, from, x[i]->sample), rb);
         const nnfi_pack_trial *t = &trials[x[i]->trial];
         for (uint64_t j = 0; j < t->n; j++)
             if ((uint64_t)t->faults[j].when == x[i]->sample) {
                 fl[nf] = t->faults[j];
-                fl[nf++].when = (int64_t)x[i]->row;
+                fl[nf++].when = (int64_t)((x[i]->row + shift) % rows);
             }
     }
     const nnfi_inject_backend *be = m->backend;

@@ -379,6 +379,15 @@ static uint32_t groups_from(const nnfi_worker *w, const model_state *m, uint32_t
     return from == UINT32_MAX ? 0 : from;
 }
 
+/* NNFI_SABOTAGE=cut (tests only): the last kept cut instead of `from`. */
+static uint32_t sabotaged_from(const model_state *m, uint32_t from)
+{
+    if (!nnfi_shortcut_sabotage("cut")) return from;
+    for (uint32_t c = m->cache.view.n_cuts; c-- > 0;)
+        if (m->cache.live[c]) return c + 1;
+    return from;
+}
+
 /* Evaluate the pending packed trials and fill their rows. */
 static nnfi_status flush_pack(nnfi_worker *w, nnfi_trial_row *rows)
 {
@@ -436,7 +445,7 @@ static nnfi_status plan_trial(nnfi_worker *w, model_state *m, uint32_t e, uint32
         if (counts[g] && !w->experiments[e].groups[g].transient) transient = 0;
     if (!transient) { /* every call changes: evaluate them all, from the latest cut before the faulted sites */
         NNFI_TRY(trial_faults_of(w, m, e, p, t, tf, n));
-        tf->f.from_cut = groups_from(w, m, e, counts);
+        tf->f.from_cut = sabotaged_from(m, groups_from(w, m, e, counts));
         return NNFI_OK;
     }
     /* transient faults only: the list, here (a few faults), to see which calls and rows they reach */
@@ -469,9 +478,10 @@ static nnfi_status plan_trial(nnfi_worker *w, model_state *m, uint32_t e, uint32
     qsort(c, *n, sizeof *c, cmp_u64);
     for (uint64_t i = 0; i < *n; i++)
         if (!nc || c[nc - 1] != c[i]) c[nc++] = c[i];
+    if (nc && nnfi_shortcut_sabotage("calls")) nc--;
     tf->f.calls = c;
     tf->f.n_calls = nc;
-    tf->f.from_cut = from == UINT32_MAX ? 0 : from;
+    tf->f.from_cut = sabotaged_from(m, from == UINT32_MAX ? 0 : from);
     return NNFI_OK;
 }
 

@@ -379,19 +379,14 @@ static nnfi_status grow_buffers(nnfi_model *m, uint64_t rows)
     return NNFI_OK;
 }
 
-/* slot forward: deterministic; parameters read from the site memory every
- * call; the hook called on the input copy and on each layer's output before
- * the next layer reads it; a hook error returned as is. */
-static nnfi_status null_forward(nnfi_model *m, const float *input, uint64_t rows, float *logits)
+/* Layers first .. n_fc-1 on x (layer first's input): parameters read from
+ * the site memory every call; each layer's output copied into capture[i]
+ * when asked (before the hook: the golden cache), then the hook called on it
+ * before the next layer reads it; a hook error returned as is. */
+static nnfi_status run_layers(nnfi_model *m, const float *x, uint32_t first, uint64_t rows, float *logits,
+                              void *const *capture)
 {
-    NNFI_TRY(grow_buffers(m, rows));
-    const float *x = input;
-    if (m->hook) { /* the input site may be faulted: work on a copy, never the caller's data */
-        memcpy(m->in_copy, input, rows * m->inputs * sizeof(float));
-        NNFI_TRY(m->hook(m->hook_user, 0, m->in_copy, rows, 0));
-        x = m->in_copy;
-    }
-    for (uint32_t i = 0; i < m->n_fc; i++) {
+    for (uint32_t i = first; i < m->n_fc; i++) {
         int last = i == m->n_fc - 1;
         uint32_t in = m->fan_in[i], o = m->fan_out[i];
         float *y = last ? logits : (i % 2 ? m->buf_b : m->buf_a);
@@ -407,10 +402,66 @@ static nnfi_status null_forward(nnfi_model *m, const float *input, uint64_t rows
                 yr[j] = (last || !(acc <= 0)) ? acc : 0;
             }
         }
+        if (capture && capture[i]) memcpy(capture[i], y, rows * o * sizeof(float));
         if (m->hook) NNFI_TRY(m->hook(m->hook_user, m->act_site[i], y, rows, 0));
         x = y;
     }
     return NNFI_OK;
+}
+
+/* slot forward: deterministic; the hook called on the input copy and on each
+ * layer's output before the next layer reads it. */
+static nnfi_status null_forward(nnfi_model *m, const float *input, uint64_t rows, float *logits)
+{
+    NNFI_TRY(grow_buffers(m, rows));
+    const float *x = input;
+    if (m->hook) { /* the input site may be faulted: work on a copy, never the caller's data */
+        memcpy(m->in_copy, input, rows * m->inputs * sizeof(float));
+        NNFI_TRY(m->hook(m->hook_user, 0, m->in_copy, rows, 0));
+        x = m->in_copy;
+    }
+    return run_layers(m, x, 0, rows, logits, NULL);
+}
+
+/* Prefix reuse (optional slots): cut i sits after layer i's arithmetic,
+ * before its output's hook; its live values are that output (fan_out[i]
+ * floats per sample). A fault in fc<i+1>.out starts at cut i, one in layer
+ * i's weight or bias at cut i-1 (layer 0's: at the input). */
+static uint32_t null_n_cuts(const nnfi_model *m) { return m->n_fc; }
+
+static uint64_t null_cut_bytes(const nnfi_model *m, uint32_t c)
+{
+    return c < m->n_fc ? (uint64_t)m->fan_out[c] * sizeof(float) : 0;
+}
+
+static int32_t null_site_cut(const nnfi_model *m, uint32_t site)
+{
+    for (uint32_t i = 0; i < m->n_fc; i++) {
+        if (site == m->act_site[i]) return (int32_t)i;
+        if (m->sites[site].data == m->weight[i] || m->sites[site].data == m->bias[i]) return (int32_t)i - 1;
+    }
+    return -1; /* the input */
+}
+
+static nnfi_status null_forward_capture(nnfi_model *m, const float *input, uint64_t rows, float *logits,
+                                        void *const *out)
+{
+    NNFI_TRY(grow_buffers(m, rows));
+    nnfi_site_hook saved = m->hook;
+    m->hook = NULL;
+    nnfi_status st = run_layers(m, input, 0, rows, logits, out);
+    m->hook = saved;
+    return st;
+}
+
+static nnfi_status null_forward_from(nnfi_model *m, uint32_t c, const void *live, uint64_t rows, float *logits)
+{
+    if (c >= m->n_fc) return NNFI_FAIL(NNFI_E_INVALID, "null host: no cut %u", c);
+    NNFI_TRY(grow_buffers(m, rows));
+    float *y = c == m->n_fc - 1 ? logits : (c % 2 ? m->buf_b : m->buf_a);
+    memcpy(y, live, rows * m->fan_out[c] * sizeof(float));
+    if (m->hook) NNFI_TRY(m->hook(m->hook_user, m->act_site[c], y, rows, 0));
+    return run_layers(m, y, c + 1, rows, logits, NULL);
 }
 
 /* optional slot builtin_eval: malloc'd arrays the caller frees; NULL on
@@ -472,6 +523,11 @@ static const nnfi_model_host null_host = {
     .close = null_close,
     .builtin_eval = null_builtin_eval,
     .facts = NULL, /* nothing beyond the shape and seed, which the campaign records */
+    .n_cuts = null_n_cuts,
+    .cut_bytes = null_cut_bytes,
+    .site_cut = null_site_cut,
+    .forward_capture = null_forward_capture,
+    .forward_from = null_forward_from,
 };
 
 /* The one export, declared in include/nnfi/model_host.h and named only by
