@@ -3,7 +3,8 @@
  * each model that is there: prints its cuts (bytes per sample) and each
  * site's cut, then checks, on a deterministic batch of 8,
  *   - forward_capture's logits equal forward()'s bit for bit, the hook set is
- *     not called, and asking for one cut only writes the same bytes;
+ *     not called, and asking for one cut only writes the same bytes; an
+ *     unusable cut (cut_bytes 0) is refused by forward_capture and forward_from;
  *   - for every usable cut, forward_from(captured live values) gives forward()'s
  *     logits bit for bit; with the rows reversed, the logits of the reversed
  *     batch (rows are independent, the live values are used);
@@ -241,8 +242,13 @@ static void check_model(const char *name)
     assert_same(ref, got, (size_t)ROWS * classes, "forward_capture vs forward");
     uint32_t usable = 0;
     for (uint32_t c = 0; c < n_cuts; c++) {
-        if (!k.live[c]) {
-            assert_int_equal(H()->forward_from(m, c, x, ROWS, got), NNFI_E_INVALID); /* unusable: refused */
+        if (!k.live[c]) { /* unusable: refused */
+            assert_int_equal(H()->forward_from(m, c, x, ROWS, got), NNFI_E_INVALID);
+            void **one = calloc(n_cuts, sizeof(void *));
+            assert_non_null(one);
+            one[c] = got;
+            assert_int_equal(H()->forward_capture(m, x, ROWS, got, one), NNFI_E_INVALID);
+            free(one);
             continue;
         }
         usable++;

@@ -10,6 +10,7 @@
  *   torch_quant.cpp   int8 quantized weights behind shadows (repack/restore)
  *   torch_facts.cpp   qengine, threads, BLAS, the golden run's facts
  *   torch_device.cpp  device auto/cpu/cuda, deterministic cuDNN
+ *   torch_cuts.cpp    prefix reuse: cuts, forward_capture, forward_from
  * sharing torch_internal.h (struct nnfi_model) and torch_env.h.
  *
  * open(cfg, base_dir, seed)
@@ -38,6 +39,11 @@
  * after nnfi_device_stream_wait (include/nnfi/watchdog.h) with the watchdog's
  * deadline (a hung forward is NNFI_E_TIMEOUT). A hook that fails aborts the
  * forward, which returns the hook's status with the hook's message.
+ *
+ * forward_capture / forward_from (torch_cuts.cpp) share run()'s start
+ * (begin_forward, input_tensor), its end (logits_of) and forward's mapping of
+ * errors to statuses (guarded_forward); the cuts are found at open, after
+ * discovery, and never fail it (nnfi_host_torch_info ends with "cuts: ...").
  */
 #include "torch_internal.h"
 
@@ -350,6 +356,11 @@ int32_t torch_site_cut(const nnfi_model *m, uint32_t site) { return site_cut_imp
 
 nnfi_status torch_forward_capture(nnfi_model *m, const float *input, uint64_t rows, float *logits, void *const *out)
 {
+    for (uint32_t c = 0; out && c < n_cuts_impl(m); c++)
+        if (out[c] && cut_bytes_impl(m, c) == 0)
+            return NNFI_FAIL(NNFI_E_INVALID, "torch host: %s: capture of cut %u, which cannot be used (cut_bytes 0)\n"
+                             "  hint: pass NULL for cuts with cut_bytes 0 (nnfi_host_torch_info says why they are "
+                             "unusable)", m->path.c_str(), c);
     if (rows == 0) return NNFI_OK;
     NNFI_TRY(check_rows(rows, m->input_numel));
     return guarded_forward(m, rows, logits, "capture forward",

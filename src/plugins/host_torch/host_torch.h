@@ -2,8 +2,8 @@
  * behind the C ABI of nnfi/model_host.h). Built as the static library
  * nnfi_torch_host (C programs that link it are linked by the C++ driver);
  * host_torch.cpp documents the behaviour and maps the other files
- * (torch_graph.cpp, torch_params.cpp, torch_quant.cpp, torch_facts.cpp,
- * torch_device.cpp) that document their parts.
+ * (torch_graph.cpp, torch_params.cpp, torch_quant.cpp, torch_cuts.cpp,
+ * torch_facts.cpp, torch_device.cpp) that document their parts.
  *
  * Usage alone (C11):
  *   const nnfi_model_host *h = nnfi_host_torch();
@@ -27,7 +27,8 @@ const nnfi_model_host *nnfi_host_torch(void);
 /* One line for provenance and logs, e.g.
  * "libtorch 1.13.0 cpu, qengine qnnpack, threads 1, sites: 6 param, 0 buffer,
  *  5 activation, 0 state, 1 input; skipped: ...; quantized packed weights: 4
- *  (conv1, conv2, fc1, fc2)". Borrowed, valid until close. */
+ *  (conv1, conv2, fc1, fc2); cuts: 10 (1 usable), cuts 1,2,...: why". Borrowed,
+ *  valid until close. */
 const char *nnfi_host_torch_info(const nnfi_model *m);
 
 /* What the golden run should record about the numerics of this process: a

@@ -473,13 +473,12 @@ void learn_layouts(nnfi_model *m, Cuts &k, const Analysis &a)
             const c10::IValue &v = el.at(c->cap_first + j);
             std::string p = v.isTensor() ? layout_problem(v.toTensor(), 2) : "a " + v.tagKind();
             if (!p.empty()) {
-                c->why = "live value %" + c->live[j]->debugName() + " is " + p;
+                c->why = "a live value is " + p;
                 break;
             }
             for (size_t i = 0; i < j; i++)
                 if (share_memory(el.at(c->cap_first + i).toTensor(), v.toTensor())) {
-                    c->why = "live values %" + c->live[i]->debugName() + " and %" + c->live[j]->debugName() +
-                             " share memory";
+                    c->why = "two live values share memory";
                     break;
                 }
             if (c->why.empty()) c->spec.push_back(spec_of(v.toTensor()));
@@ -536,7 +535,7 @@ void find_cuts(nnfi_model *m)
             if (before && after) c.why = "random numbers are drawn before and after it";
             for (Value *v : c.live)
                 if (c.why.empty() && !is_tensor_type(v->type()))
-                    c.why = "live value %" + v->debugName() + " is a " + v->type()->repr_str() + ", not a Tensor";
+                    c.why = "a live value is a " + v->type()->repr_str() + ", not a Tensor";
             if (!c.why.empty()) continue;
             try {
                 c.suffix_graph = build_suffix(a, k->top, c);
@@ -557,8 +556,14 @@ void find_cuts(nnfi_model *m)
         }
         k->capture = make_function("capture", build_capture(a, k->top, usable, true)); /* (output,) without any */
         k->note = std::to_string(k->cuts.size()) + " (" + std::to_string(usable.size()) + " usable)";
+        std::map<std::string, std::string> by_why; /* unusable cuts grouped by why */
         for (size_t i = 0; i < k->cuts.size(); i++)
-            if (!k->cuts[i].why.empty()) k->note += ", cut " + std::to_string(i) + ": " + k->cuts[i].why;
+            if (!k->cuts[i].why.empty()) {
+                std::string &list = by_why[k->cuts[i].why];
+                list += (list.empty() ? "" : ",") + std::to_string(i);
+            }
+        for (const auto &w : by_why)
+            k->note += std::string(w.second.find(',') == std::string::npos ? ", cut " : ", cuts ") + w.second + ": " + w.first;
     } catch (const std::exception &e) {
         /* never fails the open: the model runs without prefix reuse */
         auto none = std::make_shared<Cuts>();
@@ -602,7 +607,7 @@ at::Tensor capture_forward(nnfi_model *m, const float *input, int64_t rows, void
     for (size_t c = 0; c < k.cuts.size(); c++) {
         if (!out || !out[c]) continue;
         const Cut &cut = k.cuts[c];
-        if (!cut.suffix) throw std::runtime_error("cut " + std::to_string(c) + " cannot be used (cut_bytes 0)");
+        if (!cut.suffix) continue; /* refused by the caller (torch_forward_capture) */
         char *dst = static_cast<char *>(out[c]);
         size_t off = 0;
         for (size_t j = 0; j < cut.spec.size(); j++) {
