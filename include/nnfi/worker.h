@@ -59,6 +59,19 @@ nnfi_status nnfi_worker_run_trials(nnfi_worker *w, uint64_t lo, uint64_t hi, nnf
  * reference path, `nnfi run --full-eval`); no golden cache is built. */
 void nnfi_worker_set_full_eval(nnfi_worker *w, int on);
 
+/* What the shortcuts of model mi can use (opens the model, runs the golden
+ * pass and builds the golden cache if not done yet). */
+typedef struct nnfi_shortcut_info {
+    int full_eval;       /* the worker runs --full-eval: no shortcuts at all */
+    int rows_ok;         /* rows independent and this rank reproduces the golden logits: shortcuts on */
+    uint32_t cuts;       /* cuts the host offers (0: no prefix reuse) */
+    uint32_t kept;       /* of those, in the golden cache */
+    uint32_t over_budget; /* usable but left out for eval.cache_mb */
+    uint32_t failed;     /* dropped: a forward resumed there did not reproduce the golden logits */
+    uint64_t cache_bytes; /* held by the golden cache */
+} nnfi_shortcut_info;
+nnfi_status nnfi_worker_shortcuts(nnfi_worker *w, unsigned mi, nnfi_shortcut_info *out);
+
 /* The faults of global trial `trial`, regenerated (for the result file's
  * /faults). *faults points into the worker's buffer (valid until the next
  * call); *n receives the count. */

@@ -121,6 +121,21 @@ int cmd_plan(int argc, char **argv)
         print_experiment(c, plan, w, e, &f);
         total_s += f.golden_seconds * (double)plan->experiments[e].trials;
     }
+    printf("\ngolden cache (eval.cache_mb: %u MiB per model and rank) and shortcuts:\n", c->eval->cache_mb);
+    for (unsigned mi = 0; mi < c->models_count; mi++) {
+        int used = 0;
+        for (unsigned e = 0; e < c->experiments_count; e++) used |= strcmp(c->experiments[e].model, c->models[mi].name) == 0;
+        if (!used) continue;
+        nnfi_shortcut_info si;
+        if ((st = nnfi_worker_shortcuts(w, mi, &si)) != NNFI_OK) goto fail;
+        printf("  %-12s %.1f MiB, %u of %u cut(s) kept", c->models[mi].name, (double)si.cache_bytes / 1048576.0, si.kept,
+               si.cuts);
+        if (si.over_budget) printf(", %u over budget", si.over_budget);
+        if (si.failed) printf(", %u failed the self-check", si.failed);
+        printf("; %s\n", si.rows_ok ? "sample-sparse calls and packing on"
+                                     : "shortcuts off (rows not independent, or this machine's forwards differ from "
+                                       "the golden logits)");
+    }
     char d[32];
     fmt_duration(total_s, d, sizeof d);
     printf("\ntotal: %llu trials over %u experiment(s)\n", (unsigned long long)plan->total_trials, plan->n_experiments);

@@ -535,6 +535,23 @@ nnfi_status nnfi_worker_run_trial(nnfi_worker *w, uint64_t trial, nnfi_trial_row
 
 void nnfi_worker_set_full_eval(nnfi_worker *w, int on) { w->full_eval = on; }
 
+nnfi_status nnfi_worker_shortcuts(nnfi_worker *w, unsigned mi, nnfi_shortcut_info *out)
+{
+    memset(out, 0, sizeof *out);
+    if (mi >= w->c->models_count) return NNFI_FAIL(NNFI_E_INVALID, "no model %u", mi);
+    NNFI_TRY(ensure_golden(w, mi));
+    NNFI_TRY(ensure_shortcuts(w, mi));
+    const model_state *m = &w->models[mi];
+    out->full_eval = w->full_eval;
+    out->rows_ok = m->shortcuts_ok;
+    out->cuts = nnfi_host_has_cuts(m->host) ? m->host->n_cuts(m->model) : 0;
+    out->kept = m->cache.kept;
+    out->over_budget = m->cache.over_budget;
+    out->failed = m->cache.failed;
+    out->cache_bytes = m->cache.used;
+    return NNFI_OK;
+}
+
 nnfi_status nnfi_worker_model_facts(nnfi_worker *w, unsigned mi, nnfi_model_facts *out)
 {
     memset(out, 0, sizeof *out);
