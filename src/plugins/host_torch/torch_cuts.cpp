@@ -31,8 +31,9 @@
  *   - a cut's live values: defined before it at top level (node outputs, graph
  *     inputs but self), used at or after it (sub-blocks and the return
  *     included), not pure. A live value that is not a Tensor, random numbers
- *     drawn on both sides of the cut, or a suffix graph that fails to build
- *     make the cut unusable (cut_bytes 0, listed in nnfi_host_torch_info).
+ *     drawn on both sides of the cut, module attributes set before it
+ *     (prim::SetAttr), or a suffix graph that fails to build make the cut
+ *     unusable (cut_bytes 0, listed in nnfi_host_torch_info).
  *   - layout: a capture forward on a deterministic batch of 2 (fault-free,
  *     the hook never called) returns every candidate cut's live tensors; each
  *     must have a batch dimension (dim >= 1, size(0) == rows), not be
@@ -140,14 +141,18 @@ bool mutates_args(const Node *n)
     return s && s->is_mutable();
 }
 
-bool any_nondeterministic(Node *n)
+/* Does n (or a node in its blocks) satisfy pred? */
+bool any_node(Node *n, bool (*pred)(Node *))
 {
-    if (n->isNondeterministic()) return true;
+    if (pred(n)) return true;
     for (Block *b : n->blocks())
         for (Node *c : b->nodes())
-            if (any_nondeterministic(c)) return true;
+            if (any_node(c, pred)) return true;
     return false;
 }
+
+bool draws_random(Node *n) { return n->isNondeterministic(); }
+bool sets_attr(Node *n) { return n->kind() == c10::prim::SetAttr; }
 
 /* The top-level node holding n (n itself at top level; the return node too). */
 Node *top_of(Node *n, Block *top)
@@ -524,15 +529,21 @@ void find_cuts(nnfi_model *m)
         for (size_t s = 0; s < p.size(); s++)
             if (p[s] > 0) k->site_cut[s] = index[p[s]];
 
-        /* random numbers on both sides of a cut: the suffix would draw others */
+        /* random numbers on both sides of a cut: the suffix would draw others;
+         * module attributes set before it: a resumed forward would not set them */
         size_t n = k->top.size();
-        std::vector<bool> rnd(n);
-        for (size_t j = 0; j < n; j++) rnd[j] = any_nondeterministic(k->top[j]);
+        std::vector<bool> rnd(n), set(n);
+        for (size_t j = 0; j < n; j++) {
+            rnd[j] = any_node(k->top[j], draws_random);
+            set[j] = any_node(k->top[j], sets_attr);
+        }
+        auto any_in = [](const std::vector<bool> &v, size_t from, size_t to) {
+            return std::find(v.begin() + (long)from, v.begin() + (long)to, true) != v.begin() + (long)to;
+        };
         for (Cut &c : k->cuts) {
             c.live = live_at(a, c.pos);
-            bool before = std::any_of(rnd.begin(), rnd.begin() + (long)c.pos, [](bool b) { return b; });
-            bool after = std::any_of(rnd.begin() + (long)c.pos, rnd.end(), [](bool b) { return b; });
-            if (before && after) c.why = "random numbers are drawn before and after it";
+            if (any_in(rnd, 0, c.pos) && any_in(rnd, c.pos, n)) c.why = "random numbers are drawn before and after it";
+            if (any_in(set, 0, c.pos)) c.why = "module attributes are set before it (prim::SetAttr)";
             for (Value *v : c.live)
                 if (c.why.empty() && !is_tensor_type(v->type()))
                     c.why = "a live value is a " + v->type()->repr_str() + ", not a Tensor";
