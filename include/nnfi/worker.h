@@ -68,6 +68,7 @@ typedef struct nnfi_shortcut_info {
     uint32_t kept;       /* of those, in the golden cache */
     uint32_t over_budget; /* usable but left out for eval.cache_mb */
     uint32_t failed;     /* dropped: a forward resumed there did not reproduce the golden logits */
+    uint32_t too_slow;   /* dropped: resuming there is not clearly faster than a plain forward */
     uint64_t cache_bytes; /* held by the golden cache */
 } nnfi_shortcut_info;
 nnfi_status nnfi_worker_shortcuts(nnfi_worker *w, unsigned mi, nnfi_shortcut_info *out);

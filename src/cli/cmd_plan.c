@@ -132,6 +132,7 @@ int cmd_plan(int argc, char **argv)
                si.cuts);
         if (si.over_budget) printf(", %u over budget", si.over_budget);
         if (si.failed) printf(", %u failed the self-check", si.failed);
+        if (si.too_slow) printf(", %u saved too little time", si.too_slow);
         printf("; %s\n", si.rows_ok ? "sample-sparse calls and packing on"
                                      : "shortcuts off (rows not independent, or this machine's forwards differ from "
                                        "the golden logits)");

@@ -19,13 +19,15 @@ typedef struct golden_cache_store {
     uint32_t kept;        /* cuts kept */
     uint32_t over_budget; /* usable cuts left out for the budget */
     uint32_t failed;      /* cuts dropped by the self-check */
+    uint32_t too_slow;    /* cuts dropped: resuming there saved too little time */
 } golden_cache_store;
 
 /* Build the cache of m (golden logits computed, hook off) within
  * budget_bytes: the latest usable cuts first, each captured over the eval
  * set; the capture's logits must equal the golden ones and a forward
  * resumed at each kept cut must reproduce the golden logits of the first and
- * last batch bit for bit, else the cut is dropped. A host without cuts, or a
+ * last batch bit for bit, else the cut is dropped; so is a cut whose resumed
+ * forward of the first batch is not clearly faster than a plain one. A host without cuts, or a
  * budget of 0, gives an empty cache (site_from all 0). */
 nnfi_status golden_cache_build(const nnfi_pass_model *m, size_t n_sites, uint64_t budget_bytes,
                                golden_cache_store *out);

@@ -548,6 +548,7 @@ nnfi_status nnfi_worker_shortcuts(nnfi_worker *w, unsigned mi, nnfi_shortcut_inf
     out->kept = m->cache.kept;
     out->over_budget = m->cache.over_budget;
     out->failed = m->cache.failed;
+    out->too_slow = m->cache.too_slow;
     out->cache_bytes = m->cache.used;
     return NNFI_OK;
 }
