@@ -41,7 +41,8 @@ def same_attr(fa, a, fb, b):
     return a == b
 
 
-def main(old, new):
+def compare(old, new):
+    """The differences between two result files, as lines (empty: the same)."""
     diffs = []
     with h5py.File(old, "r") as fo, h5py.File(new, "r") as fn:
         a, b = walk(fo), walk(fn)
@@ -66,6 +67,11 @@ def main(old, new):
                         diffs.append(f"{k}: values differ")
                 elif not np.array_equal(oa[()], ob[()], equal_nan=oa.dtype.kind == "f"):
                     diffs.append(f"{k}: values differ")
+    return diffs
+
+
+def main(old, new):
+    diffs = compare(old, new)
     for d in diffs:
         print("  " + d)
     return 1 if diffs else 0
