@@ -379,6 +379,17 @@ static uint32_t groups_from(const nnfi_worker *w, const model_state *m, uint32_t
     return from == UINT32_MAX ? 0 : from;
 }
 
+/* Where faults[0..n) let the forward start: the earliest start of their sites. */
+static uint32_t list_from(const model_state *m, const nnfi_fault *faults, uint64_t n)
+{
+    const uint32_t *sf = m->cache.site_from;
+    if (!sf) return 0;
+    uint32_t from = UINT32_MAX;
+    for (uint64_t i = 0; i < n && from; i++)
+        if (sf[faults[i].site] < from) from = sf[faults[i].site];
+    return from == UINT32_MAX ? 0 : from;
+}
+
 /* NNFI_SABOTAGE=cut (tests only): the last kept cut instead of `from`. */
 static uint32_t sabotaged_from(const model_state *m, uint32_t from)
 {
@@ -445,7 +456,9 @@ static nnfi_status plan_trial(nnfi_worker *w, model_state *m, uint32_t e, uint32
         if (counts[g] && !w->experiments[e].groups[g].transient) transient = 0;
     if (!transient) { /* every call changes: evaluate them all, from the latest cut before the faulted sites */
         NNFI_TRY(trial_faults_of(w, m, e, p, t, tf, n));
-        tf->f.from_cut = sabotaged_from(m, groups_from(w, m, e, counts));
+        /* from the faults themselves where the list is here (one pass over
+         * it); from their groups' sites where the backend makes them */
+        tf->f.from_cut = sabotaged_from(m, tf->f.list ? list_from(m, tf->f.list, *n) : groups_from(w, m, e, counts));
         return NNFI_OK;
     }
     /* transient faults only: the list, here (a few faults), to see which calls and rows they reach */
@@ -454,13 +467,7 @@ static nnfi_status plan_trial(nnfi_worker *w, model_state *m, uint32_t e, uint32
     tf->f.list = w->faults;
     tf->f.n = *n;
     int packs = *n <= PACK_MAX_FAULTS;
-    uint32_t from = UINT32_MAX;
-    for (uint64_t i = 0; i < *n; i++) {
-        const nnfi_fault *f = &w->faults[i];
-        packs = packs && nnfi_fault_packs(f, m->sites);
-        uint32_t fr = m->cache.site_from ? m->cache.site_from[f->site] : 0;
-        if (fr < from) from = fr;
-    }
+    for (uint64_t i = 0; i < *n && packs; i++) packs = nnfi_fault_packs(&w->faults[i], m->sites);
     if (packs) {
         *pack = 1;
         return NNFI_OK;
@@ -481,7 +488,7 @@ static nnfi_status plan_trial(nnfi_worker *w, model_state *m, uint32_t e, uint32
     if (nc && nnfi_shortcut_sabotage("calls")) nc--;
     tf->f.calls = c;
     tf->f.n_calls = nc;
-    tf->f.from_cut = sabotaged_from(m, from == UINT32_MAX ? 0 : from);
+    tf->f.from_cut = sabotaged_from(m, list_from(m, w->faults, *n));
     return NNFI_OK;
 }
 
