@@ -19,7 +19,9 @@
 #       builds, then
 #         1. ctest -L gpu: cuda vs cpu backend, 1e6 faults per dtype, bit-identical
 #         2. the CNN campaign tests/gpu/backends.yaml.in with device: cpu and
-#            device: cuda, compared column by column (compare_backends.py)
+#            device: cuda, compared column by column (compare_backends.py);
+#            2b. on cuda, the default run (packed rows, forwards resumed at
+#            cuts) against --full-eval, bit for bit (compare_h5.py)
 #         3. the overhead benchmark on the GPU (tests/bench/bench_overhead
 #            --device cuda), N = 1 .. 1,000,000 weight and activation faults
 #       and writes logs and CSVs to OUT_DIR (default .devdeps/out).
@@ -109,6 +111,11 @@ run_checks() {
     "$b/src/nnfi" run "$out/backends-$d.yaml" -o "$out/backends-$d.h5" --force --progress off 2>&1 | tail -n 3 | tee "$out/run-$d.log"
   done
   $py "$root/tests/gpu/compare_backends.py" "$out/backends-cpu.h5" "$out/backends-cuda.h5" | tee "$out/compare.txt" || status=1
+
+  echo "== 2b. the shortcuts on the GPU: cuda default (packed rows, suffix starts) vs cuda --full-eval"
+  "$b/src/nnfi" plan "$out/backends-cuda.yaml" | grep -A5 "golden cache" | tee "$out/shortcuts-cuda.txt"
+  "$b/src/nnfi" run "$out/backends-cuda.yaml" -o "$out/backends-cuda-full.h5" --force --progress off --full-eval 2>&1 | tail -n 3 | tee "$out/run-cuda-full.log"
+  $py "$root/tests/refactor/compare_h5.py" "$out/backends-cuda.h5" "$out/backends-cuda-full.h5" | tee "$out/compare-shortcuts.txt" || status=1
 
   echo "== 3. overhead on the GPU, 1 .. 1e6 faults"
   "$b/tests/bench/bench_overhead" "$dev/models" --device cuda --models cnn,snn --reps 5 --kinds weight,activation,activation_sample --csv "$out/overhead_gpu.csv" \
