@@ -97,6 +97,14 @@ typedef struct nnfi_model_host {
      * forward_capture wrote it), with the hook as set (called for the sites
      * after the cut only, with their usual t). logits as forward(). */
     nnfi_status (*forward_from)(nnfi_model *m, uint32_t c, const void *live, uint64_t rows, float *logits);
+    /* optional (NULL: none): the cut whose live values are exactly what the
+     * hook receives for site `site` (its tensor before its faults, in the
+     * hook's layout: contiguous, cut_bytes(c) == the site's numel x dtype
+     * size per sample), or -1. The engine compares a faulty forward's tensor
+     * there with the golden cache to stop a forward whose faults were masked
+     * (the hook returns NNFI_STOP: forward must return it as it returns any
+     * hook status). */
+    int32_t (*site_value_cut)(const nnfi_model *m, uint32_t site);
 } nnfi_model_host;
 
 /* Does host h have prefix reuse (all five cut slots)? */
@@ -110,6 +118,12 @@ static inline int nnfi_host_has_cuts(const nnfi_model_host *h)
 static inline const char *const *nnfi_host_facts(const nnfi_model_host *h, const nnfi_model *m)
 {
     return NNFI_HAS_SLOT(nnfi_model_host, h, facts) ? h->facts(m) : NULL;
+}
+
+/* Does host h have site_value_cut (fault dropping)? */
+static inline int nnfi_host_has_value_cuts(const nnfi_model_host *h)
+{
+    return nnfi_host_has_cuts(h) && NNFI_HAS_SLOT(nnfi_model_host, h, site_value_cut) && h->site_value_cut;
 }
 
 /* The null host (src/plugins/host_null), always built. */

@@ -30,7 +30,9 @@ typedef enum nnfi_status {
     NNFI_E_NOTFOUND = 5, /* a named thing (site, model, experiment) does not exist */
     NNFI_E_UNSUPPORTED = 6, /* valid request this build or backend cannot do */
     NNFI_E_BACKEND = 7,  /* a foreign library (MPI, HDF5, CUDA, torch) failed */
-    NNFI_E_TIMEOUT = 8   /* a device wait passed its deadline (the watchdog) */
+    NNFI_E_TIMEOUT = 8,  /* a device wait passed its deadline (the watchdog) */
+    NNFI_STOP = 9        /* not an error: a site hook ended a forward on purpose (the engine's
+                          * fault dropping: the result is known); carries no message */
 } nnfi_status;
 
 /* Short name of a status ("ok", "invalid", ...). Never NULL; static storage. */

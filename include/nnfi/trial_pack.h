@@ -60,7 +60,8 @@ nnfi_status nnfi_pack_rows_independent(const nnfi_pass_model *m, int *ok);
  * environment variable NNFI_SABOTAGE names `what` ("pack": a packed fault
  * lands on the neighbouring row; "calls": a trial skips the last call its
  * faults reach; "cut": forwards start at the last kept cut, past the faulted
- * sites). Never set it for real campaigns. */
+ * sites; "drop": fault dropping checks a site before the faults). Never set
+ * it for real campaigns. */
 int nnfi_shortcut_sabotage(const char *what);
 
 #ifdef __cplusplus

@@ -38,6 +38,10 @@ typedef struct nnfi_golden_cache {
     /* per site: where a fault there lets a forward start: 0 from the input,
      * c + 1 at kept cut c (the latest kept cut before everything it changes) */
     const uint32_t *site_from;
+    /* per site: a kept cut whose live values are exactly what the site's hook
+     * receives (model_host.h site_value_cut), or -1: where fault dropping can
+     * compare a faulty forward with the golden one */
+    const int32_t *value_cut;
 } nnfi_golden_cache;
 
 /* An open model with its eval set, golden logits and injector (borrowed). */
@@ -75,12 +79,19 @@ typedef struct nnfi_pass_faults {
     const uint64_t *calls; /* evaluate only these forward calls (increasing); NULL: every call */
     uint64_t n_calls;
     uint32_t from_cut; /* 0: from the input; c + 1: resume every call at cut c from m->cache */
+    /* 0: no fault dropping; s + 1: when site s's hook (first call of a
+     * forward) receives exactly the golden values of its rows
+     * (m->cache->value_cut[s]), the faults were masked: the forward stops
+     * there (NNFI_STOP) and the call's logits are the golden ones. The caller
+     * vouches that no fault applies at or after s. Host memory only. */
+    uint32_t drop_at;
 } nnfi_pass_faults;
 
 /* Optional measurements and outputs of a pass (benchmarks); NULL: none. */
 typedef struct nnfi_pass_probe {
     double arm_s, site_s, disarm_s; /* thread CPU time inside the injector */
     float *all_logits;              /* samples x classes: every faulty logit (NULL: not kept) */
+    uint64_t dropped;               /* calls stopped early by fault dropping */
 } nnfi_pass_probe;
 
 typedef struct nnfi_pass_result {

@@ -20,6 +20,7 @@ const char *nnfi_status_name(nnfi_status st)
     case NNFI_E_UNSUPPORTED: return "unsupported";
     case NNFI_E_BACKEND: return "backend";
     case NNFI_E_TIMEOUT: return "timeout";
+    case NNFI_STOP: return "stop";
     }
     return "unknown";
 }

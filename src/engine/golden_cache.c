@@ -23,6 +23,9 @@ void golden_cache_free(golden_cache_store *c)
     free(c->live);
     free(c->bytes);
     free(c->site_from);
+    free(c->value_cut);
+    free(c->host_cut);
+    free(c->drop);
     memset(c, 0, sizeof *c);
 }
 
@@ -94,9 +97,18 @@ nnfi_status golden_cache_build(const nnfi_pass_model *m, size_t n_sites, uint64_
 {
     memset(out, 0, sizeof *out);
     golden_cache_store *c = out;
-    c->site_from = calloc(n_sites ? n_sites : 1, sizeof *c->site_from);
-    if (!c->site_from) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    size_t ns = n_sites ? n_sites : 1;
+    c->site_from = calloc(ns, sizeof *c->site_from);
+    c->value_cut = malloc(ns * sizeof *c->value_cut);
+    c->host_cut = malloc(ns * sizeof *c->host_cut);
+    c->drop = malloc(ns * sizeof *c->drop);
+    if (!c->site_from || !c->value_cut || !c->host_cut || !c->drop) {
+        golden_cache_free(c);
+        return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    }
+    for (size_t s = 0; s < n_sites; s++) c->value_cut[s] = c->host_cut[s] = -1;
     c->view.site_from = c->site_from;
+    c->view.value_cut = c->value_cut;
     if (!nnfi_host_has_cuts(m->host) || budget_bytes == 0 || m->samples == 0) return NNFI_OK;
     uint32_t n = m->host->n_cuts(m->model);
     if (n == 0) return NNFI_OK;
@@ -147,8 +159,22 @@ nnfi_status golden_cache_build(const nnfi_pass_model *m, size_t n_sites, uint64_
         golden_cache_free(c);
         return st;
     }
+    int values = nnfi_host_has_value_cuts(m->host);
     for (size_t s = 0; s < n_sites; s++) {
         int32_t hc = m->host->site_cut(m->model, (uint32_t)s);
+        c->host_cut[s] = hc;
+        int32_t vc = values ? m->host->site_value_cut(m->model, (uint32_t)s) : -1;
+        if (vc >= 0 && (uint32_t)vc < n && c->live[vc] && c->bytes[vc] &&
+            m->sites[s].kind == NNFI_SITE_ACTIVATION && m->sites[s].device < 0 &&
+            c->bytes[vc] == m->sites[s].numel * (nnfi_dtype_bits((nnfi_dtype)m->sites[s].dtype) / 8)) {
+            c->value_cut[s] = vc;
+            uint32_t k = c->n_drop++; /* insertion by host cut */
+            while (k > 0 && c->host_cut[c->drop[k - 1]] > hc) {
+                c->drop[k] = c->drop[k - 1];
+                k--;
+            }
+            c->drop[k] = (uint32_t)s;
+        }
         for (int32_t i = hc < (int32_t)n ? hc : (int32_t)n - 1; i >= 0; i--)
             if (c->live[i]) {
                 c->site_from[s] = (uint32_t)i + 1;

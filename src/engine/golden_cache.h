@@ -15,6 +15,10 @@ typedef struct golden_cache_store {
     uint64_t *bytes;
     void **live;
     uint32_t *site_from;
+    int32_t *value_cut;  /* per site (view.value_cut) */
+    int32_t *host_cut;   /* per site: the host's site_cut (every cut, kept or not: their order) */
+    uint32_t *drop;      /* sites with a value cut, by host cut (earliest first) */
+    uint32_t n_drop;
     uint64_t used;        /* bytes held */
     uint32_t kept;        /* cuts kept */
     uint32_t over_budget; /* usable cuts left out for the budget */

@@ -390,6 +390,25 @@ static uint32_t list_from(const model_state *m, const nnfi_fault *faults, uint64
     return from == UINT32_MAX ? 0 : from;
 }
 
+/* Fault dropping for faults[0..n): the earliest site with a value cut after
+ * every faulted site (0: none). Only for faults on hooked sites (a
+ * parameter may be read again after any site) of a model in host memory. */
+static uint32_t drop_at(const model_state *m, const nnfi_fault *faults, uint64_t n)
+{
+    const golden_cache_store *c = &m->cache;
+    if (!c->n_drop || !n) return 0;
+    int32_t last = -1;
+    for (uint64_t i = 0; i < n; i++) {
+        nnfi_site_kind k = m->sites[faults[i].site].kind;
+        if (k == NNFI_SITE_PARAM || k == NNFI_SITE_BUFFER) return 0;
+        if (c->host_cut[faults[i].site] > last) last = c->host_cut[faults[i].site];
+    }
+    int early = nnfi_shortcut_sabotage("drop"); /* tests only: a site before the faults */
+    for (uint32_t k = 0; k < c->n_drop; k++)
+        if (early || c->host_cut[c->drop[k]] > last) return c->drop[k] + 1;
+    return 0;
+}
+
 /* NNFI_SABOTAGE=cut (tests only): the last kept cut instead of `from`. */
 static uint32_t sabotaged_from(const model_state *m, uint32_t from)
 {
@@ -459,6 +478,7 @@ static nnfi_status plan_trial(nnfi_worker *w, model_state *m, uint32_t e, uint32
         /* from the faults themselves where the list is here (one pass over
          * it); from their groups' sites where the backend makes them */
         tf->f.from_cut = sabotaged_from(m, tf->f.list ? list_from(m, tf->f.list, *n) : groups_from(w, m, e, counts));
+        if (tf->f.list) tf->f.drop_at = drop_at(m, tf->f.list, *n);
         return NNFI_OK;
     }
     /* transient faults only: the list, here (a few faults), to see which calls and rows they reach */
@@ -489,6 +509,7 @@ static nnfi_status plan_trial(nnfi_worker *w, model_state *m, uint32_t e, uint32
     tf->f.calls = c;
     tf->f.n_calls = nc;
     tf->f.from_cut = sabotaged_from(m, list_from(m, w->faults, *n));
+    tf->f.drop_at = drop_at(m, w->faults, *n);
     return NNFI_OK;
 }
 

@@ -133,8 +133,8 @@ static void test_trial_pass_restores_and_faults(void **state)
     f.op = NNFI_OP_FLIP;
     f.when = -1;
     f.t_last = UINT32_MAX;
-    nnfi_pass_faults pf = {&f, 1, NULL, NULL, NULL, 0, NULL, 0, 0};
-    nnfi_pass_probe probe = {0, 0, 0, faulty};
+    nnfi_pass_faults pf = {&f, 1, NULL, NULL, NULL, 0, NULL, 0, 0, 0};
+    nnfi_pass_probe probe = {0, 0, 0, faulty, 0};
     nnfi_pass_result r;
     assert_int_equal(nnfi_trial_pass(&pm, &pf, &probe, &r), NNFI_OK);
     assert_int_equal(r.forward_status, NNFI_OK);
@@ -145,7 +145,7 @@ static void test_trial_pass_restores_and_faults(void **state)
     assert_memory_equal(again, golden, ROWS * classes * sizeof(float)); /* restored bit for bit */
 
     /* no faults: the outcome is the golden one */
-    nnfi_pass_faults none = {NULL, 0, NULL, NULL, NULL, 0, NULL, 0, 0};
+    nnfi_pass_faults none = {NULL, 0, NULL, NULL, NULL, 0, NULL, 0, 0, 0};
     assert_int_equal(nnfi_trial_pass(&pm, &none, NULL, &r), NNFI_OK);
     assert_int_equal(r.outcome.mismatches, 0);
     assert_true(r.outcome.max_abs_err == 0.0);

@@ -320,14 +320,14 @@ static timing pass_faulty(bench_model *m, const nnfi_inject_backend *be, nnfi_in
                           uint64_t n, nnfi_outcome *o, float *all)
 {
     nnfi_pass_model pm = pass_model(m, be, inj);
-    nnfi_pass_faults pf = {f, n, NULL, NULL, NULL, 0, NULL, 0, 0};
+    nnfi_pass_faults pf = {f, n, NULL, NULL, NULL, 0, NULL, 0, 0, 0};
     if (g_gen_plan) { /* as the worker does: faults made by the backend where it can */
         pf.groups = &g_gen_plan;
         pf.ids = &g_gen_id;
         pf.counts = &n;
         pf.n_groups = 1;
     }
-    nnfi_pass_probe probe = {0, 0, 0, all};
+    nnfi_pass_probe probe = {0, 0, 0, all, 0};
     nnfi_pass_result r;
     timing t0 = now();
     if (nnfi_trial_pass(&pm, &pf, &probe, &r) != NNFI_OK) die("arm");

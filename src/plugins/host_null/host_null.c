@@ -443,6 +443,13 @@ static int32_t null_site_cut(const nnfi_model *m, uint32_t site)
     return -1; /* the input */
 }
 
+static int32_t null_site_value_cut(const nnfi_model *m, uint32_t site)
+{
+    for (uint32_t i = 0; i < m->n_fc; i++)
+        if (site == m->act_site[i]) return (int32_t)i; /* cut i holds layer i's output before its hook */
+    return -1;
+}
+
 static nnfi_status null_forward_capture(nnfi_model *m, const float *input, uint64_t rows, float *logits,
                                         void *const *out)
 {
@@ -528,6 +535,7 @@ static const nnfi_model_host null_host = {
     .site_cut = null_site_cut,
     .forward_capture = null_forward_capture,
     .forward_from = null_forward_from,
+    .site_value_cut = null_site_value_cut,
 };
 
 /* The one export, declared in include/nnfi/model_host.h and named only by
