@@ -20,7 +20,7 @@ for bit:
     --full-eval on one process (but world_size, and the order of /faults rows
     of different trials: rank 0 appends them as ranks return their trials);
   * kill -9 mid-run with shortcuts on, then --resume: the uninterrupted file;
-  * NNFI_SABOTAGE=pack|calls|cut (include/nnfi/trial_pack.h) breaks one
+  * NNFI_SABOTAGE=pack|calls|cut|drop (include/nnfi/trial_pack.h) breaks one
     shortcut: then the comparison fails, so it can fail.
 When default and --full-eval differ, the failure names the experiments,
 points, trials and columns that differ.
@@ -237,6 +237,7 @@ SABOTAGED = {
     "pack": ["act_sample", "input_sample", "two_sample"],       # packed one-sample faults
     "calls": ["act_call", "weight_call", "input_call"],         # transient faults of a few calls
     "cut": ["weight_perm", "bias_perm", "act_perm", "act_call"],  # forwards from a cut past the faults
+    "drop": ["act_perm", "act_call"],                           # fault dropping checked before the faults
 }
 
 
