@@ -17,7 +17,14 @@
  *     fc1's relu output (320 floats); a bit flipped in fc2.weight through the
  *     site's memory gives the same logits from that cut as a whole forward,
  *     one in conv1.weight does not reach the logits from there (the prefix is
- *     not rerun); restoring gives the golden logits again.
+ *     not rerun); restoring gives the golden logits again;
+ *   - site_value_cut (printed per site): a site with one is an activation
+ *     site, the cut is its own (site_cut) with cut_bytes == its numel x dtype
+ *     size, and the bytes the hook receives for it in a plain forward() equal
+ *     forward_capture's bytes of that cut, row for row, bit for bit; a hook
+ *     that returns NNFI_STOP there ends forward() / forward_from() with
+ *     NNFI_STOP and the next forward is golden again. cnn: conv1.conv2d#0 ...
+ *     fc2.linear#0 all have one; snn, qcnn: none (states, quantized tensors).
  *
  * Usage: test_torch_cuts MODELS_DIR   (exit 77 = skip when a model is missing;
  * the models that are there are tested first)
@@ -163,8 +170,8 @@ static void print_cuts(nnfi_model *m)
     for (uint32_t c = 0; c < n; c++) printf(" %u:%llu", c, (unsigned long long)H()->cut_bytes(m, c));
     printf(" (bytes per sample)\n");
     for (size_t i = 0; i < H()->n_sites(m); i++)
-        printf("    site %2zu %-10s cut %3d  %s\n", i, nnfi_site_kind_name(s[i].kind), H()->site_cut(m, (uint32_t)i),
-               s[i].name);
+        printf("    site %2zu %-10s cut %3d  value cut %3d  %s\n", i, nnfi_site_kind_name(s[i].kind),
+               H()->site_cut(m, (uint32_t)i), H()->site_value_cut(m, (uint32_t)i), s[i].name);
 }
 
 typedef struct captured {
@@ -205,6 +212,119 @@ static int site_to_flip(nnfi_model *m, uint32_t c)
         if (sc > (int32_t)c && (best < 0 || sc < H()->site_cut(m, (uint32_t)best))) best = (int)i;
     }
     return best;
+}
+
+/* ---- site_value_cut: what the hook receives == the cut's captured bytes ---- */
+
+typedef struct value_rec {
+    const nnfi_site *sites;
+    size_t n_sites;
+    void **data;     /* per site: rows x numel x size, NULL when not recorded */
+    int *calls;      /* per site */
+    int stop_site;   /* the hook returns NNFI_STOP here (-1: never) */
+} value_rec;
+
+static size_t dtype_size(nnfi_dtype dt) { return nnfi_dtype_bits(dt) / 8; }
+
+static nnfi_status value_hook(void *user, uint32_t site, void *data, uint64_t rows, uint32_t t)
+{
+    value_rec *r = user;
+    if (site >= r->n_sites) return NNFI_OK;
+    r->calls[site]++;
+    if (r->data[site] && t == 0) {
+        assert_int_equal(rows, ROWS);
+        memcpy(r->data[site], data, (size_t)rows * r->sites[site].numel * dtype_size(r->sites[site].dtype));
+    }
+    return (int)site == r->stop_site ? NNFI_STOP : NNFI_OK;
+}
+
+static void check_value_cuts(nnfi_model *m, const char *name, const float *x, const captured *k, const float *ref)
+{
+    const nnfi_site *s = H()->sites(m);
+    size_t n = H()->n_sites(m);
+    uint32_t classes = H()->n_classes(m);
+    assert_true(nnfi_host_has_value_cuts(H()));
+    value_rec r;
+    memset(&r, 0, sizeof r);
+    r.sites = s;
+    r.n_sites = n;
+    r.stop_site = -1;
+    r.data = calloc(n, sizeof(void *));
+    r.calls = calloc(n, sizeof(int));
+    assert_true(r.data && r.calls);
+    int with = 0, first = -1;
+    printf("  value cuts:");
+    for (size_t i = 0; i < n; i++) {
+        int32_t vc = H()->site_value_cut(m, (uint32_t)i);
+        assert_true(vc >= -1 && vc < (int32_t)H()->n_cuts(m));
+        if (vc < 0) continue;
+        /* the rules the engine relies on */
+        assert_int_equal(s[i].kind, NNFI_SITE_ACTIVATION);
+        assert_int_equal(vc, H()->site_cut(m, (uint32_t)i));
+        assert_int_equal(H()->cut_bytes(m, (uint32_t)vc), s[i].numel * dtype_size(s[i].dtype));
+        assert_non_null(k->live[vc]);
+        r.data[i] = malloc((size_t)ROWS * s[i].numel * dtype_size(s[i].dtype));
+        assert_non_null(r.data[i]);
+        printf(" %s->%d", s[i].name, vc);
+        if (first < 0) first = (int)i;
+        with++;
+    }
+    printf("%s (%d of %zu sites)\n", with ? "" : " none", with, n);
+    for (size_t i = 0; i < n; i++)
+        if (s[i].kind != NNFI_SITE_ACTIVATION) assert_int_equal(H()->site_value_cut(m, (uint32_t)i), -1);
+
+    if (strcmp(name, "cnn") == 0) {
+        static const char *const want[] = {"conv1.conv2d#0", "relu1.relu#0", "conv2.conv2d#0", "relu2.relu#0",
+                                           "fc1.linear#0",   "relu3.relu#0", "fc2.linear#0"};
+        for (size_t w = 0; w < sizeof want / sizeof want[0]; w++) {
+            int i = site_index(m, want[w]);
+            if (i < 0) fail_msg("cnn: no site %s", want[w]);
+            if (H()->site_value_cut(m, (uint32_t)i) < 0) fail_msg("cnn: site %s has no value cut", want[w]);
+        }
+    }
+    if (strcmp(name, "snn") == 0 || strcmp(name, "qcnn") == 0)
+        for (size_t i = 0; i < n; i++)
+            if (s[i].kind == NNFI_SITE_STATE || s[i].dtype != NNFI_DT_F32)
+                assert_int_equal(H()->site_value_cut(m, (uint32_t)i), -1);
+
+    if (with) {
+        /* a plain forward with the recording hook (it changes nothing): the hook's bytes == the cut's */
+        float *logits = malloc(sizeof(float) * ROWS * classes);
+        assert_non_null(logits);
+        assert_int_equal(H()->set_hook(m, value_hook, &r), NNFI_OK);
+        forward_ok(m, x, logits);
+        assert_same(ref, logits, (size_t)ROWS * classes, "forward with the recording hook");
+        for (size_t i = 0; i < n; i++) {
+            if (!r.data[i]) continue;
+            int32_t vc = H()->site_value_cut(m, (uint32_t)i);
+            size_t row = s[i].numel * dtype_size(s[i].dtype);
+            assert_int_equal(r.calls[i], 1); /* a top-level site: one call per forward */
+            for (int rr = 0; rr < ROWS; rr++)
+                if (memcmp((char *)r.data[i] + rr * row, (char *)k->live[vc] + rr * row, row) != 0) {
+                    size_t e = 0;
+                    while (memcmp((char *)r.data[i] + rr * row + e, (char *)k->live[vc] + rr * row + e, 1) == 0) e++;
+                    fail_msg("site %s, value cut %d: row %d differs from the captured bytes at byte %zu", s[i].name,
+                             vc, rr, e);
+                }
+        }
+        /* NNFI_STOP from the hook at the first such site ends the forward with NNFI_STOP */
+        int32_t vc = H()->site_value_cut(m, (uint32_t)first);
+        r.stop_site = first;
+        memset(r.calls, 0, n * sizeof(int));
+        assert_int_equal(H()->forward(m, x, ROWS, logits), NNFI_STOP);
+        assert_int_equal(r.calls[first], 1);
+        assert_int_equal(H()->forward_from(m, (uint32_t)vc, k->live[vc], ROWS, logits), NNFI_STOP);
+        r.stop_site = -1;
+        forward_ok(m, x, logits);
+        assert_same(ref, logits, (size_t)ROWS * classes, "forward after NNFI_STOP");
+        assert_int_equal(H()->set_hook(m, NULL, NULL), NNFI_OK);
+        printf("  value cuts: the hook's bytes equal the captured cut bytes (%d sites, %d rows); NNFI_STOP at %s "
+               "ends the forward\n", with, ROWS, s[first].name);
+        free(logits);
+    }
+    for (size_t i = 0; i < n; i++) free(r.data[i]);
+    free(r.data);
+    free(r.calls);
 }
 
 static void check_model(const char *name)
@@ -262,6 +382,7 @@ static void check_model(const char *name)
         free(one);
     }
     printf("  %u of %u cuts usable\n", usable, n_cuts);
+    check_value_cuts(m, name, x, &k, ref);
 
     int changed_any = 0;
     for (uint32_t c = 0; c < n_cuts; c++) {

@@ -353,6 +353,7 @@ nnfi_status torch_forward(nnfi_model *m, const float *input, uint64_t rows, floa
 uint32_t torch_n_cuts(const nnfi_model *m) { return n_cuts_impl(m); }
 uint64_t torch_cut_bytes(const nnfi_model *m, uint32_t c) { return cut_bytes_impl(m, c); }
 int32_t torch_site_cut(const nnfi_model *m, uint32_t site) { return site_cut_impl(m, site); }
+int32_t torch_site_value_cut(const nnfi_model *m, uint32_t site) { return site_value_cut_impl(m, site); }
 
 nnfi_status torch_forward_capture(nnfi_model *m, const float *input, uint64_t rows, float *logits, void *const *out)
 {
@@ -401,6 +402,7 @@ const nnfi_model_host torch_host = {
     torch_site_cut,
     torch_forward_capture,
     torch_forward_from,
+    torch_site_value_cut,
 };
 
 } // namespace

@@ -1,6 +1,6 @@
 /* torch_cuts.cpp - prefix reuse ("cuts") of the torch host: the five cut
  * slots of nnfi/model_host.h (n_cuts, cut_bytes, site_cut, forward_capture,
- * forward_from). A cut splits the rewritten forward graph (torch_graph.cpp:
+ * forward_from) and site_value_cut. A cut splits the rewritten forward graph (torch_graph.cpp:
  * inlined, nnfi::site ops inserted) at a node of its TOP-LEVEL block; the
  * suffix is a graph of its own, run by a torch::jit::GraphFunction on the
  * values live across the cut.
@@ -43,6 +43,14 @@
  *     with the SAME strides (channels-last stays channels-last).
  *   Per sample, a cut's bytes are its live tensors' sample bytes concatenated
  *   in live order (row r: tensor 0's sample r, tensor 1's sample r, ...).
+ *   - value cuts (site_value_cut, CPU only): an activation site whose
+ *     nnfi::site op is a top-level node has its own cut just before the op;
+ *     when that cut is usable and its only live value is the op's input, in
+ *     the standard contiguous layout with the site's dtype and numel, its
+ *     bytes are exactly what the hook gets (in place, no copy), so the engine
+ *     can compare a faulty forward's tensor there with the golden cache.
+ *     Strided (channels-last), quantized, multi-value cuts, sites in loops
+ *     and CUDA models: -1.
  *
  * forward_capture runs a clone of the whole graph that returns (output, an
  * aten::clone of each usable cut's live values taken AT the cut, so an
@@ -95,6 +103,7 @@ struct Cuts {
     std::vector<Node *> top;      /* its top-level nodes */
     std::vector<Cut> cuts;
     std::vector<int32_t> site_cut; /* per site */
+    std::vector<int32_t> value_cut; /* per site: site_value_cut on the CPU (empty: none) */
     std::unique_ptr<torch::jit::GraphFunction> capture; /* usable cuts only; null when none */
     std::string note;              /* for the info line */
 };
@@ -497,6 +506,50 @@ void learn_layouts(nnfi_model *m, Cuts &k, const Analysis &a)
     }
 }
 
+/* Is the per-sample layout s the standard contiguous one (strides of dims of
+ * size 1 aside, as at::Tensor::is_contiguous)? */
+bool contiguous_spec(const LiveSpec &s)
+{
+    int64_t expect = 1;
+    for (size_t d = s.sizes.size(); d-- > 0;) {
+        if (s.sizes[d] != 1 && s.strides[d] != expect) return false;
+        expect *= s.sizes[d];
+    }
+    return true;
+}
+
+/* Each site's value cut (see site_value_cut_impl), -1 where none: an
+ * activation site whose nnfi::site node is a top-level node, called by no
+ * other op, whose own cut starts at that node, is usable and has exactly one
+ * live value, the node's input, of the site's dtype and per-sample numel in
+ * the standard contiguous layout (what the hook gets without a copy). */
+std::vector<int32_t> value_cuts(const nnfi_model *m, const Cuts &k, const Analysis &a)
+{
+    std::vector<int32_t> out(m->sites.size(), -1);
+    std::vector<int> ops_of(m->sites.size(), 0);
+    for (const OpSite &op : m->ops)
+        if (op.site >= 0 && (size_t)op.site < ops_of.size()) ops_of[(size_t)op.site]++;
+    for (Node *n : a.top->nodes()) {
+        if (n->kind() != kSiteSym || n->inputs().size() != 2) continue;
+        c10::optional<c10::IValue> id = torch::jit::toIValue(n->input(1));
+        if (!id || !id->isInt() || id->toInt() < 0 || (size_t)id->toInt() >= m->ops.size()) continue;
+        int32_t s = m->ops[(size_t)id->toInt()].site;
+        if (s < 0 || (size_t)s >= m->sites.size() || ops_of[(size_t)s] != 1) continue;
+        const nnfi_site &site = m->sites[(size_t)s];
+        if (site.kind != NNFI_SITE_ACTIVATION) continue;
+        int32_t c = k.site_cut.at((size_t)s);
+        if (c < 0 || (size_t)c >= k.cuts.size()) continue;
+        const Cut &cut = k.cuts[(size_t)c];
+        if (!cut.why.empty() || !cut.suffix || cut.bytes == 0 || cut.pos != a.pos.at(n)) continue;
+        if (cut.live.size() != 1 || cut.spec.size() != 1 || cut.live[0] != n->input(0)) continue;
+        const LiveSpec &sp = cut.spec[0];
+        if (sp.st != m->site_st.at((size_t)s) || !contiguous_spec(sp)) continue;
+        if ((uint64_t)sp.numel != site.numel || cut.bytes != site.numel * (uint64_t)c10::elementSize(sp.st)) continue;
+        out[(size_t)s] = c;
+    }
+    return out;
+}
+
 } // namespace
 
 /* ---- open ------------------------------------------------------------- */
@@ -566,6 +619,7 @@ void find_cuts(nnfi_model *m)
             usable.push_back(&c);
         }
         k->capture = make_function("capture", build_capture(a, k->top, usable, true)); /* (output,) without any */
+        k->value_cut = value_cuts(m, *k, a);
         k->note = std::to_string(k->cuts.size()) + " (" + std::to_string(usable.size()) + " usable)";
         std::map<std::string, std::string> by_why; /* unusable cuts grouped by why */
         for (size_t i = 0; i < k->cuts.size(); i++)
@@ -596,6 +650,12 @@ uint64_t cut_bytes_impl(const nnfi_model *m, uint32_t c)
 int32_t site_cut_impl(const nnfi_model *m, uint32_t site)
 {
     return m->cuts && site < m->cuts->site_cut.size() ? m->cuts->site_cut[site] : -1;
+}
+
+int32_t site_value_cut_impl(const nnfi_model *m, uint32_t site)
+{
+    if (m->device >= 0) return -1; /* the hook's tensor and the cut's bytes may come from other kernels' runs */
+    return m->cuts && site < m->cuts->value_cut.size() ? m->cuts->value_cut[site] : -1;
 }
 
 /* ---- forwards --------------------------------------------------------- */

@@ -290,6 +290,10 @@ std::string cuts_note(const nnfi_model *m);
 uint32_t n_cuts_impl(const nnfi_model *m);
 uint64_t cut_bytes_impl(const nnfi_model *m, uint32_t c);
 int32_t site_cut_impl(const nnfi_model *m, uint32_t site);
+/* site_value_cut: the cut whose single live tensor is exactly what the hook
+ * gets for activation site `site` (its input, before its faults; contiguous,
+ * the site's dtype and numel), on the CPU only; else -1. */
+int32_t site_value_cut_impl(const nnfi_model *m, uint32_t site);
 
 /* forward_capture / forward_from without the status mapping: the logits
  * [rows, C] on the CPU; throw on failure. resume_forward needs cut_bytes(c) > 0. */
