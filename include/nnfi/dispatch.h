@@ -40,6 +40,11 @@ void nnfi_dispatch_finished(nnfi_dispatch *d, const nnfi_trial_row *row);
  * chunk; larger: smaller pieces, for rank 0 which also coordinates). */
 nnfi_next nnfi_dispatch_next(nnfi_dispatch *d, unsigned share, uint64_t *lo, uint64_t *hi);
 
+/* Guided ranges shrink towards the end; keep them at least n trials (fewer
+ * only where the campaign or a stopping rule's gate ends them), so a worker
+ * has trials to pack together. Default 0 (down to 1). */
+void nnfi_dispatch_set_min_range(nnfi_dispatch *d, uint64_t n);
+
 /* Trials done so far, and trials the campaign will have when complete
  * (the plan's total minus what stopping rules cut off so far). */
 uint64_t nnfi_dispatch_done(const nnfi_dispatch *d);

@@ -16,6 +16,7 @@ typedef struct point_rule {
 struct nnfi_dispatch {
     const nnfi_plan *plan;
     int ranks;
+    uint64_t min_range; /* nnfi_dispatch_set_min_range */
     uint8_t *done;   /* per global trial */
     uint8_t *event;  /* per global trial: the stopping rule's watched event */
     uint64_t cursor; /* every trial below was handed out, done or cut off */
@@ -96,6 +97,8 @@ nnfi_status nnfi_dispatch_create(const nnfi_campaign *c, const nnfi_plan *p, int
     return NNFI_OK;
 }
 
+void nnfi_dispatch_set_min_range(nnfi_dispatch *d, uint64_t n) { d->min_range = n; }
+
 void nnfi_dispatch_destroy(nnfi_dispatch *d)
 {
     if (!d) return;
@@ -170,6 +173,7 @@ nnfi_next nnfi_dispatch_next(nnfi_dispatch *d, unsigned share, uint64_t *lo, uin
     if (g == GATE_WAIT) return NNFI_NEXT_WAIT;
     uint64_t remaining = total - d->cursor;
     uint64_t max = remaining / (2 * (uint64_t)(d->ranks > 0 ? d->ranks : 1) * (share ? share : 1));
+    if (max < d->min_range) max = d->min_range;
     if (max < 1) max = 1;
     if (max > MAX_RANGE) max = MAX_RANGE;
     while (*hi < total && *hi - *lo < max && gate_of(d, *hi) == GATE_RUN) (*hi)++;

@@ -30,6 +30,7 @@
  * them): rank 0 takes fewer while other ranks wait for its answers. */
 #define WINDOW 256u
 #define WINDOW_RANK0_SERVING 32u
+#define MIN_RANGE_RANKS 64u /* the shortest range handed out when several ranks share the work */
 
 static double now_s(void)
 {
@@ -173,7 +174,7 @@ static nnfi_status coordinate(coordinator *co, double checkpoint_every, nnfi_tri
         NNFI_TRY(serve(co, &active));
         nnfi_next nx = NNFI_NEXT_RANGE;
         if (co->stopping) own_lo = own_hi; /* abandon the rest of the own range */
-        else if (own_lo == own_hi) nx = nnfi_dispatch_next(co->a.d, 4, &own_lo, &own_hi);
+        else if (own_lo == own_hi) nx = nnfi_dispatch_next(co->a.d, active > 0 ? 4 : 1, &own_lo, &own_hi);
         if (own_lo < own_hi) {
             uint64_t hi = own_hi - own_lo < window ? own_hi : own_lo + window;
             NNFI_TRY(nnfi_worker_run_trials(co->a.worker, own_lo, hi, rows));
@@ -258,6 +259,7 @@ nnfi_status nnfi_coordinate(const nnfi_coordinator_args *a, nnfi_coordinator_res
     co.pg.done_before = co.pg.done;
     co.pg.total = nnfi_dispatch_expected(co.a.d);
     uint64_t window = size > 1 ? WINDOW_RANK0_SERVING : WINDOW;
+    nnfi_dispatch_set_min_range(a->d, size > 1 ? MIN_RANGE_RANKS : WINDOW);
     nnfi_trial_row *rows = malloc(window * sizeof *rows);
     if (!rows) st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
     if (st == NNFI_OK) st = coordinate(&co, a->checkpoint_every > 0 ? a->checkpoint_every : 10, rows, window);
