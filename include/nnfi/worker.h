@@ -46,14 +46,17 @@ nnfi_status nnfi_worker_plan(nnfi_worker *w, nnfi_plan **out);
  * (cannot open the model, bad selectors) are returned. */
 nnfi_status nnfi_worker_run_trial(nnfi_worker *w, uint64_t trial, nnfi_trial_row *row);
 
-/* Run global trials [lo, hi) into rows[0 .. hi-lo), as nnfi_worker_run_trial
- * would one by one (the same rows bit for bit, wall_s aside), with the
- * shortcuts (trial_pack.h, trial_pass.h): calls no fault reaches keep their
- * golden logits, one-sample faults of several trials share forward calls,
- * and forwards start at the latest cut of the golden cache before the
- * faulted sites. Errors as nnfi_worker_run_trial; rows before the failing
- * trial may be unfilled (done = 0). */
-nnfi_status nnfi_worker_run_trials(nnfi_worker *w, uint64_t lo, uint64_t hi, nnfi_trial_row *rows);
+/* Run global trials [lo, lo + *done) of [lo, hi) into rows[0 .. *done), as
+ * nnfi_worker_run_trial would one by one (the same rows bit for bit, wall_s
+ * aside), with the shortcuts (trial_pack.h, trial_pass.h): calls no fault
+ * reaches keep their golden logits, one-sample faults of several trials
+ * share forward calls, and forwards start at the latest cut of the golden
+ * cache before the faulted sites. Stops taking new trials once budget_s
+ * seconds have passed (0: no limit), so a caller's checkpoints and stop flag
+ * are served on time; at least one trial runs. Errors as
+ * nnfi_worker_run_trial (then *done = 0: the rows are not to be used). */
+nnfi_status nnfi_worker_run_trials(nnfi_worker *w, uint64_t lo, uint64_t hi, double budget_s, nnfi_trial_row *rows,
+                                   uint64_t *done);
 
 /* on = 1: every trial on its own over every call from the input (the
  * reference path, `nnfi run --full-eval`); no golden cache is built. */

@@ -177,9 +177,11 @@ static nnfi_status coordinate(coordinator *co, double checkpoint_every, nnfi_tri
         else if (own_lo == own_hi) nx = nnfi_dispatch_next(co->a.d, active > 0 ? 4 : 1, &own_lo, &own_hi);
         if (own_lo < own_hi) {
             uint64_t hi = own_hi - own_lo < window ? own_hi : own_lo + window;
-            NNFI_TRY(nnfi_worker_run_trials(co->a.worker, own_lo, hi, rows));
-            NNFI_TRY(take_rows(co, rows, hi - own_lo));
-            own_lo = hi;
+            uint64_t done = 0;
+            double budget = checkpoint_every < REPORT_EVERY_S ? checkpoint_every : REPORT_EVERY_S;
+            NNFI_TRY(nnfi_worker_run_trials(co->a.worker, own_lo, hi, budget, rows, &done));
+            NNFI_TRY(take_rows(co, rows, done));
+            own_lo += done;
         } else if (active == 0 && (co->stopping || nx == NNFI_NEXT_END)) {
             break;
         } else {
@@ -220,11 +222,11 @@ nnfi_status nnfi_rank_work(nnfi_comm *comm, nnfi_worker *w, const volatile sig_a
                 flags |= NNFI_REPORT_STOPPING;
                 break;
             }
-            uint64_t end = hi - t < WINDOW ? hi : t + WINDOW;
-            st = nnfi_worker_run_trials(w, t, end, &rows[n]);
+            uint64_t end = hi - t < WINDOW ? hi : t + WINDOW, done = 0;
+            st = nnfi_worker_run_trials(w, t, end, REPORT_EVERY_S, &rows[n], &done);
             if (st != NNFI_OK) break;
-            n += end - t;
-            t = end;
+            n += done;
+            t += done;
             if (now_s() - last >= REPORT_EVERY_S && t < hi) { /* stream rows back: fresher checkpoints */
                 if ((st = nnfi_comm_send_report(comm, rows, n, 0)) != NNFI_OK) break;
                 n = 0;

@@ -513,12 +513,15 @@ static nnfi_status plan_trial(nnfi_worker *w, model_state *m, uint32_t e, uint32
     return NNFI_OK;
 }
 
-nnfi_status nnfi_worker_run_trials(nnfi_worker *w, uint64_t lo, uint64_t hi, nnfi_trial_row *rows)
+nnfi_status nnfi_worker_run_trials(nnfi_worker *w, uint64_t lo, uint64_t hi, double budget_s, nnfi_trial_row *rows,
+                                   uint64_t *done)
 {
-    uint64_t *calls = NULL;
+    uint64_t *calls = NULL, trial = lo;
     nnfi_status st = NNFI_OK;
     w->n_pack = 0;
-    for (uint64_t trial = lo; st == NNFI_OK && trial < hi; trial++) {
+    double start = now_s();
+    for (; st == NNFI_OK && trial < hi; trial++) {
+        if (trial > lo && budget_s > 0 && now_s() - start >= budget_s) break; /* the caller's rows stay fresh */
         double t0 = now_s();
         nnfi_trial_row *row = &rows[trial - lo];
         memset(row, 0, sizeof *row);
@@ -553,12 +556,14 @@ nnfi_status nnfi_worker_run_trials(nnfi_worker *w, uint64_t lo, uint64_t hi, nnf
     if (st == NNFI_OK) st = flush_pack(w, rows);
     w->n_pack = 0;
     free(calls);
+    *done = st == NNFI_OK ? trial - lo : 0;
     return st;
 }
 
 nnfi_status nnfi_worker_run_trial(nnfi_worker *w, uint64_t trial, nnfi_trial_row *row)
 {
-    return nnfi_worker_run_trials(w, trial, trial + 1, row);
+    uint64_t done;
+    return nnfi_worker_run_trials(w, trial, trial + 1, 0, row, &done);
 }
 
 void nnfi_worker_set_full_eval(nnfi_worker *w, int on) { w->full_eval = on; }
