@@ -559,6 +559,9 @@ int main(int argc, char **argv)
                 free(faults);
                 faults = malloc((n ? n : 1) * sizeof *faults);
                 if (!faults) return 1;
+                /* the worker draws into a buffer it keeps from trial to trial:
+                 * time the draw, not the first touch of fresh pages */
+                memset(faults, 0, (n ? n : 1) * sizeof *faults);
                 timing tg = now();
                 nnfi_sampler_faults(&g, id, 0, n, faults);
                 double gen_s = since(tg).wall;
