@@ -595,6 +595,36 @@ static void test_load_text_name_in_message(void **state)
     nnfi_campaign_free(NULL); /* allowed */
 }
 
+/* YAML 1.2 numbers: 0o17 is octal, 0x1F hex, .nan/.inf/-.inf floats (a
+ * quoted '.nan' stays a string, refused as a number); the text and hash
+ * stay the file's own. */
+static void test_yaml12_numbers(void **state)
+{
+    (void)state;
+    static const char text[] =
+        "seed: 0o17\n"
+        "models: [{name: m, host: null}]\n"
+        "eval: {batch: 0x10}\n"
+        "experiments:\n"
+        "  - {name: a, model: m, groups: [{target: weight, op: set, value: .nan, count: 1}], trials: 1}\n"
+        "  - {name: b, model: m, groups: [{target: weight, op: set, value: -.inf, count: 1}], trials: 1}\n"
+        "  - {name: c, model: m, groups: [{target: weight, op: set, value: .Inf, count: 0o1}], trials: 1}\n";
+    nnfi_campaign *c = NULL;
+    if (nnfi_campaign_load_text(text, sizeof text - 1, "yaml12.yaml", &c) != NNFI_OK)
+        fail_msg("refused: %s", nnfi_error_message());
+    assert_int_equal(c->seed, 15);
+    assert_int_equal(c->eval->batch, 16);
+    assert_true(isnan(*c->experiments[0].groups[0].value));
+    assert_true(isinf(*c->experiments[1].groups[0].value) && *c->experiments[1].groups[0].value < 0);
+    assert_true(isinf(*c->experiments[2].groups[0].value) && *c->experiments[2].groups[0].value > 0);
+    assert_int_equal(*c->experiments[2].groups[0].count, 1);
+    assert_string_equal(c->source_text, text); /* the file as written, not as respelled for libcyaml */
+    nnfi_campaign_free(c);
+    static const char quoted[] = "seed: 1\nmodels: [{name: m, host: null}]\nexperiments:\n"
+                                 "  - {name: a, model: m, groups: [{target: weight, op: set, value: '.nan', count: 1}], trials: 1}\n";
+    assert_int_equal(nnfi_campaign_load_text(quoted, sizeof quoted - 1, "quoted.yaml", &c), NNFI_E_CONFIG);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && strcmp(argv[1], "--api") == 0) {
@@ -604,6 +634,7 @@ int main(int argc, char **argv)
             cmocka_unit_test(test_load_text_hash_stable),
             cmocka_unit_test(test_good_hashes_differ),
             cmocka_unit_test(test_load_text_name_in_message),
+            cmocka_unit_test(test_yaml12_numbers),
         };
         return cmocka_run_group_tests_name("config_api", tests, NULL, NULL);
     }

@@ -124,6 +124,10 @@ typedef struct nnfi_cfg_walk {
     yaml_document_t *doc;
     struct nnfi_config_index *ix;
     size_t visits; /* values walked, aliases expanded (bounded: "billion laughs") */
+    /* a copy of the text libcyaml loads, in which the walk respells YAML 1.2
+     * numbers libcyaml's strtod/strtoll would misread, in place and at the
+     * same length (".nan" -> " nan", "-.inf" -> " -inf", "0o17" -> "0017") */
+    char *patched;
 } nnfi_cfg_walk;
 
 /* Pass 2: check `node` against `sv`, recording positions in ctx->ix. */

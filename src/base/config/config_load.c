@@ -169,7 +169,15 @@ nnfi_status nnfi_campaign_load_text(const char *text, size_t len, const char *na
         yaml_document_delete(&doc);
         return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
     }
-    nnfi_cfg_walk ctx = {name, &doc, ix, 0};
+    char *patched = malloc(len + 1);
+    if (!patched) {
+        nnfi_cfg_index_free(ix);
+        yaml_document_delete(&doc);
+        return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    }
+    memcpy(patched, text, len);
+    patched[len] = '\0';
+    nnfi_cfg_walk ctx = {name, &doc, ix, 0, patched};
     yaml_node_t *root = yaml_document_get_root_node(&doc);
     nnfi_status st;
     if (!root) {
@@ -180,6 +188,7 @@ nnfi_status nnfi_campaign_load_text(const char *text, size_t len, const char *na
     }
     yaml_document_delete(&doc);
     if (st != NNFI_OK) {
+        free(patched);
         nnfi_cfg_index_free(ix);
         return st;
     }
@@ -191,8 +200,9 @@ nnfi_status nnfi_campaign_load_text(const char *text, size_t len, const char *na
                           .log_level = CYAML_LOG_ERROR,
                           .flags = CYAML_CFG_DEFAULT};
     nnfi_campaign *c = NULL;
-    cyaml_err_t err = cyaml_load_data((const uint8_t *)text, len, &cfg, &nnfi_cfg_campaign_schema,
+    cyaml_err_t err = cyaml_load_data((const uint8_t *)patched, len, &cfg, &nnfi_cfg_campaign_schema,
                                       (cyaml_data_t **)&c, NULL);
+    free(patched);
     if (err != CYAML_OK) {
         nnfi_cfg_index_free(ix);
         if (err == CYAML_ERR_OOM) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory loading %s", name);

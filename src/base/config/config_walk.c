@@ -90,6 +90,33 @@ static const char *node_word(const yaml_node_t *n)
 
 /* ------------------------------------------------------------ the walk -- */
 
+/* The scalar's text in ctx->patched (plain scalars only: a quoted one is a
+ * string in YAML and is left alone), or NULL. */
+static char *patchable(nnfi_cfg_walk *ctx, const yaml_node_t *node)
+{
+    if (!ctx->patched || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return NULL;
+    return ctx->patched + node->start_mark.index;
+}
+
+/* YAML 1.2 spells NaN and infinities .nan .NaN .NAN .inf .Inf .INF, signed
+ * or not: 1 (and the patched text reads "nan" / "inf" for strtod) or 0. */
+static int yaml12_special_float(nnfi_cfg_walk *ctx, const yaml_node_t *node, const char *s)
+{
+    const char *p = s + (s[0] == '-' || s[0] == '+');
+    static const char *const words[] = {".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF"};
+    int hit = 0;
+    for (size_t i = 0; i < N_OF(words); i++) hit |= strcmp(p, words[i]) == 0;
+    if (!hit || (p != s && (p[1] == 'n' || p[1] == 'N'))) return 0; /* no signed NaN */
+    if (node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE) return 0; /* '.nan' quoted is a string */
+    char *t = patchable(ctx, node);
+    if (t) { /* "-.inf" -> " -inf": the sign moves right over the dot */
+        size_t dot = (size_t)(p - s);
+        memmove(t + 1, t, dot);
+        t[0] = ' ';
+    }
+    return 1;
+}
+
 static nnfi_status check_scalar(nnfi_cfg_walk *ctx, yaml_node_t *node,
                                 const cyaml_schema_value_t *sv, const char *path)
 {
@@ -118,6 +145,35 @@ static nnfi_status check_scalar(nnfi_cfg_walk *ctx, yaml_node_t *node,
                              sv->type == CYAML_UINT ? "write a whole number >= 0, e.g. 100"
                                                     : "write a whole number, e.g. 100");
         }
+        const char *digits = p + (*p == '-' || *p == '+');
+        if (digits[0] == '0' && isdigit((unsigned char)digits[1])) {
+            const char *d = digits;
+            while (d[0] == '0' && d[1]) d++;
+            char octal[32] = "not octal";
+            if (strspn(digits, "01234567") == strlen(digits))
+                snprintf(octal, sizeof octal, "%llu", strtoull(digits, NULL, 8));
+            char h[96];
+            snprintf(h, sizeof h, "drop the leading zeros for decimal, or write 0o%s for octal", d);
+            snprintf(what, sizeof what, "'%s' is ambiguous: YAML 1.2 reads a leading zero as decimal (%s), YAML 1.1 "
+                                        "as octal (%s)", s, d, octal);
+            return fail_node(ctx, node, path, what, h);
+        }
+        if (digits[0] == '0' && digits[1] == 'o') { /* YAML 1.2 octal: strtoll reads "00" + digits as octal */
+            if (!digits[2] || strspn(digits + 2, "01234567") != strlen(digits + 2)) {
+                snprintf(what, sizeof what, "'%s' is not an octal number", s);
+                return fail_node(ctx, node, path, what, "0o is followed by the digits 0-7, e.g. 0o17");
+            }
+            char *t = patchable(ctx, node);
+            if (t) t[(digits - s) + 1] = '0'; /* "0o17" -> "0017": strtoll's octal */
+            uint64_t lim = sv->data_size >= 8 ? UINT64_MAX : ((uint64_t)1 << (8 * sv->data_size)) - 1;
+            if (sv->type == CYAML_INT) lim >>= 1;
+            unsigned long long v = strtoull(digits + 2, &end, 8);
+            if (errno || *end || v > lim + (*p == '-')) {
+                snprintf(what, sizeof what, "'%s' is not a whole number in range", s);
+                return fail_node(ctx, node, path, what, "write digits only, within range");
+            }
+            return NNFI_OK;
+        }
         uint64_t limit = sv->data_size >= 8 ? UINT64_MAX : ((uint64_t)1 << (8 * sv->data_size)) - 1;
         if (sv->type == CYAML_UINT) {
             unsigned long long v = strtoull(p, &end, 0);
@@ -138,10 +194,11 @@ static nnfi_status check_scalar(nnfi_cfg_walk *ctx, yaml_node_t *node,
         return NNFI_OK;
     }
     case CYAML_FLOAT: {
+        if (yaml12_special_float(ctx, node, s)) return NNFI_OK;
         strtod(s, &end);
         if (s[0] == '\0' || *end || errno == ERANGE) {
             snprintf(what, sizeof what, "expected a number, found '%s'", s);
-            return fail_node(ctx, node, path, what, "write e.g. 0.5, 1e-7 or 7E-7");
+            return fail_node(ctx, node, path, what, "write e.g. 0.5, 1e-7, 7E-7, .nan, .inf or -.inf");
         }
         return NNFI_OK;
     }
