@@ -55,6 +55,13 @@ const nnfi_h5_file_info *nnfi_h5_file_info_of(const nnfi_h5_file *f);
 /* Close and free. NULL is fine. */
 void nnfi_h5_file_close(nnfi_h5_file *f);
 
+/* Read every dataset of the file back through HDF5's filters: every chunked
+ * dataset the writer makes carries a Fletcher-32 checksum per chunk, so a
+ * flipped byte inside column data is found here. NNFI_E_IO naming the file
+ * and the first dataset that cannot be read back; *datasets and *bytes (may
+ * be NULL): what was read. */
+nnfi_status nnfi_h5_verify(nnfi_h5_file *f, uint64_t *datasets, uint64_t *bytes);
+
 /* /experiments and /points, one struct per row. */
 typedef struct nnfi_h5_experiment_row {
     char *name, *model;

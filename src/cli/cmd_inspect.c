@@ -18,7 +18,7 @@
 
 #include "nnfi/h5_reader.h"
 
-static const char *usage = "nnfi inspect OUT.h5 [--format table|json]";
+static const char *usage = "nnfi inspect OUT.h5 [--format table|json] [--verify]";
 
 #define BLOCK 65536u
 
@@ -351,6 +351,20 @@ static void print_table(const inspect *in)
 
 /* ------------------------------------------------------------------ main -- */
 
+/* --verify: every dataset read back through its checksums. */
+static int verify_file(const char *path)
+{
+    nnfi_h5_file *f = NULL;
+    uint64_t datasets = 0, bytes = 0;
+    nnfi_status st = nnfi_h5_open(path, "nnfi inspect reads the result files 'nnfi run' writes (.h5)", &f);
+    if (st == NNFI_OK) st = nnfi_h5_verify(f, &datasets, &bytes);
+    nnfi_h5_file_close(f);
+    if (st != NNFI_OK) return cli_fail(st);
+    printf("%s: %llu datasets (%.1f MiB) read back, every checksum good\n", path, (unsigned long long)datasets,
+           (double)bytes / 1048576.0);
+    return CLI_OK;
+}
+
 static nnfi_status open_result(inspect *in)
 {
     struct stat sb;
@@ -367,6 +381,7 @@ int cmd_inspect(int argc, char **argv)
 {
     const char *path = NULL;
     cli_format fmt = CLI_TABLE;
+    int verify = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -374,7 +389,9 @@ int cmd_inspect(int argc, char **argv)
                    "done/planned, mean accuracy and accuracy drop (± 95%% t-interval half-width), SDC rate\n"
                    "(trials with sdc > 0) and DUE rate (trials with due != 0) with 95%% Wilson intervals, and\n"
                    "the mean critical SDC samples per trial. Works on files a run is still writing.\n\n"
-                   "  --format table|json   output format (default table)\n",
+                   "  --format table|json   output format (default table)\n"
+                   "  --verify              read every dataset back through its Fletcher-32 checksums instead;\n"
+                   "                        exit 1 naming the first damaged dataset\n",
                    usage);
             return CLI_OK;
         } else if (strcmp(a, "--format") == 0 || strncmp(a, "--format=", 9) == 0) {
@@ -382,6 +399,8 @@ int cmd_inspect(int argc, char **argv)
             if (!v) return cli_usage_error("inspect", usage, "--format needs a value (table or json)");
             if (cli_parse_format(v, &fmt) != 0 || fmt == CLI_CSV)
                 return cli_usage_error("inspect", usage, "unknown format '%s' (table or json)", v);
+        } else if (strcmp(a, "--verify") == 0) {
+            verify = 1;
         } else if (a[0] == '-' && a[1]) {
             return cli_usage_error("inspect", usage, "unknown option '%s'", a);
         } else if (!path) {
@@ -391,6 +410,7 @@ int cmd_inspect(int argc, char **argv)
         }
     }
     if (!path) return cli_usage_error("inspect", usage, "no result file given");
+    if (verify) return verify_file(path);
 
     inspect in;
     memset(&in, 0, sizeof in);

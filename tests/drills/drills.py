@@ -252,9 +252,13 @@ def kill_drill(every="0.05", trial_phase=False):
                         ended = time.time() - t0
                         break
                     time.sleep(0.005)
+                if ended is None and p.poll() is not None:  # it ended between the last poll and the moment
+                    ended = time.time() - t0
                 if ended is None:
                     kill_session(p.pid)  # the whole job at once, as a node failure would
                 p.communicate(timeout=60)
+                if ended is None and p.returncode == 0:  # it finished by itself as the kill came
+                    ended = at
                 if ended is None:
                     break
                 # the reference ran slower than this job (a busy machine): the moments follow the real job

@@ -6,11 +6,58 @@
 
 #include "h5_util.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-static nnfi_status read_dataset(hid_t file, const char *path, const char *name, hid_t memtype, int min_rank,
-                                int max_rank, int *rank, hsize_t *dims, void **data, size_t elem)
+/* What a dataset's values are, in words ("64-bit floats", "strings"). */
+static void type_words(hid_t ty, char *buf, size_t n)
+{
+    H5T_class_t k = H5Tget_class(ty);
+    size_t bits = H5Tget_size(ty) * 8;
+    switch (k) {
+    case H5T_INTEGER: snprintf(buf, n, "%zu-bit integers", bits); break;
+    case H5T_FLOAT: snprintf(buf, n, "%zu-bit floats", bits); break;
+    case H5T_STRING: snprintf(buf, n, "strings"); break;
+    case H5T_COMPOUND: snprintf(buf, n, "compound records"); break;
+    case H5T_ENUM: snprintf(buf, n, "enum values (booleans are stored so)"); break;
+    case H5T_BITFIELD: snprintf(buf, n, "bit fields"); break;
+    case H5T_OPAQUE: snprintf(buf, n, "opaque bytes"); break;
+    case H5T_REFERENCE: snprintf(buf, n, "object references"); break;
+    case H5T_ARRAY: snprintf(buf, n, "fixed-size arrays"); break;
+    case H5T_VLEN: snprintf(buf, n, "variable-length sequences"); break;
+    case H5T_TIME: snprintf(buf, n, "time values"); break;
+    default: snprintf(buf, n, "values of an unknown class"); break;
+    }
+}
+
+/* Is the dataset's type one its role takes: images a float or integer class
+ * (converted to fp32), labels an integer class? Else an error naming it. */
+static nnfi_status check_type(hid_t ds, const char *path, const char *name, int labels)
+{
+    hid_t ty = H5Dget_type(ds);
+    if (ty < 0) return NNFI_FAIL(NNFI_E_IO, "%s: cannot read the type of dataset '%s'\n  hint: is the file complete?", path, name);
+    H5T_class_t k = H5Tget_class(ty);
+    char words[64];
+    type_words(ty, words, sizeof words);
+    H5Tclose(ty);
+    if (labels && k != H5T_INTEGER)
+        return NNFI_FAIL(NNFI_E_CONFIG,
+                         "%s: dataset '%s' holds %s; labels must be integer class indices in [0, classes)\n"
+                         "  hint: store the labels as int64 (h5py: f['%s'] = labels.astype('int64'))",
+                         path, name, words, name);
+    if (!labels && k != H5T_INTEGER && k != H5T_FLOAT)
+        return NNFI_FAIL(NNFI_E_CONFIG,
+                         "%s: dataset '%s' holds %s, which the model cannot take as input\n"
+                         "  hint: images must be a float or integer array [samples, ...] (converted to float32), "
+                         "e.g. uint8 pixels or float32 values",
+                         path, name, words);
+    return NNFI_OK;
+}
+
+static nnfi_status read_dataset(hid_t file, const char *path, const char *name, hid_t memtype, int labels,
+                                int min_rank, int max_rank, int *rank, hsize_t *dims, void **data, size_t elem)
 {
     *data = NULL;
     if (H5Lexists(file, name, H5P_DEFAULT) <= 0)
@@ -18,9 +65,13 @@ static nnfi_status read_dataset(hid_t file, const char *path, const char *name, 
                          path, name, path);
     hid_t ds = H5Dopen2(file, name, H5P_DEFAULT);
     if (ds < 0) return NNFI_FAIL(NNFI_E_IO, "%s: cannot open dataset '%s'\n  hint: is the file complete?", path, name);
+    nnfi_status st = check_type(ds, path, name, labels);
+    if (st != NNFI_OK) {
+        H5Dclose(ds);
+        return st;
+    }
     hid_t sp = H5Dget_space(ds);
     *rank = H5Sget_simple_extent_ndims(sp);
-    nnfi_status st = NNFI_OK;
     if (*rank < min_rank || *rank > max_rank) {
         st = NNFI_FAIL(NNFI_E_CONFIG, "%s: dataset '%s' has %d dimensions, expected %d to %d\n  hint: the first dimension counts samples",
                        path, name, *rank, min_rank, max_rank);
@@ -31,8 +82,8 @@ static nnfi_status read_dataset(hid_t file, const char *path, const char *name, 
         *data = malloc(n ? n * elem : 1);
         if (!*data) st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory for dataset '%s' of %s", name, path);
         else if (H5Dread(ds, memtype, H5S_ALL, H5S_ALL, H5P_DEFAULT, *data) < 0)
-            st = NNFI_FAIL(NNFI_E_IO, "%s: cannot read dataset '%s' as numbers\n  hint: images must be numeric, labels integers",
-                           path, name);
+            st = NNFI_FAIL(NNFI_E_IO, "%s: cannot read dataset '%s' as %s\n  hint: images must be numeric, labels integers",
+                           path, name, labels ? "64-bit integers" : "32-bit floats");
     }
     H5Sclose(sp);
     H5Dclose(ds);
@@ -41,6 +92,26 @@ static nnfi_status read_dataset(hid_t file, const char *path, const char *name, 
         *data = NULL;
     }
     return st;
+}
+
+/* The labels, read as int64, to int32: a value out of int32's range is no
+ * class index (a bare conversion would clamp it into range); the worker
+ * checks [0, classes) once the model says how many classes it has. */
+static nnfi_status narrow_labels(const char *path, const char *name, const int64_t *wide, uint64_t n, int32_t **out)
+{
+    *out = malloc(n ? n * sizeof **out : 1);
+    if (!*out) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory for the labels of %s", path);
+    for (uint64_t i = 0; i < n; i++) {
+        if (wide[i] < INT32_MIN || wide[i] > INT32_MAX) {
+            free(*out);
+            *out = NULL;
+            return NNFI_FAIL(NNFI_E_CONFIG, "%s: dataset '%s': label %llu is %lld, not a class index\n"
+                                            "  hint: labels must be integer class indices in [0, classes)",
+                             path, name, (unsigned long long)i, (long long)wide[i]);
+        }
+        (*out)[i] = (int32_t)wide[i];
+    }
+    return NNFI_OK;
 }
 
 nnfi_status nnfi_eval_load(const char *path, const char *images, const char *labels, uint64_t max_samples,
@@ -57,13 +128,20 @@ nnfi_status nnfi_eval_load(const char *path, const char *images, const char *lab
     }
     int ri = 0, rl = 0;
     hsize_t di[9] = {0}, dl[9] = {0};
-    void *img = NULL, *lab = NULL;
-    st = read_dataset(file, path, images, H5T_NATIVE_FLOAT, 2, 9, &ri, di, &img, sizeof(float));
-    if (st == NNFI_OK) st = read_dataset(file, path, labels, H5T_NATIVE_INT32, 1, 1, &rl, dl, &lab, sizeof(int32_t));
+    void *img = NULL, *wide = NULL;
+    int32_t *lab = NULL;
+    st = read_dataset(file, path, images, H5T_NATIVE_FLOAT, 0, 2, 9, &ri, di, &img, sizeof(float));
+    if (st == NNFI_OK) st = read_dataset(file, path, labels, H5T_NATIVE_INT64, 1, 1, 1, &rl, dl, &wide, sizeof(int64_t));
     H5Fclose(file);
     if (st == NNFI_OK && dl[0] != di[0])
         st = NNFI_FAIL(NNFI_E_CONFIG, "%s: %llu images but %llu labels\n  hint: the eval set's datasets must have one label per image",
                        path, (unsigned long long)di[0], (unsigned long long)dl[0]);
+    if (st == NNFI_OK && di[0] == 0)
+        st = NNFI_FAIL(NNFI_E_CONFIG, "%s: dataset '%s' holds no samples\n  hint: the eval set must not be empty (its first dimension counts samples)",
+                       path, images);
+    uint64_t keep = max_samples && max_samples < di[0] ? max_samples : di[0];
+    if (st == NNFI_OK) st = narrow_labels(path, labels, wide, keep, &lab); /* the samples kept only */
+    free(wide);
     if (st != NNFI_OK) {
         free(img);
         free(lab);
@@ -71,7 +149,7 @@ nnfi_status nnfi_eval_load(const char *path, const char *images, const char *lab
     }
     out->inputs = img;
     out->labels = lab;
-    out->samples = max_samples && max_samples < di[0] ? max_samples : di[0];
+    out->samples = keep;
     out->ndim = ri - 1;
     out->numel = 1;
     for (int d = 1; d < ri; d++) {

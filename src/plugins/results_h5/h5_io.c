@@ -114,6 +114,7 @@ hid_t create_chunked(hid_t loc, const char *name, nnfi_column_kind kind, hsize_t
     if (sp < 0 || dcpl < 0) goto out;
     if (H5Pset_chunk(dcpl, 1, &chunk) < 0 || H5Pset_fill_value(dcpl, mem_type(kind), &zero) < 0) goto out;
     if (nnfi_h5_filters && (H5Pset_shuffle(dcpl) < 0 || H5Pset_deflate(dcpl, 1) < 0)) goto out;
+    if (H5Pset_fletcher32(dcpl) < 0) goto out; /* last: a checksum of the stored chunk (nnfi_h5_verify) */
     ds = H5Dcreate2(loc, name, file_type(kind), sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
 out:
     KEEP_ERRORS(ds < 0, if (dcpl >= 0) H5Pclose(dcpl); if (sp >= 0) H5Sclose(sp));

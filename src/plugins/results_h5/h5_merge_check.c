@@ -52,6 +52,8 @@ nnfi_status read_shard_head(shard *s)
                        s->path, (int)in->schema_version, NNFI_RESULTS_SCHEMA_VERSION);
         goto out;
     }
+    /* every chunk read back through its Fletcher-32 checksum before anything is merged */
+    if ((st = nnfi_h5_verify(f, NULL, NULL)) != NNFI_OK) goto out;
     s->hash = in->config_hash;
     /* absent: a whole-campaign file, shard 0 of 1, one rank */
     s->index = in->shard_index >= 0 ? in->shard_index : 0;

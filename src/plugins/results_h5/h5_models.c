@@ -184,6 +184,7 @@ nnfi_status nnfi_h5_add_golden(nnfi_h5_results *r, const char *model, const floa
         H5_TRY(H5Pset_shuffle(dcpl), r->path, what);
         H5_TRY(H5Pset_deflate(dcpl, 1), r->path, what);
     }
+    H5_TRY(H5Pset_fletcher32(dcpl), r->path, what);
     H5_TRY(ds = H5Dcreate2(g, "logits", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT), r->path, what);
     H5_TRY(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, logits), r->path, what);
     H5_TRY(attr_column(ds, NNFI_COL_F64, "logit", "fault-free logits [sample, class]", NNFI_CAT_NONE), r->path,
