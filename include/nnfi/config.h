@@ -104,6 +104,7 @@ typedef struct nnfi_eval_cfg {
     uint32_t samples; /* how many eval samples (0 = all the file has; null host: 512) */
     uint32_t batch;   /* batch size of one forward call (default 256) */
     uint32_t cache_mb; /* golden cache budget per model and rank, MiB (default 256; 0: none) */
+    bool drop_nonfinite; /* leave out the samples whose golden logits are not finite (default false: refuse them) */
 } nnfi_eval_cfg;
 
 typedef struct nnfi_bits_cfg {

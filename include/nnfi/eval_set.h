@@ -26,9 +26,14 @@ typedef struct nnfi_eval_set {
 } nnfi_eval_set;
 
 /* Load datasets `images` (any float or integer type, converted to fp32;
- * first dimension = samples) and `labels` (integers, one per sample) from
- * `path`; keep the first `max_samples` (0 = all). Errors name the file and
- * dataset and say what was expected. */
+ * first dimension = samples) and `labels` (an integer type, one per sample)
+ * from `path`; keep the first `max_samples` (0 = all). Refused, with the
+ * file and dataset named and what was expected: images of another type
+ * class (strings, compound records, enums...), labels that are not integers
+ * (floats: store int64), a label out of int32's range (index and value), a
+ * label count other than the image count, an empty set. Labels in
+ * [0, classes) and finite golden logits are the caller's checks (the worker
+ * knows the model). */
 nnfi_status nnfi_eval_load(const char *path, const char *images, const char *labels, uint64_t max_samples,
                            nnfi_eval_set *out);
 

@@ -4,6 +4,7 @@
 
 #include "golden_cache.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,11 @@ typedef struct model_state {
     int shortcuts_ok; /* this rank's forwards reproduce the golden logits with other rows beside them */
     nnfi_outcome golden_self;
     golden_cache_store cache;
+    /* eval.drop_nonfinite: samples left out, and the facts stored beside
+     * the golden run (the host's + "dropped_nonfinite=N") */
+    uint64_t dropped;
+    char dropped_fact[48];
+    const char *facts[64];
 } model_state;
 
 typedef struct experiment_state {
@@ -94,14 +100,55 @@ nnfi_status nnfi_worker_create(const nnfi_campaign *c, const nnfi_plan *p, int r
 
 static int is_abs(const char *p) { return p[0] == '/'; }
 
-static nnfi_status load_eval(const nnfi_campaign *c, model_state *m)
+/* Where eval-set errors point in the campaign: the eval file's entry, or the
+ * eval block for a host's built-in set. */
+static const char *eval_field(const nnfi_campaign *c) { return c->eval->path ? "eval.path" : "eval"; }
+
+/* "the eval set FILE" or "the built-in eval set of host H", for messages. */
+static void eval_name(const nnfi_campaign *c, const model_state *m, char *buf, size_t n)
+{
+    const nnfi_eval_cfg *e = c->eval;
+    if (e->path)
+        snprintf(buf, n, "the eval set %s%s%s", is_abs(e->path) ? "" : c->source_dir, is_abs(e->path) ? "" : "/", e->path);
+    else
+        snprintf(buf, n, "the built-in eval set of host '%s'", m->host->name);
+}
+
+/* Labels are class indices of this model: [0, classes). */
+static nnfi_status check_labels(const nnfi_campaign *c, const model_state *m, const char *model)
+{
+    uint64_t bad = 0, first = 0;
+    for (uint64_t i = 0; i < m->eval.samples; i++)
+        if (m->eval.labels[i] < 0 || (uint32_t)m->eval.labels[i] >= m->classes) {
+            if (!bad) first = i;
+            bad++;
+        }
+    if (!bad) return NNFI_OK;
+    char what[4200];
+    eval_name(c, m, what, sizeof what);
+    return nnfi_campaign_error(c, NNFI_E_CONFIG, eval_field(c),
+                               "%s: label %llu (dataset '%s') is %d, not a class of model '%s' (%u classes: 0 .. %u); "
+                               "%llu of %llu labels are out of range\n  hint: labels must be class indices in [0, classes): "
+                               "is this the eval set of another model, or are its labels 1-based or placeholders (-1)?",
+                               what, (unsigned long long)first, c->eval->path ? c->eval->labels : "labels",
+                               (int)m->eval.labels[first], model, m->classes,
+                               m->classes ? m->classes - 1 : 0, (unsigned long long)bad,
+                               (unsigned long long)m->eval.samples);
+}
+
+static nnfi_status load_eval(const nnfi_campaign *c, model_state *m, const char *model)
 {
     const nnfi_eval_cfg *e = c->eval;
     uint64_t want = m->host->input_numel(m->model);
     if (e->path) {
         char path[4096];
         snprintf(path, sizeof path, "%s%s%s", is_abs(e->path) ? "" : c->source_dir, is_abs(e->path) ? "" : "/", e->path);
-        NNFI_TRY(nnfi_eval_load(path, e->images, e->labels, e->samples, &m->eval));
+        nnfi_status st = nnfi_eval_load(path, e->images, e->labels, e->samples, &m->eval);
+        if (st != NNFI_OK) { /* the loader names the file and dataset; add where the campaign names it */
+            char msg[3000];
+            snprintf(msg, sizeof msg, "%s", nnfi_error_message());
+            return nnfi_campaign_error(c, st, "eval.path", "%s", msg);
+        }
         if (m->eval.numel != want) {
             /* name the dataset and both shapes: [samples, ...] as stored, and
              * the model's input site's shape (else its size) */
@@ -125,7 +172,7 @@ static nnfi_status load_eval(const nnfi_campaign *c, model_state *m)
                                        "the eval set %s: dataset '%s' has shape %s, the model expects %s\n  hint: this eval set does not belong to this model (eval.images names the dataset)",
                                        path, e->images, have, expect);
         }
-        return NNFI_OK;
+        return check_labels(c, m, model);
     }
     if (!NNFI_HAS_SLOT(nnfi_model_host, m->host, builtin_eval))
         return nnfi_campaign_error(c, NNFI_E_CONFIG, "eval", "host '%s' has no built-in eval set\n  hint: set eval.path to an HDF5 file with images and labels",
@@ -136,7 +183,7 @@ static nnfi_status load_eval(const nnfi_campaign *c, model_state *m)
     m->eval.numel = want;
     m->eval.ndim = 1;
     m->eval.shape[0] = (int64_t)want;
-    return NNFI_OK;
+    return check_labels(c, m, model);
 }
 
 /* Open model mi and load its eval set (once). A failure part way leaves
@@ -154,7 +201,7 @@ static nnfi_status open_model(nnfi_worker *w, unsigned mi)
     m->sites = m->host->sites(m->model);
     m->n_sites = m->host->n_sites(m->model);
     m->classes = m->host->n_classes(m->model);
-    NNFI_TRY(load_eval(w->c, m));
+    NNFI_TRY(load_eval(w->c, m, mc->name));
     uint64_t batch = w->c->eval->batch, n = m->eval.samples;
     m->logits = malloc((batch < n ? batch : n) * m->classes * sizeof(float));
     if (!m->logits) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory for logits");
@@ -168,7 +215,82 @@ static nnfi_status open_model(nnfi_worker *w, unsigned mi)
     return NNFI_OK;
 }
 
-/* The golden (fault-free) logits over the eval set, computed once, timed. */
+/* The samples whose golden logits are not all finite: their count, and the
+ * first NNFI_SHOW_BAD indices as "12, 40, 977" (", ..." when there are more). */
+#define NNFI_SHOW_BAD 8
+static uint64_t nonfinite_samples(const float *golden, uint64_t n, uint32_t classes, uint8_t *bad, char *list,
+                                  size_t len)
+{
+    uint64_t count = 0;
+    size_t u = 0;
+    list[0] = '\0';
+    for (uint64_t i = 0; i < n; i++) {
+        int ok = 1;
+        for (uint32_t k = 0; k < classes && ok; k++) {
+            ok = isfinite(golden[i * classes + k]);
+        }
+        if (bad) bad[i] = !ok;
+        if (ok) continue;
+        if (count < NNFI_SHOW_BAD && u < len)
+            u += (size_t)snprintf(list + u, len - u, "%s%llu", count ? ", " : "", (unsigned long long)i);
+        else if (count == NNFI_SHOW_BAD && u < len)
+            u += (size_t)snprintf(list + u, len - u, ", ...");
+        count++;
+    }
+    return count;
+}
+
+/* Golden logits that are not finite make every trial an SDC and a DUE (a
+ * healthy model shows 100% failures): refused, naming the samples; or, with
+ * eval.drop_nonfinite, those samples leave the eval set (inputs, labels and
+ * golden rows compacted in place) before anything uses it. */
+static nnfi_status check_golden(nnfi_worker *w, unsigned mi, float *golden)
+{
+    model_state *m = &w->models[mi];
+    const nnfi_campaign *c = w->c;
+    uint64_t n = m->eval.samples;
+    char list[160], what[4200];
+    uint64_t bad = nonfinite_samples(golden, n, m->classes, NULL, list, sizeof list);
+    if (!bad) return NNFI_OK;
+    eval_name(c, m, what, sizeof what);
+    const char *model = c->models[mi].name;
+    if (!c->eval->drop_nonfinite)
+        return nnfi_campaign_error(c, NNFI_E_CONFIG, eval_field(c),
+                                   "the golden run of model '%s' gives non-finite logits for %llu of %llu eval samples "
+                                   "(%s) of %s\n  hint: an image holds NaN/Inf, or the model overflows on it: fix the "
+                                   "eval set, or set eval.drop_nonfinite: true to leave these samples out",
+                                   model, (unsigned long long)bad, (unsigned long long)n, list, what);
+    if (bad == n)
+        return nnfi_campaign_error(c, NNFI_E_CONFIG, eval_field(c),
+                                   "the golden run of model '%s' gives non-finite logits for all %llu eval samples "
+                                   "(%s) of %s: none left with eval.drop_nonfinite\n  hint: the images hold NaN/Inf, "
+                                   "or the model overflows on every sample",
+                                   model, (unsigned long long)n, list, what);
+    uint8_t *flag = malloc(n);
+    if (!flag) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    nonfinite_samples(golden, n, m->classes, flag, list, sizeof list);
+    uint64_t k = 0, numel = m->eval.numel;
+    for (uint64_t i = 0; i < n; i++) {
+        if (flag[i]) continue;
+        if (k != i) {
+            memmove(m->eval.inputs + k * numel, m->eval.inputs + i * numel, numel * sizeof(float));
+            memmove(golden + k * m->classes, golden + i * m->classes, m->classes * sizeof(float));
+            m->eval.labels[k] = m->eval.labels[i];
+        }
+        k++;
+    }
+    free(flag);
+    m->eval.samples = k;
+    m->pass.samples = k;
+    m->dropped = bad;
+    if (w->rank == 0)
+        fprintf(stderr, "nnfi: model %s: %llu eval samples with non-finite golden logits dropped (%s)\n", model,
+                (unsigned long long)bad, list);
+    return NNFI_OK;
+}
+
+/* The golden (fault-free) logits over the eval set, computed once, timed,
+ * and checked (check_golden): the eval set is final once this returns. */
 static nnfi_status ensure_golden(nnfi_worker *w, unsigned mi)
 {
     NNFI_TRY(open_model(w, mi));
@@ -179,10 +301,28 @@ static nnfi_status ensure_golden(nnfi_worker *w, unsigned mi)
     if (!golden) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory for golden logits");
     double t0 = now_s();
     nnfi_status st = nnfi_golden_pass(&m->pass, golden);
+    if (st == NNFI_OK) st = check_golden(w, mi, golden);
+    /* samples left out: again over the samples kept, batched as every trial
+     * will batch them (a forward's rows can differ in the last bit with the
+     * batch around them), so that the golden run is what a fault-free trial
+     * gives and the statistics equal a run on an eval set of these samples */
+    if (st == NNFI_OK && m->dropped) st = nnfi_golden_pass(&m->pass, golden);
+    if (st == NNFI_OK && m->dropped) {
+        char list[160];
+        uint64_t bad = nonfinite_samples(golden, m->eval.samples, m->classes, NULL, list, sizeof list);
+        if (bad)
+            st = nnfi_campaign_error(w->c, NNFI_E_INVALID, eval_field(w->c),
+                                     "model '%s': %llu of the %llu eval samples kept give non-finite logits (%s) once "
+                                     "the others are left out\n  hint: the model's rows are not independent of the "
+                                     "batch around them; fix the eval set instead of eval.drop_nonfinite",
+                                     w->c->models[mi].name, (unsigned long long)bad,
+                                     (unsigned long long)m->eval.samples, list);
+    }
     if (st != NNFI_OK) {
         free(golden);
         return st;
     }
+    n = m->eval.samples;
     m->golden_seconds = now_s() - t0;
     nnfi_outcome o;
     nnfi_outcome_init(&o);
@@ -201,6 +341,9 @@ static nnfi_status prepare_experiment(nnfi_worker *w, unsigned e)
     const nnfi_experiment_cfg *xc = &w->c->experiments[e];
     unsigned mi = 0;
     while (strcmp(w->c->models[mi].name, xc->model) != 0) mi++; /* the loader checked it exists */
+    /* with eval.drop_nonfinite the golden run decides how many samples the
+     * eval set keeps: run it before the groups are resolved against them */
+    if (w->c->eval->drop_nonfinite) NNFI_TRY(ensure_golden(w, mi));
     NNFI_TRY(open_model(w, mi));
     model_state *m = &w->models[mi];
     uint64_t calls = (m->eval.samples + w->c->eval->batch - 1) / w->c->eval->batch;
@@ -603,6 +746,14 @@ nnfi_status nnfi_worker_model_facts(nnfi_worker *w, unsigned mi, nnfi_model_fact
     out->golden_seconds = m->golden_seconds;
     out->host = m->host->name;
     out->host_facts = nnfi_host_facts(m->host, m->model);
+    if (w->c->eval->drop_nonfinite) { /* the count left out, stored beside the golden run */
+        size_t nf = 0;
+        for (const char *const *f = out->host_facts; f && *f && nf < 62; f++) m->facts[nf++] = *f;
+        snprintf(m->dropped_fact, sizeof m->dropped_fact, "dropped_nonfinite=%llu", (unsigned long long)m->dropped);
+        m->facts[nf++] = m->dropped_fact;
+        m->facts[nf] = NULL;
+        out->host_facts = m->facts;
+    }
     return NNFI_OK;
 }
 
@@ -612,6 +763,14 @@ nnfi_status nnfi_worker_set_golden(nnfi_worker *w, unsigned mi, const float *gol
     NNFI_TRY(ensure_golden(w, mi));
     model_state *m = &w->models[mi];
     uint64_t n = m->eval.samples;
+    char list[160];
+    uint64_t bad = nonfinite_samples(golden, n, m->classes, NULL, list, sizeof list);
+    if (bad) /* rank 0 refuses (or drops) these before it shares them: this rank's eval set is not rank 0's */
+        return nnfi_campaign_error(w->c, NNFI_E_INVALID, eval_field(w->c),
+                                   "model '%s': rank 0's golden logits are non-finite for %llu of %llu eval samples "
+                                   "(%s) of this rank\n  hint: every rank must read the same eval set and compute the "
+                                   "same golden run",
+                                   w->c->models[mi].name, (unsigned long long)bad, (unsigned long long)n, list);
     memcpy(m->golden, golden, n * m->classes * sizeof(float));
     golden_cache_free(&m->cache); /* built against the old golden logits */
     m->pass.cache = NULL;

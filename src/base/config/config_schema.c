@@ -45,6 +45,7 @@ static const cyaml_schema_field_t eval_fields[] = {
     CYAML_FIELD_UINT("samples", OPT, nnfi_eval_cfg, samples),
     CYAML_FIELD_UINT("batch", OPT, nnfi_eval_cfg, batch),
     CYAML_FIELD_UINT("cache_mb", OPT, nnfi_eval_cfg, cache_mb),
+    CYAML_FIELD_BOOL("drop_nonfinite", OPT, nnfi_eval_cfg, drop_nonfinite),
     CYAML_FIELD_END};
 
 static const cyaml_schema_field_t bits_fields[] = {
