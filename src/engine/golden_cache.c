@@ -29,11 +29,13 @@ void golden_cache_free(golden_cache_store *c)
     memset(c, 0, sizeof *c);
 }
 
-static void drop(golden_cache_store *c, uint32_t cut)
+/* Give back kept cut `cut` (samples rows of it). */
+static void drop(golden_cache_store *c, uint32_t cut, uint64_t samples)
 {
     if (!c->live[cut]) return;
     free(c->live[cut]);
     c->live[cut] = NULL;
+    c->used -= c->bytes[cut] * samples;
     c->kept--;
 }
 
@@ -149,8 +151,7 @@ nnfi_status golden_cache_build(const nnfi_pass_model *m, size_t n_sites, uint64_
         if (st == NNFI_OK && ok && last != 0) st = resumes_exactly(m, c, i, last, &ok, &t_last);
         if (st != NNFI_OK) break;
         if (!ok || (t < t2 ? t : t2) > CUT_MAX_TIME_RATIO * plain) {
-            drop(c, i);
-            c->used -= c->bytes[i] * m->samples;
+            drop(c, i, m->samples);
             if (!ok) c->failed++;
             else c->too_slow++;
         }

@@ -638,12 +638,9 @@ static nnfi_status plan_trial(nnfi_worker *w, model_state *m, uint32_t e, uint32
     uint64_t *c = realloc(*calls, (*n ? *n : 1) * sizeof *c), nc = 0;
     if (!c) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
     *calls = c;
-    for (uint64_t i = 0; i < *n; i++) {
+    for (uint64_t i = 0; i < *n; i++) { /* a one-sample fault's `when` is a sample, the others' a call */
         const nnfi_fault *f = &w->faults[i];
-        c[i] = f->scope == NNFI_SCOPE_SAMPLE && !(m->sites[f->site].kind == NNFI_SITE_PARAM ||
-                                                  m->sites[f->site].kind == NNFI_SITE_BUFFER)
-                   ? (uint64_t)f->when / w->c->eval->batch
-                   : (uint64_t)f->when;
+        c[i] = nnfi_fault_packs(f, m->sites) ? (uint64_t)f->when / w->c->eval->batch : (uint64_t)f->when;
     }
     qsort(c, *n, sizeof *c, cmp_u64);
     for (uint64_t i = 0; i < *n; i++)
