@@ -17,6 +17,7 @@
 #ifndef NNFI_WORKER_H
 #define NNFI_WORKER_H
 
+#include <signal.h>
 #include <stdint.h>
 
 #include "nnfi/config.h"
@@ -52,11 +53,12 @@ nnfi_status nnfi_worker_run_trial(nnfi_worker *w, uint64_t trial, nnfi_trial_row
  * reaches keep their golden logits, one-sample faults of several trials
  * share forward calls, and forwards start at the latest cut of the golden
  * cache before the faulted sites. Stops taking new trials once budget_s
- * seconds have passed (0: no limit), so a caller's checkpoints and stop flag
- * are served on time; at least one trial runs. Errors as
+ * seconds have passed (0: no limit) or *stop is set (NULL: never), so a
+ * caller's checkpoints and signals are served on time; at least one trial
+ * runs. Errors as
  * nnfi_worker_run_trial (then *done = 0: the rows are not to be used). */
-nnfi_status nnfi_worker_run_trials(nnfi_worker *w, uint64_t lo, uint64_t hi, double budget_s, nnfi_trial_row *rows,
-                                   uint64_t *done);
+nnfi_status nnfi_worker_run_trials(nnfi_worker *w, uint64_t lo, uint64_t hi, double budget_s,
+                                   const volatile sig_atomic_t *stop, nnfi_trial_row *rows, uint64_t *done);
 
 /* on = 1: every trial on its own over every call from the input (the
  * reference path, `nnfi run --full-eval`); no golden cache is built. */

@@ -179,7 +179,7 @@ static nnfi_status coordinate(coordinator *co, double checkpoint_every, nnfi_tri
             uint64_t hi = own_hi - own_lo < window ? own_hi : own_lo + window;
             uint64_t done = 0;
             double budget = checkpoint_every < REPORT_EVERY_S ? checkpoint_every : REPORT_EVERY_S;
-            NNFI_TRY(nnfi_worker_run_trials(co->a.worker, own_lo, hi, budget, rows, &done));
+            NNFI_TRY(nnfi_worker_run_trials(co->a.worker, own_lo, hi, budget, stop, rows, &done));
             NNFI_TRY(take_rows(co, rows, done));
             own_lo += done;
         } else if (active == 0 && (co->stopping || nx == NNFI_NEXT_END)) {
@@ -223,7 +223,7 @@ nnfi_status nnfi_rank_work(nnfi_comm *comm, nnfi_worker *w, const volatile sig_a
                 break;
             }
             uint64_t end = hi - t < WINDOW ? hi : t + WINDOW, done = 0;
-            st = nnfi_worker_run_trials(w, t, end, REPORT_EVERY_S, &rows[n], &done);
+            st = nnfi_worker_run_trials(w, t, end, REPORT_EVERY_S, stop, &rows[n], &done);
             if (st != NNFI_OK) break;
             n += done;
             t += done;

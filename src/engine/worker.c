@@ -653,15 +653,16 @@ static nnfi_status plan_trial(nnfi_worker *w, model_state *m, uint32_t e, uint32
     return NNFI_OK;
 }
 
-nnfi_status nnfi_worker_run_trials(nnfi_worker *w, uint64_t lo, uint64_t hi, double budget_s, nnfi_trial_row *rows,
-                                   uint64_t *done)
+nnfi_status nnfi_worker_run_trials(nnfi_worker *w, uint64_t lo, uint64_t hi, double budget_s,
+                                   const volatile sig_atomic_t *stop, nnfi_trial_row *rows, uint64_t *done)
 {
     uint64_t *calls = NULL, trial = lo;
     nnfi_status st = NNFI_OK;
     w->n_pack = 0;
     double start = now_s();
     for (; st == NNFI_OK && trial < hi; trial++) {
-        if (trial > lo && budget_s > 0 && now_s() - start >= budget_s) break; /* the caller's rows stay fresh */
+        if (trial > lo && ((stop && *stop) || (budget_s > 0 && now_s() - start >= budget_s)))
+            break; /* the caller's rows stay fresh, its signals answered */
         double t0 = now_s();
         nnfi_trial_row *row = &rows[trial - lo];
         memset(row, 0, sizeof *row);
@@ -703,7 +704,7 @@ nnfi_status nnfi_worker_run_trials(nnfi_worker *w, uint64_t lo, uint64_t hi, dou
 nnfi_status nnfi_worker_run_trial(nnfi_worker *w, uint64_t trial, nnfi_trial_row *row)
 {
     uint64_t done;
-    return nnfi_worker_run_trials(w, trial, trial + 1, 0, row, &done);
+    return nnfi_worker_run_trials(w, trial, trial + 1, 0, NULL, row, &done);
 }
 
 void nnfi_worker_set_full_eval(nnfi_worker *w, int on) { w->full_eval = on; }
