@@ -95,6 +95,16 @@ typedef struct nnfi_model_cfg {
     uint32_t threads;          /* intra-op threads; 0 = 1 */
     char *qengine;             /* quantized engine to pin (torch), NULL = host default */
     nnfi_null_model_cfg *null_model; /* host null: its shape (NULL = defaults) */
+    /* torch: operator kinds whose tensor outputs become activation sites, as
+     * written ("aten::softmax", "softmax" = aten::softmax, "default" = the
+     * built-in list); NULL = the built-in list. Checked by the loader
+     * (config_torch_ops.c) and again by the host against its libtorch. */
+    char **ops;
+    unsigned ops_count;
+    /* torch: keep PyTorch's fused inference kernels for nn.TransformerEncoderLayer
+     * and nn.MultiheadAttention (one site on the fused output); false (default):
+     * the host runs their unfused operators, each a site. */
+    bool fused;
 } nnfi_model_cfg;
 
 typedef struct nnfi_eval_cfg {

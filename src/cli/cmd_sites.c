@@ -1,7 +1,8 @@
 /* cmd_sites.c - `nnfi sites MODEL|CAMPAIGN.yaml`: every site of a model with
  * kind, dtype, shape and element count (table or --format json). A campaign
  * file names its models (pick one with --model); any other argument is a
- * TorchScript file for the torch host. */
+ * TorchScript file for the torch host, whose activation sites follow --ops
+ * and --fused (as models[].ops / models[].fused would). */
 #include "cli.h"
 
 #include "nnfi/registry.h"
@@ -9,7 +10,24 @@
 #include <inttypes.h>
 #include <string.h>
 
-static const char *usage = "nnfi sites MODEL.pt | CAMPAIGN.yaml [--model NAME] [--format table|json]";
+static const char *usage =
+    "nnfi sites MODEL.pt | CAMPAIGN.yaml [--model NAME] [--ops OP,...] [--fused] [--format table|json]";
+
+#define MAX_OPS 256
+
+/* "a,b,c" -> ops[] (pointers into `list`, which is edited); the count, or -1. */
+static int split_ops(char *list, char **ops)
+{
+    int n = 0;
+    for (char *p = list, *next; p; p = next) {
+        next = strchr(p, ',');
+        if (next) *next++ = '\0';
+        if (!*p) continue;
+        if (n == MAX_OPS) return -1;
+        ops[n++] = p;
+    }
+    return n;
+}
 
 static int is_yaml(const char *p)
 {
@@ -58,18 +76,31 @@ static void print_sites(const char *model, const nnfi_model_host *h, const nnfi_
 int cmd_sites(int argc, char **argv)
 {
     const char *arg = NULL, *model_name = NULL;
+    char *ops_arg = NULL, *ops[MAX_OPS];
+    int n_ops = 0, fused = 0;
     cli_format fmt = CLI_TABLE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             printf("%s\n\nList every site of a model: name, kind, dtype, shape, element count.\n\n"
                    "  --model NAME   which model of the campaign (default: the first)\n"
+                   "  --ops OP,...   operator kinds whose outputs become activation sites, as models[].ops:\n"
+                   "                 default (the built-in list), aten::softmax, softmax (= aten::softmax)\n"
+                   "  --fused        keep PyTorch's fused transformer kernels (models[].fused: true)\n"
                    "  --format F     table (default) or json\n", usage);
             return CLI_OK;
-        } else if (strcmp(a, "--model") == 0 || strcmp(a, "--format") == 0) {
+        } else if (strcmp(a, "--fused") == 0) {
+            fused = 1;
+        } else if (strcmp(a, "--model") == 0 || strcmp(a, "--format") == 0 || strcmp(a, "--ops") == 0) {
             if (i + 1 >= argc) return cli_usage_error("sites", usage, "%s needs a value", a);
             const char *v = argv[++i];
             if (strcmp(a, "--model") == 0) model_name = v;
+            else if (strcmp(a, "--ops") == 0) {
+                ops_arg = argv[i];
+                if ((n_ops = split_ops(ops_arg, ops)) <= 0)
+                    return cli_usage_error("sites", usage, "--ops needs 1 to %d operator names, comma-separated",
+                                           MAX_OPS);
+            }
             else if (cli_parse_format(v, &fmt) || fmt == CLI_CSV)
                 return cli_usage_error("sites", usage, "unknown format '%s' (table, json)", v);
         } else if (a[0] == '-' && a[1]) {
@@ -83,6 +114,9 @@ int cmd_sites(int argc, char **argv)
     if (!arg) return cli_usage_error("sites", usage, "no model or campaign file given");
     nnfi_status st;
     if (is_yaml(arg)) {
+        if (n_ops || fused)
+            return cli_usage_error("sites", usage, "--ops and --fused apply to a MODEL.pt; in a campaign set "
+                                   "models[].ops and models[].fused");
         nnfi_campaign *c = NULL;
         if ((st = nnfi_campaign_load(arg, &c)) != NNFI_OK) return cli_fail(st);
         if (!model_name) model_name = c->models[0].name;
@@ -110,6 +144,9 @@ int cmd_sites(int argc, char **argv)
     cfg.name = (char *)"model";
     cfg.host = NNFI_HOST_TORCH;
     cfg.path = (char *)arg;
+    cfg.ops = n_ops ? ops : NULL;
+    cfg.ops_count = (unsigned)n_ops;
+    cfg.fused = fused != 0;
     nnfi_model *m = NULL;
     if ((st = h->open(&cfg, ".", 0, &m)) != NNFI_OK) return cli_fail(st);
     print_sites(arg, h, h->sites(m), h->n_sites(m), fmt);

@@ -358,6 +358,7 @@ nnfi_status nnfi_cfg_check_semantics(nnfi_campaign *c)
             return fail_path(c, p, "add 'path: <model.pt>' (a TorchScript file, relative to this file)",
                              "torch model '%s' has no path", m->name);
         }
+        NNFI_TRY(nnfi_cfg_check_torch_ops(c, i));
         if (m->threads > 1024) {
             snprintf(p, sizeof p, "models[%u].threads", i);
             return fail_path(c, p, "0 (one thread) to 1024", "threads %u out of range", m->threads);

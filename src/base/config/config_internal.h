@@ -22,6 +22,8 @@
  *   config_index.c   field path -> line:column index, located error messages
  *   config_walk.c    pass 2: the schema walk over the libyaml node tree
  *   config_checks.c  pass 3: semantic validation and defaults
+ *   config_torch_ops.c  pass 3 for models[].ops / fused (torch_op_names.inc:
+ *                    the operator kinds of torch 1.13, generated)
  *   config_load.c    the driver: bounded file read, parse, passes, public API
  */
 #ifndef NNFI_CONFIG_INTERNAL_H
@@ -116,6 +118,13 @@ struct nnfi_config_index *nnfi_cfg_index_new(const char *file);
  * an empty path). */
 nnfi_status nnfi_cfg_fail_at(const char *file, int line, int col, const char *path,
                              const char *what, const char *hint);
+
+/* ------------------------------------------------ config_torch_ops.c -- */
+
+/* Is "NS::NAME" an operator kind of torch_op_names.inc (aten, quantized)? */
+int nnfi_torch_op_known(const char *qualified);
+/* models[mi].ops and .fused: spelling, known names, duplicates, torch only. */
+nnfi_status nnfi_cfg_check_torch_ops(const nnfi_campaign *c, unsigned mi);
 
 /* ----------------------------------------------------- config_walk.c -- */
 

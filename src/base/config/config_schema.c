@@ -15,6 +15,7 @@
 
 static const cyaml_schema_value_t string_entry = {
     CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 1, NNFI_CONFIG_MAX_PATTERN)};
+static const cyaml_schema_value_t op_name_entry = {CYAML_VALUE_STRING(CYAML_FLAG_POINTER, char, 1, 128)};
 static const cyaml_schema_value_t uint32_entry = {CYAML_VALUE_UINT(CYAML_FLAG_DEFAULT, uint32_t)};
 static const cyaml_schema_value_t uint64_entry = {CYAML_VALUE_UINT(CYAML_FLAG_DEFAULT, uint64_t)};
 static const cyaml_schema_value_t double_entry = {CYAML_VALUE_FLOAT(CYAML_FLAG_DEFAULT, double)};
@@ -34,6 +35,8 @@ static const cyaml_schema_field_t model_fields[] = {
     CYAML_FIELD_UINT("threads", OPT, nnfi_model_cfg, threads),
     CYAML_FIELD_STRING_PTR("qengine", OPT_PTR, nnfi_model_cfg, qengine, 1, 32),
     CYAML_FIELD_MAPPING_PTR("shape", OPT_PTR, nnfi_model_cfg, null_model, null_model_fields),
+    CYAML_FIELD_SEQUENCE("ops", OPT_PTR, nnfi_model_cfg, ops, &op_name_entry, 1, 256),
+    CYAML_FIELD_BOOL("fused", OPT, nnfi_model_cfg, fused),
     CYAML_FIELD_END};
 static const cyaml_schema_value_t model_entry = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, nnfi_model_cfg, model_fields)};

@@ -24,7 +24,10 @@
  *     parameters so that faults written through their pointers are seen).
  *   - sites: "input", parameters, buffers (torch_params.cpp, quantized ones
  *     from torch_quant.cpp), then the graph is rewritten and two discovery
- *     forwards find the activation and state sites (torch_graph.cpp).
+ *     forwards find the activation and state sites (torch_graph.cpp). The
+ *     operator kinds whose outputs become sites are cfg->ops (resolve_ops:
+ *     an unknown one is NNFI_E_CONFIG naming the model and the operator);
+ *     cfg->fused keeps PyTorch's fused transformer kernels.
  *
  * forward(input, rows, logits): re-pins threads/engine if another model
  * changed them, synchronises the quantized shadows, seeds the default CPU
@@ -241,6 +244,7 @@ nnfi_status open_impl(const nnfi_model_cfg *cfg, const char *base_dir, uint64_t 
         m->module.eval();
         st = place_on_device(m, cfg, mname);
         if (st == NNFI_OK) st = read_input_shape(m);
+        if (st == NNFI_OK) st = resolve_ops(m, cfg);
         if (st == NNFI_OK) {
             add_param_buffer_sites(m);
             rewrite(m);
@@ -261,6 +265,10 @@ nnfi_status open_impl(const nnfi_model_cfg *cfg, const char *base_dir, uint64_t 
     find_cuts(m); /* never fails the open: without usable cuts a model runs whole */
     build_info(m);
     m->info += "; cuts: " + cuts_note(m);
+    if (!m->unfused.empty()) {
+        m->info += "; fused fast paths switched off (models[].fused: false):";
+        for (const std::string &u : m->unfused) m->info += " " + u;
+    }
     set_facts(m);
     *out = m;
     return NNFI_OK;

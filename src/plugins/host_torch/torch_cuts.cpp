@@ -34,9 +34,10 @@
  *     drawn on both sides of the cut, module attributes set before it
  *     (prim::SetAttr), or a suffix graph that fails to build make the cut
  *     unusable (cut_bytes 0, listed in nnfi_host_torch_info).
- *   - layout: a capture forward on a deterministic batch of 2 (fault-free,
- *     the hook never called) returns every candidate cut's live tensors; each
- *     must have a batch dimension (dim >= 1, size(0) == rows), not be
+ *   - layout: capture forwards on deterministic batches of 2 and 3 (fault-free,
+ *     the hook never called) return every candidate cut's live tensors; each
+ *     must have a batch dimension (dim >= 1, size(0) == rows in both, the same
+ *     per-sample layout), not be
  *     quantized, be dense and non-overlapping with batch stride == per-sample
  *     numel, and not share memory with another live value of its cut. Its
  *     per-sample sizes, strides and dtype are kept: forward_from rebuilds it
@@ -49,8 +50,9 @@
  *     the standard contiguous layout with the site's dtype and numel, its
  *     bytes are exactly what the hook gets (in place, no copy), so the engine
  *     can compare a faulty forward's tensor there with the golden cache.
- *     Strided (channels-last), quantized, multi-value cuts, sites in loops
- *     and CUDA models: -1.
+ *     Strided (channels-last), quantized, multi-value cuts, sites in loops,
+ *     sites whose batch is not dim 0 or is folded into it (the hook gets a
+ *     copy) and CUDA models: -1.
  *
  * forward_capture runs a clone of the whole graph that returns (output, an
  * aten::clone of each usable cut's live values taken AT the cut, so an
@@ -478,14 +480,21 @@ void learn_layouts(nnfi_model *m, Cuts &k, const Analysis &a)
         if (c.why.empty()) cand.push_back(&c);
     if (cand.empty()) return;
     auto fn = make_function("learn", build_capture(a, k.top, cand, false));
-    std::vector<float> in(2 * m->input_numel);
+    std::vector<float> in(3 * m->input_numel);
     for (size_t i = 0; i < in.size(); i++) /* as discover_sites */
         in[i] = (float)((((uint32_t)i * 2654435761u) >> 8) & 0xffff) / 65536.0f;
     std::vector<c10::IValue> el = run_capture(m, *fn, in.data(), 2);
+    /* and a batch of 3: a dimension that is 2 by chance (an LSTM's [layers=2, N, H]
+     * state, attention's [N * heads, L, S]) must not pass for the batch */
+    std::vector<c10::IValue> el3 = run_capture(m, *fn, in.data(), 3);
     for (Cut *c : cand) {
         for (size_t j = 0; j < c->live.size() && c->why.empty(); j++) {
             const c10::IValue &v = el.at(c->cap_first + j);
+            const c10::IValue &v3 = el3.at(c->cap_first + j);
             std::string p = v.isTensor() ? layout_problem(v.toTensor(), 2) : "a " + v.tagKind();
+            if (p.empty()) p = v3.isTensor() ? layout_problem(v3.toTensor(), 3) : "a " + v3.tagKind();
+            if (p.empty() && !has_spec(v3.toTensor(), spec_of(v.toTensor())))
+                p = "a tensor whose per-sample layout depends on the batch";
             if (!p.empty()) {
                 c->why = "a live value is " + p;
                 break;
@@ -537,6 +546,7 @@ std::vector<int32_t> value_cuts(const nnfi_model *m, const Cuts &k, const Analys
         if (s < 0 || (size_t)s >= m->sites.size() || ops_of[(size_t)s] != 1) continue;
         const nnfi_site &site = m->sites[(size_t)s];
         if (site.kind != NNFI_SITE_ACTIVATION) continue;
+        if (m->site_bdim.at((size_t)s) != 0 || m->site_fold.at((size_t)s) != 1) continue; /* the hook gets a copy */
         int32_t c = k.site_cut.at((size_t)s);
         if (c < 0 || (size_t)c >= k.cuts.size()) continue;
         const Cut &cut = k.cuts[(size_t)c];

@@ -52,11 +52,16 @@
  */
 #include "torch_internal.h"
 
+#include <ATen/ops/allclose.h>
+#include <ATen/ops/movedim.h>
 #include <torch/csrc/jit/passes/inliner.h>
+#include <torch/csrc/jit/runtime/operator.h>
 #include <torch/library.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <cstdio>
+#include <functional>
 #include <map>
 #include <set>
 
@@ -81,7 +86,30 @@ const char *const kActivationOps[] = {
     "quantized::conv_transpose1d", "quantized::conv_transpose2d",
     "quantized::linear", "quantized::linear_relu", "quantized::linear_dynamic",
     "quantized::add", "quantized::add_relu", "quantized::mul", "quantized::batch_norm2d",
+    /* recurrent layers: one site per tensor output (output, h[, c]) */
+    "aten::lstm", "aten::gru", "aten::rnn_tanh", "aten::rnn_relu",
+    /* fused inference kernels: only reached with models[].fused (else switched off) */
+    "aten::_transformer_encoder_layer_fwd", "aten::_native_multi_head_attention",
 };
+
+/* Fused fast paths that hide their inner operators. Unless the model sets
+ * `fused: true`, the prim::If that chooses each one is made to take its other
+ * branch (the unfused operators PyTorch runs in training or with grad). */
+const char *const kFusedOps[] = {
+    "aten::_transformer_encoder_layer_fwd", "aten::_native_multi_head_attention",
+    "aten::_transformer_decoder_only_layer_fwd", "aten::_native_decoder_only_multi_head_attention",
+};
+
+/* Names of the outputs of multi-output nodes ("" suffix for one output). */
+std::string output_suffix(const Node *n, size_t i)
+{
+    static const char *const rnn[] = {"out", "h", "c"};
+    std::string k = n->kind().toQualString();
+    if ((k == "aten::lstm" || k == "aten::gru" || k == "aten::rnn_tanh" || k == "aten::rnn_relu") && i < 3)
+        return std::string(".") + rnn[i];
+    if (k == "aten::_native_multi_head_attention" && i < 2) return i ? ".weights" : ".out";
+    return "." + std::to_string(i);
+}
 
 /* The model whose forward is running on this thread while its hook is set or
  * it is discovering sites; NULL otherwise (the fast path). */
@@ -109,37 +137,73 @@ void discover(nnfi_model *m, OpSite &op, const at::Tensor &x)
             op.first = m->disc_order++;
             op.sizes = x.sizes().vec();
             op.st = x.scalar_type();
+            if (!op.sizes.empty() && op.sizes[0] > 1 && !x.is_quantized())
+                op.value1 = x.detach().to(at::kCPU).clone();
         } else if (x.sizes().vec() != op.sizes || x.scalar_type() != op.st) {
             mark("shape or dtype changes between calls");
         }
         return;
     }
-    op.calls2++;
+    if (op.calls2++ > 0) { /* later calls: the batch must be where the first call had it */
+        auto s = x.sizes();
+        if (s.size() != op.sizes.size() || s[(size_t)op.bdim] != 2 * op.sizes[(size_t)op.bdim])
+            mark("per-sample shape depends on the batch");
+        return;
+    }
     if (op.calls1 == 0) return; /* only live with 2 rows: not reported */
     auto s = x.sizes();
-    if (op.sizes.empty() || op.sizes[0] != 1 || s.size() != op.sizes.size() || s[0] != 2)
-        return mark("no batch dimension");
-    for (size_t i = 1; i < s.size(); i++)
-        if (s[i] != op.sizes[i]) return mark("per-sample shape depends on the batch");
+    if (s.size() != op.sizes.size() || op.sizes.empty()) return mark("no batch dimension");
+    /* the one dimension that doubles from batch 1 to batch 2 */
+    int64_t d = -1;
+    for (size_t i = 0; i < s.size(); i++) {
+        if (s[i] == op.sizes[i]) continue;
+        if (d >= 0 || s[i] != 2 * op.sizes[i]) return mark("per-sample shape depends on the batch");
+        d = (int64_t)i;
+    }
+    if (d < 0) return mark("no batch dimension");
+    if (op.sizes[(size_t)d] == 1) {
+        op.bdim = d;
+        return;
+    }
+    if (d != 0) return mark("batch folded into a dimension other than 0");
+    /* [N * k, ...]: sample-major (rows s*k .. s*k+k-1 are sample s's) if the
+     * first k rows of batch 2 are batch 1's rows (sample 0 is the same input),
+     * and its k rows are not also found at stride 2 (sample-minor) */
+    if (!op.value1.defined()) return mark("batch folded into dimension 0 (quantized)");
+    int64_t k = op.sizes[0];
+    at::Tensor x2 = x.detach().to(at::kCPU);
+    auto near = [&](const at::Tensor &a) {
+        return at::allclose(a.to(at::kDouble), op.value1.to(at::kDouble), 1e-4, 1e-5, true);
+    };
+    bool major = near(x2.narrow(0, 0, k));
+    bool minor = near(x2.slice(0, 0, 2 * k, 2));
+    op.value1 = at::Tensor();
+    if (!major || minor) return mark("batch folded into dimension 0 in an order that cannot be told");
+    op.fold = k;
 }
 
 at::Tensor call_hook(nnfi_model *m, uint32_t si, const at::Tensor &x)
 {
     const nnfi_site &s = m->sites[si];
-    if (!x.defined() || x.scalar_type() != m->site_st[si] || x.dim() != s.ndim + 1 || x.size(0) != m->rows ||
+    int64_t bdim = m->site_bdim[si], fold = m->site_fold[si];
+    int64_t dims = fold > 1 ? s.ndim : s.ndim + 1; /* a folded site's per-sample shape is [fold, ...] */
+    if (!x.defined() || x.scalar_type() != m->site_st[si] || x.dim() != dims || x.size(bdim) != m->rows * fold ||
         (uint64_t)x.numel() != (uint64_t)m->rows * s.numel)
         throw std::runtime_error(std::string("nnfi torch host: site '") + s.name +
                                  "' got a tensor of another dtype or shape than at discovery");
     uint32_t t = m->counts[si]++;
-    /* a state may be the loop's initial value (a buffer, a constant): edit a copy */
-    at::Tensor y = s.kind == NNFI_SITE_STATE ? x.clone() : x;
+    /* a state may be the loop's initial value (a buffer, a constant), and a
+     * view (the output of transpose, view, select named in models[].ops)
+     * shares its memory with the viewed tensor: edit a copy */
+    at::Tensor y = s.kind == NNFI_SITE_STATE || x.is_view() ? x.clone() : x;
+    at::Tensor v = bdim ? y.movedim(bdim, 0) : y; /* a view: samples outermost */
     nnfi_status st;
-    if (y.is_contiguous()) {
-        st = m->hook(m->user, si, y.data_ptr(), (uint64_t)m->rows, t);
+    if (v.is_contiguous()) {
+        st = m->hook(m->user, si, v.data_ptr(), (uint64_t)m->rows, t);
     } else {
-        at::Tensor c = y.contiguous();
+        at::Tensor c = v.contiguous();
         st = m->hook(m->user, si, c.data_ptr(), (uint64_t)m->rows, t);
-        if (st == NNFI_OK) y.copy_(c); /* keep the original layout */
+        if (st == NNFI_OK) v.copy_(c); /* back through the view: the original layout stays */
     }
     if (st != NNFI_OK) {
         m->hook_st = st;
@@ -199,7 +263,7 @@ void collect(torch::jit::Block *b, const std::set<c10::Symbol> &kinds, std::vect
              std::vector<Node *> &loops)
 {
     for (Node *n : b->nodes()) {
-        if (kinds.count(n->kind()) && n->outputs().size() == 1 && is_tensor(n->output())) acts.push_back(n);
+        if (kinds.count(n->kind())) acts.push_back(n);
         if (n->kind() == c10::prim::Loop) loops.push_back(n);
         for (torch::jit::Block *sub : n->blocks()) collect(sub, kinds, acts, loops);
     }
@@ -216,22 +280,100 @@ Value *insert_site(torch::jit::Graph &g, Value *v, int64_t id)
 
 } // namespace
 
+nnfi_status resolve_ops(nnfi_model *m, const nnfi_model_cfg *cfg)
+{
+    m->fused = cfg->fused;
+    m->op_kinds.clear();
+    std::set<std::string> seen;
+    auto add = [&](const std::string &k) {
+        if (seen.insert(k).second) m->op_kinds.push_back(k);
+    };
+    if (!cfg->ops || cfg->ops_count == 0) {
+        for (const char *k : kActivationOps) add(k);
+        return NNFI_OK;
+    }
+    for (unsigned i = 0; i < cfg->ops_count; i++) {
+        std::string k = cfg->ops[i] ? cfg->ops[i] : "";
+        if (k == "default") {
+            for (const char *d : kActivationOps) add(d);
+            continue;
+        }
+        if (k.find("::") == std::string::npos) k = "aten::" + k;
+        bool known = false;
+        try {
+            known = !torch::jit::getAllOperatorsFor(c10::Symbol::fromQualString(k)).empty();
+        } catch (const std::exception &) {
+            known = false;
+        }
+        if (!known)
+            return NNFI_FAIL(NNFI_E_CONFIG, "torch host: model '%s': models[].ops[%u]: libtorch %s has no operator '%s'\n"
+                             "  hint: names are TorchScript node kinds as torch.jit.script(model).inlined_graph "
+                             "prints them (aten::softmax, quantized::linear), NAME for aten::NAME, or 'default'",
+                             cfg->name ? cfg->name : "?", i, TORCH_VERSION, k.c_str());
+        add(k);
+    }
+    return NNFI_OK;
+}
+
+namespace {
+
+/* Each fused operator's innermost enclosing prim::If takes its other branch
+ * (its condition value becomes a constant everywhere it is used): the unfused
+ * operators run instead, as in PyTorch with grad enabled or in training. */
+void switch_off_fused(nnfi_model *m, torch::jit::Graph &g)
+{
+    std::set<c10::Symbol> fused;
+    for (const char *k : kFusedOps) fused.insert(c10::Symbol::fromQualString(k));
+    std::vector<Node *> found;
+    std::function<void(torch::jit::Block *)> walk = [&](torch::jit::Block *b) {
+        for (Node *n : b->nodes()) {
+            if (fused.count(n->kind())) found.push_back(n);
+            for (torch::jit::Block *sub : n->blocks()) walk(sub);
+        }
+    };
+    walk(g.block());
+    for (Node *n : found) {
+        torch::jit::Block *b = n->owningBlock();
+        Node *owner = b ? b->owningNode() : nullptr;
+        if (!owner || owner->kind() != c10::prim::If || owner->blocks().size() != 2) continue;
+        bool in_then = owner->blocks()[0] == b;
+        /* the condition VALUE becomes the constant: TorchScript's early-return
+         * transform reuses it downstream as the "returned" flag */
+        torch::jit::WithInsertPoint ip(g.block()->nodes().front());
+        owner->input(0)->replaceAllUsesWith(g.insertConstant(!in_then));
+        m->unfused.push_back(join(module_path(n), n->kind().toUnqualString()));
+    }
+}
+
+} // namespace
+
 void rewrite(nnfi_model *m)
 {
     std::shared_ptr<torch::jit::Graph> g = m->module.get_method("forward").graph();
     torch::jit::Inline(*g);
+    if (!m->fused) switch_off_fused(m, *g);
     std::set<c10::Symbol> kinds;
-    for (const char *k : kActivationOps) kinds.insert(c10::Symbol::fromQualString(k));
+    for (const std::string &k : m->op_kinds) kinds.insert(c10::Symbol::fromQualString(k));
     std::vector<Node *> acts, loops;
     collect(g->block(), kinds, acts, loops);
 
+    int64_t node = 0;
     for (Node *n : acts) {
-        OpSite op;
-        op.base = join(module_path(n), n->kind().toUnqualString());
-        op.kind = NNFI_SITE_ACTIVATION;
+        std::vector<Value *> outs;
+        for (Value *v : n->outputs())
+            if (is_tensor(v)) outs.push_back(v);
+        if (outs.empty()) continue;
         torch::jit::WithInsertPoint ip(n->next());
-        insert_site(*g, n->output(), (int64_t)m->ops.size());
-        m->ops.push_back(op);
+        for (Value *v : outs) {
+            OpSite op;
+            op.base = join(module_path(n), n->kind().toUnqualString());
+            if (n->outputs().size() > 1) op.suffix = output_suffix(n, v->offset());
+            op.node = node;
+            op.kind = NNFI_SITE_ACTIVATION;
+            insert_site(*g, v, (int64_t)m->ops.size());
+            m->ops.push_back(op);
+        }
+        node++;
     }
     int j = 0;
     for (Node *loop : loops) {
@@ -285,7 +427,8 @@ nnfi_status discover_sites(nnfi_model *m)
         if (op.calls1 == 0) continue; /* never called: dead branch */
         if (!op.bad && op.calls2 == 0) op.bad = true, op.why = "not called with batch 2";
         if (!op.bad && !map_dtype(op.st, &dt)) op.bad = true, op.why = std::string("dtype ") + c10::toString(op.st);
-        if (!op.bad && (int64_t)op.sizes.size() - 1 > NNFI_SITE_MAX_DIMS) op.bad = true, op.why = "too many dims";
+        if (!op.bad && (int64_t)op.sizes.size() - (op.fold > 1 ? 0 : 1) > NNFI_SITE_MAX_DIMS)
+            op.bad = true, op.why = "too many dims";
         if (op.bad) {
             m->skipped.push_back(op.base + " (" + op.why + ")");
             continue;
@@ -294,13 +437,24 @@ nnfi_status discover_sites(nnfi_model *m)
     }
     std::sort(live.begin(), live.end(), [m](size_t a, size_t b) { return m->ops[a].first < m->ops[b].first; });
     std::map<std::string, int> seen;
+    std::map<std::pair<std::string, int64_t>, int> node_k; /* the outputs of one node share their k */
     std::set<std::string> names;
     for (const nnfi_site &s : m->sites) names.insert(s.name);
+    m->site_bdim.assign(m->sites.size(), 0);
+    m->site_fold.assign(m->sites.size(), 1);
     for (size_t i : live) {
         OpSite &op = m->ops[i];
-        int k = seen[op.base]++;
+        int k;
+        if (op.kind == NNFI_SITE_ACTIVATION) {
+            auto key = std::make_pair(op.base, op.node);
+            auto it = node_k.find(key);
+            k = it != node_k.end() ? it->second : (node_k[key] = seen[op.base]++);
+        } else {
+            k = seen[op.base]++;
+        }
         std::string name = op.base;
         if (op.kind == NNFI_SITE_ACTIVATION || k > 0) name += "#" + std::to_string(k);
+        name += op.suffix;
         if (name.size() >= NNFI_SITE_NAME_MAX || names.count(name)) {
             m->skipped.push_back(name + " (name too long or taken)");
             continue;
@@ -311,10 +465,14 @@ nnfi_status discover_sites(nnfi_model *m)
         std::snprintf(s.name, sizeof s.name, "%s", name.c_str());
         s.kind = op.kind;
         map_dtype(op.st, &s.dtype);
-        s.ndim = (int)op.sizes.size() - 1;
+        /* per-sample shape: without the batch dimension, or [fold, ...] */
+        std::vector<int64_t> per;
+        for (size_t d = 0; d < op.sizes.size(); d++)
+            if (op.fold > 1 || (int64_t)d != op.bdim) per.push_back(op.sizes[d]);
+        s.ndim = (int)per.size();
         s.numel = 1;
         for (int d = 0; d < s.ndim; d++) {
-            s.shape[d] = op.sizes[(size_t)d + 1];
+            s.shape[d] = per[(size_t)d];
             s.numel *= (uint64_t)s.shape[d];
         }
         s.data = nullptr;
@@ -322,6 +480,8 @@ nnfi_status discover_sites(nnfi_model *m)
         op.site = (int32_t)m->sites.size();
         m->sites.push_back(s);
         m->site_st.push_back(op.st);
+        m->site_bdim.push_back(op.bdim);
+        m->site_fold.push_back(op.fold);
     }
     m->counts.assign(m->sites.size(), 0u);
     return NNFI_OK;

@@ -47,6 +47,8 @@ struct Cuts; /* torch_cuts.cpp */
  * nnfi_model::ops). */
 struct OpSite {
     std::string base; /* "<path>.<op>" or "<path>.loop<j>.<var>" */
+    std::string suffix; /* output of a multi-output node: ".out", ".h", ".c", ".1", ...; "" otherwise */
+    int64_t node = -1;  /* activation: index of the node it follows (outputs of one node share it) */
     nnfi_site_kind kind = NNFI_SITE_ACTIVATION;
     /* discovery */
     int64_t calls1 = 0, calls2 = 0;
@@ -54,7 +56,12 @@ struct OpSite {
     bool bad = false;
     std::string why;
     std::vector<int64_t> sizes; /* run 1 (batch 1) */
+    at::Tensor value1;          /* run 1's tensor when dim 0 is not 1 (to tell a folded batch's layout) */
     c10::ScalarType st = c10::ScalarType::Undefined;
+    /* where the batch is: dimension bdim of the tensor follows it (the hook
+     * gets the tensor with bdim moved to the front), or dim 0 holds `fold`
+     * rows per sample, sample-major (e.g. attention's [N * heads, L, S]) */
+    int64_t bdim = 0, fold = 1;
     int32_t site = -1; /* index in nnfi_model::sites, -1: not a site */
 };
 
@@ -131,6 +138,10 @@ struct nnfi_model {
     std::vector<nnfi_torch::OpSite> ops;
     std::vector<nnfi_site> sites;
     std::vector<c10::ScalarType> site_st; /* per site */
+    std::vector<int64_t> site_bdim, site_fold; /* per site: OpSite::bdim / fold (0 / 1 for non-activations) */
+    std::vector<std::string> op_kinds; /* qualified operator kinds whose outputs become sites (resolve_ops) */
+    bool fused = false;                /* keep the fused transformer kernels (models[].fused) */
+    std::vector<std::string> unfused;  /* fused operators whose fast path was switched off */
     std::vector<uint32_t> counts;         /* per site: calls in the current forward */
     std::vector<int64_t> input_shape;     /* per sample */
     uint64_t input_numel = 0;
@@ -219,8 +230,13 @@ private:
     nnfi_model *prev_;
 };
 
-/* Inlines forward's graph and inserts the nnfi::site ops (m->ops). Before the
- * first forward. */
+/* m->op_kinds and m->fused from cfg (ops: "default", "NS::NAME", "NAME" =
+ * aten::NAME); NNFI_E_CONFIG naming the model and the operator when libtorch
+ * has no operator of that kind. */
+nnfi_status resolve_ops(nnfi_model *m, const nnfi_model_cfg *cfg);
+
+/* Inlines forward's graph, switches off fused fast paths (unless m->fused)
+ * and inserts the nnfi::site ops (m->ops). Before the first forward. */
 void rewrite(nnfi_model *m);
 
 /* Two discovery forwards (batch 1 and 2) -> live activation/state sites
