@@ -4,14 +4,23 @@
  * which of the inserted sites are live.
  *
  * The rewrite: before the first forward the forward graph is inlined
- * (torch::jit::Inline) and nnfi::site(x, id) is inserted
- *   - after every node whose kind is in kActivationOps (conv, linear, matmul,
- *     batch/layer norm, activation functions, quantize_per_tensor and the
- *     quantized:: conv/linear/add ops), named "<module path>.<op>#<k>":
- *     module path from the node's inlined call stack ("" at top level, then no
- *     leading dot), op = the node kind without namespace, k = 0,1,.. among live
- *     sites with the same "<path>.<op>" in call order. Examples: "conv1.conv2d#0",
- *     "relu#1" (F.relu in forward itself), "fc.linear#0".
+ * (torch::jit::Inline); unless the model keeps them (models[].fused), fused
+ * fast paths are switched off (kFusedOps: the condition of the prim::If that
+ * chooses aten::_transformer_encoder_layer_fwd / _native_multi_head_attention
+ * becomes the constant that takes the other, unfused branch, wherever that
+ * value is used: TorchScript's early-return transform reuses it as the
+ * "returned" flag); then nnfi::site(x, id) is inserted
+ *   - after every node whose kind is in m->op_kinds (resolve_ops: models[].ops,
+ *     "default" = kActivationOps: conv, linear, matmul, batch/layer norm,
+ *     activation functions, quantize_per_tensor, the quantized:: conv/linear/add
+ *     ops, lstm/gru/rnn), on each of its tensor outputs, named
+ *     "<module path>.<op>#<k>[<suffix>]": module path from the node's inlined
+ *     call stack ("" at top level, then no leading dot), op = the node kind
+ *     without namespace, k = 0,1,.. among live nodes with the same
+ *     "<path>.<op>" in call order, suffix only for a node with several outputs
+ *     (".out", ".h", ".c" for recurrent ops, ".<i>" otherwise). Examples:
+ *     "conv1.conv2d#0", "relu#1" (F.relu in forward itself), "fc.linear#0",
+ *     "rnn.lstm#0.c".
  *   - at the top of the body of every prim::Loop, on each loop-carried tensor
  *     (the membrane potentials of a scripted SNN time loop), kind STATE, named
  *     "<module path>.loop<j>.<var>" where j numbers the loops that carry a
@@ -21,12 +30,19 @@
  *   The rewrite must happen before the first forward: the executor caches an
  *   optimized copy of the graph on the first call and ignores later edits.
  *
- * Discovery: two forwards (batch 1, then batch 2, deterministic input) find
- * the live sites (a site in an untaken branch is never called and is not
- * reported), their per-sample shape and dtype (shape without dim 0, which
- * must follow the batch), n_classes, and the site order. Sites whose tensor
- * has no batch dimension, changes shape between calls, or has an unmapped
- * dtype are skipped (see nnfi_host_torch_info). Quantized activations
+ * Discovery: two forwards (batch 1, then batch 2, deterministic input; sample
+ * 0 is the same in both) find the live sites (a site in an untaken branch is
+ * never called and is not reported), their per-sample shape and dtype,
+ * n_classes, and the site order. The batch is the one dimension that doubles:
+ *   - a dimension of size 1 in batch 1 (bdim; usually 0, an LSTM's [T, N, H]
+ *     output and [layers, N, H] states have it at 1): per-sample shape = the
+ *     others, in order;
+ *   - dim 0 of size k > 1 (fold = k: attention's [N * heads, L, S]), when
+ *     batch 2's first k rows equal batch 1's (within 1e-4) and its rows at
+ *     stride 2 do not: sample-major, per-sample shape [k, ...].
+ * Sites whose tensor has no batch dimension, changes shape between calls, is
+ * folded in another order, or has an unmapped dtype are skipped (see
+ * nnfi_host_torch_info). Quantized activations
  * (quint8/qint8/qint32) are sites of dtype U8/I8/I32: the hook edits the
  * integer storage in place.
  *
@@ -37,11 +53,16 @@
  * hook, the kernel counts the site's calls in this forward (t; every counter
  * resets at the start of forward), checks the tensor against the discovered
  * dtype/shape, and calls hook(user, site, data, rows, t) on its contiguous
- * storage: in place for a contiguous tensor; for a strided one (e.g.
- * channels-last quantized conv output) on a contiguous copy written back into
- * the original, so the layout (and the fault-free arithmetic) never changes.
- * A STATE tensor is cloned first: the initial value of a loop-carried tensor
- * may be a buffer or a constant, and an edit must not outlive the forward. The
+ * storage with the samples outermost: in place for a contiguous tensor with
+ * the batch at dim 0 (or folded into it); otherwise (a strided tensor such as
+ * a channels-last quantized conv output, or bdim > 0: the view
+ * movedim(bdim, 0)) on a contiguous copy written back through the view into
+ * the original, so the layout (and the fault-free arithmetic) never changes
+ * and a fault on sample s changes only sample s. A STATE tensor is cloned
+ * first (the initial value of a loop-carried tensor may be a buffer or a
+ * constant, and an edit must not outlive the forward), and so is a view (the
+ * output of transpose/view/select in models[].ops shares the viewed tensor's
+ * memory). The
  * op is registered with AliasAnalysisKind::CONSERVATIVE so the JIT neither
  * removes nor reorders it. A hook that fails aborts the forward (HookAbort);
  * forward returns the hook's status with the hook's message.
