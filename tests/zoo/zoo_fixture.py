@@ -6,7 +6,7 @@ Usage: /usr/bin/python3 tests/zoo/zoo_fixture.py BUILD_ZOO_PY MODELS_DIR FIXTURE
 
   1. runs campaigns/models/build_zoo.py MODELS_DIR with this interpreter (the
      driver skips models that are up to date: a second run takes a second; a
-     first one about four minutes on two cores);
+     first one about ten minutes on two cores);
   2. writes FIXTURE_DIR/bad_eval_14x14.h5: an eval set whose images are
      float32 [16, 1, 14, 14] (196 values per sample, the zoo models take 784),
      labels int64 [16], for the worker's refusal of a mismatched eval set.
@@ -23,8 +23,9 @@ def main():
     rc = subprocess.call([sys.executable, build_zoo, models])
     if rc != 0:
         sys.exit(f"zoo_fixture: {build_zoo} {models} failed with status {rc}")
-    for f in ("cnn.pt", "snn.pt", "qcnn.pt", "pcnn.pt", "fashion_mnist_test.h5",
-              "cnn.json", "snn.json", "qcnn.json", "pcnn.json"):
+    for f in ("cnn.pt", "snn.pt", "qcnn.pt", "pcnn.pt", "vit.pt", "charlm.pt",
+              "fashion_mnist_test.h5", "fortunes_test.h5",
+              "cnn.json", "snn.json", "qcnn.json", "pcnn.json", "vit.json", "charlm.json"):
         if not os.path.exists(os.path.join(models, f)):
             sys.exit(f"zoo_fixture: the driver did not write {os.path.join(models, f)}")
 
