@@ -45,6 +45,8 @@ import h5py
 import numpy as np
 import pandas as pd
 
+from . import journal as _journal
+
 __all__ = [
     "NnfiFileError",
     "Results",
@@ -178,7 +180,7 @@ def _provenance(f: h5py.File) -> dict:
     prov = {k: _py(v) for k, v in f.attrs.items()}
     if "config_hash" in prov:
         prov["config_hash_hex"] = f"{int(prov['config_hash']):016x}"
-    prov["progress"] = {k: _py(v) for k, v in f["progress"].attrs.items()} if "progress" in f else {}
+    prov["progress"] = {k: _py(v) for k, v in _journal.progress(f).items()}
     prov["trials"] = int(f["trials/done"].shape[0])
     return prov
 
@@ -283,13 +285,14 @@ def _trials(
     unknown = [n for n in names if n not in cols.index]
     if unknown:
         raise KeyError(f"no /trials column {unknown}; the file has {list(cols.index)}")
-    done = tr["done"][()]
+    jn = _journal.read_journal(f)  # checkpoints of a running or killed campaign not yet folded into the file
+    done = _journal.overlay(jn, "done", tr["done"][()])
     sel = np.flatnonzero(done) if done_only else slice(None)
     scale = [k for k in tr if isinstance(tr[k], h5py.Dataset) and _is_scale(tr[k])]
     index = tr[scale[0]][()][sel] if scale else np.arange(done.shape[0], dtype=np.uint64)[sel]
     # the id columns first, the others in file order (h5py lists them by name)
     names = [n for n in _ID_COLUMNS if n in names] + [n for n in names if n not in _ID_COLUMNS]
-    data = {n: tr[n][()][sel] for n in names}
+    data = {n: _journal.overlay(jn, n, tr[n][()])[sel] for n in names}
     df = pd.DataFrame(data, index=pd.Index(index, name=scale[0] if scale else "trial"))
 
     # joins, by position: row t belongs to the point whose planned range
@@ -432,18 +435,19 @@ def faults(path: str | os.PathLike) -> pd.DataFrame:
     `<col>_label` for each categorical column (op, transient, scope).
     An empty frame when the file holds no fault lists."""
     with open_file(path) as f:
-        if "faults" not in f:
+        jn = _journal.read_journal(f)
+        if "faults" not in f and jn is None:
             return pd.DataFrame()
-        g = f["faults"]
-        df = pd.DataFrame({k: g[k][()] for k in g if isinstance(g[k], h5py.Dataset)})
+        g = f["faults"] if "faults" in f else {}
+        df = pd.DataFrame(_journal.fault_columns(f, jn))
         if df.empty:
             return df
         df = df.sort_values("trial", kind="stable").reset_index(drop=True)
         t = df["trial"].to_numpy()
-        e = f["trials/experiment"][()][t]
+        e = _journal.overlay(jn, "experiment", f["trials/experiment"][()])[t]
         exps = _experiments(f)
         df.insert(1, "experiment", e)
-        df.insert(2, "point", f["trials/point"][()][t])
+        df.insert(2, "point", _journal.overlay(jn, "point", f["trials/point"][()])[t])
         df.insert(3, "model", exps["model"].to_numpy()[e.astype(np.int64)])
         sites_ = _sites(f, None)
         key = pd.MultiIndex.from_arrays([sites_["model"].to_numpy(), sites_.index.to_numpy().astype(np.int64)])
@@ -475,6 +479,7 @@ def dataset(path: str | os.PathLike, group: str = "trials", done_only: bool = Fa
         exps = _experiments(f)
         pts = _points(f, exps)
         prov = _provenance(f)
+        jn = _journal.read_journal(f)
     # h5netcdf opened here, not by xarray, to pass locking=False: HDF5 refuses
     # a second open of a file with another locking setting than the first
     try:
@@ -493,6 +498,10 @@ def dataset(path: str | os.PathLike, group: str = "trials", done_only: bool = Fa
         ds = ds.rename_dims(dict(zip(ds["logits"].dims, ("sample", "class"))))
     elif len(phony) == 1:
         ds = ds.rename_dims({phony[0]: "row"})
+    if group.strip("/") == "trials" and jn is not None:  # lay the unfolded checkpoints over the file's rows
+        for name in list(ds.data_vars):
+            if any(name == n for n, _ in jn.trial_cols):
+                ds[name] = (ds[name].dims, _journal.overlay(jn, name, ds[name].values), ds[name].attrs)
     if group.strip("/") == "trials":
         dim = ds["done"].dims[0]
         pos, outside = _row_points(ds[dim].values.astype(np.int64), pts)

@@ -4,8 +4,11 @@
  * (src/plugins/results_h5/h5_reader.c) is the only code that knows HDF5.
  *
  * The file is opened read-only and without a file lock, so it may be one a
- * run is still writing (the writer keeps it closed between checkpoints and
- * replaces it by rename(): an open reader keeps the version it opened).
+ * run is still writing (the writer keeps it closed between updates and
+ * replaces it by rename(): an open reader keeps the version it opened). The
+ * checkpoint journal PATH.journal of a running or killed campaign is read at
+ * open and laid over the file: info, /trials blocks and /faults (merge) show
+ * every checkpointed row.
  *
  * Lifecycle: nnfi_h5_open() -> reads -> nnfi_h5_file_close(). Not
  * thread-safe. Errors are nnfi statuses naming the file and what failed.
@@ -37,9 +40,12 @@ typedef struct nnfi_h5_file_info {
     const char *nnfi_version, *git_sha, *created, *campaign, *config, *config_path;
     const char *slurm_job_id, *slurm_array_job_id, *slurm_array_task_id;
     uint64_t trials; /* rows of /trials (the plan's total trials) */
-    /* /progress (0 and NULL when absent) */
+    /* /progress (0 and NULL when absent), counting the journal's checkpoints */
     uint64_t progress_done, checkpoints;
     const char *last_checkpoint;
+    /* checkpoints (and their rows) read from PATH.journal, not yet folded
+     * into the file: a running or killed campaign */
+    uint64_t journal_checkpoints, journal_rows;
 } nnfi_h5_file_info;
 
 /* Open `path` and read its provenance. Refused (NNFI_E_IO, `hint` after

@@ -27,15 +27,23 @@
  *                    scope, when, t_first, t_last), attributes as for /trials
  *   /progress        attributes: trials_done, checkpoints, last_checkpoint
  *
- * Durability: the file is CLOSED between checkpoints and never changed in
- * place. Rows and faults are buffered in memory by put_rows/put_faults and
- * written by checkpoint(), which copies PATH to PATH.ckpt, writes the copy,
- * fsyncs it and rename()s it over PATH (add_sites/add_golden alike; create()
- * builds PATH.ckpt and publishes it whole). A kill -9, a full disk or a
- * file-size limit at any moment leaves PATH holding every row of the last
- * complete checkpoint, and resume() continues from the `done` column. A
- * checkpoint needs free space for a second copy of the file. create() refuses
- * a symbolic link at PATH; resume() follows one to the real file.
+ * Durability: the file is CLOSED between updates and never changed in
+ * place. Rows and faults are buffered in memory by put_rows/put_faults;
+ * checkpoint() appends them as one checksummed record to the journal
+ * PATH.journal and fsyncs it (src/plugins/results_h5/h5_journal.h), so a
+ * checkpoint costs the new rows, not the file. The journal is folded into
+ * PATH at close(), at resume(), and whenever its records reach twice the
+ * size of PATH (at least 64 MiB; NNFI_FOLD_MB=N sets N MiB, 0 folds at every
+ * checkpoint): a fold copies PATH to PATH.ckpt, writes the rows into the
+ * copy, fsyncs it and rename()s it over PATH (add_sites/add_golden alike;
+ * create() builds PATH.ckpt and publishes it whole), so folds cost O(file)
+ * but happen O(log) times as a file grows. A kill -9, a full disk or a
+ * file-size limit at any moment leaves PATH plus the whole records of
+ * PATH.journal holding every row of the last complete checkpoint; readers
+ * (nnfi/h5_reader.h, the analysis package) lay the journal over the file,
+ * and resume() folds it and continues from the `done` column. A fold needs
+ * free space for a second copy of the file. create() refuses a symbolic link
+ * at PATH; resume() follows one to the real file.
  *
  * The file uses the HDF5 1.10 format (free-space tracking across opens keeps
  * frequently checkpointed files small): readers need HDF5 >= 1.10.
@@ -98,12 +106,28 @@ nnfi_status nnfi_h5_put_faults(nnfi_h5_results *r, uint64_t trial, const nnfi_fa
 /* Write everything buffered and close the file again (see Durability). */
 nnfi_status nnfi_h5_checkpoint(nnfi_h5_results *r);
 
-/* Checkpoint and free. NULL is fine. Returns the checkpoint's status. */
+/* What the checkpoints of this writer cost so far (wall time and bytes). */
+typedef struct nnfi_h5_checkpoint_stats {
+    uint64_t checkpoints;        /* records appended to the journal */
+    double checkpoint_s;         /* wall time of the appends (build, write, fsync) */
+    uint64_t journal_bytes;      /* bytes appended */
+    uint64_t folds;              /* folds of the journal into the file */
+    double fold_s;               /* wall time of the folds */
+    uint64_t fold_bytes;         /* bytes of result file the folds copied and wrote */
+    double last_checkpoint_s;    /* the latest append */
+    uint64_t last_checkpoint_bytes;
+} nnfi_h5_checkpoint_stats;
+
+const nnfi_h5_checkpoint_stats *nnfi_h5_stats(const nnfi_h5_results *r);
+
+/* Checkpoint, fold the journal into the file, remove the journal and free.
+ * NULL is fine. Returns the first failure (the journal then stays: readers
+ * and resume() still see every checkpointed row). */
 nnfi_status nnfi_h5_close(nnfi_h5_results *r);
 
-/* Read a whole /trials column as written in the file (its native type, one
- * value per planned trial) into out. Buffered rows are not included: call
- * after resume() or checkpoint(). */
+/* Read a whole /trials column as checkpointed (the file with its journal laid
+ * over it; its native type, one value per planned trial) into out. Buffered
+ * rows are not included: call after resume() or checkpoint(). */
 nnfi_status nnfi_h5_read_column(nnfi_h5_results *r, const char *name, void *out);
 
 /* Trials marked done so far (written or buffered). */

@@ -46,7 +46,7 @@ typedef struct inspect {
     char nnfi_version[64], git_sha[64], created[64], config_path[1024], campaign[256], last_checkpoint[64];
     char slurm_job[64], slurm_array_job[64], slurm_array_task[64];
     int32_t schema, world_size;
-    uint64_t seed, hash, total, progress_done, checkpoints;
+    uint64_t seed, hash, total, progress_done, checkpoints, journal_checkpoints, journal_rows;
     size_t n_exp, n_pts;
     experiment_info *exp;
     point_stats *pts;
@@ -81,6 +81,8 @@ static nnfi_status read_meta(inspect *in)
     COPY_TEXT(in->last_checkpoint, info->last_checkpoint);
     in->progress_done = info->progress_done;
     in->checkpoints = info->checkpoints;
+    in->journal_checkpoints = info->journal_checkpoints;
+    in->journal_rows = info->journal_rows;
     in->total = info->trials;
 
     nnfi_h5_plan_tables t;
@@ -239,9 +241,9 @@ static void print_json(const inspect *in)
     json_opt_str("last_checkpoint", in->last_checkpoint);
     uint64_t done = 0;
     for (size_t e = 0; e < in->n_exp; e++) done += in->exp[e].done;
-    printf(",\n  \"checkpoints\": %" PRIu64 ",\n  \"trials_done\": %" PRIu64 ",\n  \"trials\": %" PRIu64
-           ",\n  \"experiments\": [",
-           in->checkpoints, done, in->total);
+    printf(",\n  \"checkpoints\": %" PRIu64 ",\n  \"journal_checkpoints\": %" PRIu64 ",\n  \"trials_done\": %" PRIu64
+           ",\n  \"trials\": %" PRIu64 ",\n  \"experiments\": [",
+           in->checkpoints, in->journal_checkpoints, done, in->total);
     for (size_t e = 0; e < in->n_exp; e++) {
         const experiment_info *x = &in->exp[e];
         printf("%s\n    {\"index\": %zu, \"name\": ", e ? "," : "", e);
@@ -319,6 +321,10 @@ static void print_table(const inspect *in)
     if (in->slurm_array_job[0]) printf("  array %s_%s", in->slurm_array_job, in->slurm_array_task[0] ? in->slurm_array_task : "?");
     printf("\nprogress    %" PRIu64 " / %" PRIu64 " trials done, %" PRIu64 " checkpoint(s)%s%s\n", done, in->total,
            in->checkpoints, in->last_checkpoint[0] ? ", last " : "", in->last_checkpoint);
+    if (in->journal_checkpoints)
+        printf("journal     %" PRIu64 " checkpoint(s), %" PRIu64 " rows in %s.journal, not yet folded into the file "
+               "(a running or killed campaign; --resume folds them)\n",
+               in->journal_checkpoints, in->journal_rows, in->path);
     for (size_t e = 0; e < in->n_exp; e++) {
         const experiment_info *x = &in->exp[e];
         printf("\nexperiment %zu '%s' (model %s): %" PRIu64 " / %" PRIu64 " trials done\n", e, x->name, x->model,

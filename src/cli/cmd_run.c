@@ -181,6 +181,10 @@ int cmd_run(int argc, char **argv)
         printf("nnfi run: %llu trials in %.2f s (%.1f trials/s) on %d rank(s); %llu/%llu done -> %s\n",
                (unsigned long long)res.trials_ran, res.seconds, res.seconds > 0 ? (double)res.trials_ran / res.seconds : 0,
                size, (unsigned long long)res.done, (unsigned long long)res.total, res.output);
+        double wall = res.seconds + res.close_s;
+        printf("nnfi run: result file: %llu checkpoint(s) %.3f s, %llu fold(s) %.3f s: %.2f%% of rank 0's %.2f s\n",
+               (unsigned long long)res.checkpoints, res.checkpoint_s, (unsigned long long)res.folds, res.fold_s,
+               wall > 0 ? 100 * (res.checkpoint_s + res.fold_s) / wall : 0.0, wall);
     }
     if (res.rank == 0 && res.end == NNFI_RUN_COMPLETE && !opt.quiet) {
         /* the one-screen summary is the file's own, as 'nnfi inspect' shows it */

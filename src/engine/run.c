@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "coordinator.h"
 #include "nnfi/comm.h"
@@ -25,6 +26,13 @@
 #include "nnfi/plan.h"
 #include "nnfi/topology.h"
 #include "nnfi/worker.h"
+
+static double run_now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 /* The caller's stop flag (nnfi_run_options.stop): the signal number once a
  * stop was asked for, else 0. The CLI's signal handlers set it. */
@@ -197,8 +205,15 @@ nnfi_status nnfi_campaign_run(nnfi_comm *comm, const nnfi_run_options *opt, nnfi
                                     out, opt->on_progress, opt->progress_user};
         nnfi_coordinator_result cr;
         st = nnfi_coordinate(&ca, &cr);
+        nnfi_h5_checkpoint_stats ck = *nnfi_h5_stats(h5);
+        double c0 = run_now_s();
         nnfi_status cs = nnfi_h5_close(h5);
+        double close_s = run_now_s() - c0; /* the last checkpoint and the final fold */
         h5 = NULL;
+        res->checkpoints = ck.checkpoints;
+        res->folds = ck.folds + 1;
+        res->checkpoint_s = ck.checkpoint_s;
+        res->fold_s = ck.fold_s + close_s;
         if (st == NNFI_OK) st = cs;
         /* ranks that never answered would hang the comm's finalize: the
          * caller ends the job instead (nnfi_comm_abort, after the message) */
@@ -211,6 +226,7 @@ nnfi_status nnfi_campaign_run(nnfi_comm *comm, const nnfi_run_options *opt, nnfi
         res->done = cr.done;
         res->total = cr.total;
         res->seconds = cr.seconds;
+        res->close_s = close_s;
     } else {
         st = nnfi_rank_work(comm, w, stop_flag);
         if (*stop_flag) *end = NNFI_RUN_INTERRUPTED;

@@ -56,7 +56,9 @@ import h5py
 import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "analysis"))
 import nnfitest  # noqa: E402
+from nnfi_analysis import journal as njournal  # noqa: E402  (rows of checkpoints not yet folded into the file)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 CAMPAIGN = os.path.join(HERE, "drill.yaml")
@@ -119,18 +121,30 @@ def run_args(out, *extra, campaign=CAMPAIGN):
 
 
 def trial_columns(path):
+    """Every non-volatile /trials column as a reader sees it: the file with
+    its checkpoint journal (PATH.journal) laid over it."""
     with h5py.File(path, "r") as f:
-        return {k: f["trials"][k][()] for k in f["trials"] if k not in VOLATILE}
+        j = njournal.read_journal(f)
+        return {k: njournal.overlay(j, k, f["trials"][k][()]) for k in f["trials"] if k not in VOLATILE}
 
 
 def fault_rows(path):
-    """/faults as a sorted list of row tuples (its order is checkpoint order)."""
+    """/faults (file, then journal) as a sorted list of row tuples (its order is checkpoint order)."""
     with h5py.File(path, "r") as f:
-        if "faults" not in f:
-            return []
-        names = ["trial"] + sorted(k for k in f["faults"] if k != "trial")
-        cols = [f["faults"][k][()] for k in names]
-    return sorted(zip(*[c.tolist() for c in cols]))
+        cols = njournal.fault_columns(f)
+    if not cols:
+        return []
+    names = ["trial"] + sorted(k for k in cols if k != "trial")
+    return sorted(zip(*[cols[k].tolist() for k in names]))
+
+
+def copy_result(src, dst):
+    """Copy a result file with its checkpoint journal."""
+    shutil.copy(src, dst)
+    if os.path.exists(src + ".journal"):
+        shutil.copy(src + ".journal", dst + ".journal")
+    elif os.path.exists(dst + ".journal"):
+        os.remove(dst + ".journal")
 
 
 def same_rows(a, b, rows=None):
@@ -153,7 +167,7 @@ def wait_done(path, more_than, deadline_s=60):
         time.sleep(0.05)
         try:
             with h5py.File(path, "r") as f:
-                if int(f["trials"]["done"][()].sum()) > more_than:
+                if int(njournal.overlay_trials(f, "done").sum()) > more_than:
                     return True
         except Exception:
             pass
@@ -225,6 +239,10 @@ def reference(ranks=0):
 
 
 def kill_drill(every="0.05", trial_phase=False):
+    """trial_phase (ckptkill): the even moments run with NNFI_FOLD_MB=0, so
+    every checkpoint also folds the journal into the file (kills inside the
+    copy-fsync-rename), the odd ones with the default (kills inside journal
+    appends)."""
     seed = args.seed if args.seed is not None else int(time.time()) % 100000
     print(f"kill drill: seed {seed} (rerun with --seed {seed}), {args.count} moments per mode, "
           f"checkpoint every {every} s", flush=True)
@@ -239,12 +257,14 @@ def kill_drill(every="0.05", trial_phase=False):
         for i in range(args.count):
             path = os.path.join(work, f"kill{ranks}_{i}.h5")
             cmd = cmd_of(run_args(path, "--checkpoint-every", every), ranks)
+            fold_every = trial_phase and i % 2 == 0
+            run_env = dict(env, NNFI_FOLD_MB="0") if fold_every else env
             for attempt in range(8):
                 # trial_phase: after start-up (about a third of a run here), before the end
                 at = rng.uniform(0.35 * secs, 0.95 * secs) if trial_phase else rng.uniform(0.0, secs)
                 if os.path.exists(path):
                     os.remove(path)
-                p = subprocess.Popen(cmd, env=env, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                p = subprocess.Popen(cmd, env=run_env, cwd=work, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                      start_new_session=True)
                 t0, ended = time.time(), None
                 while time.time() - t0 < at:
@@ -265,7 +285,7 @@ def kill_drill(every="0.05", trial_phase=False):
                 print(f"{label}, drill {i}: the job ended ({ended:.2f} s, rc {p.returncode}) before the moment "
                       f"{at:.3f} s: moments now within {ended:.2f} s, drawn again")
                 secs = min(secs, ended)
-            what = f"{label}, drill {i}: kill -9 at {at:.3f} s"
+            what = f"{label}, drill {i}{' (a fold at every checkpoint)' if fold_every else ''}: kill -9 at {at:.3f} s"
             check(p.returncode == -signal.SIGKILL, f"{what}: the job was killed (rc {p.returncode})")
             if not os.path.exists(path):
                 phases["before the file existed"] += 1
@@ -375,14 +395,17 @@ def rankloss_drill():
 # ----------------------------------------------------------------- fsize --
 
 
-def fsize_case(label, path, limit_bytes=None):
-    """Run until the write fails (a size limit or a full file system)."""
+def fsize_case(label, path, limit_bytes=None, fold_every=False):
+    """Run until the write fails (a size limit or a full file system);
+    fold_every: NNFI_FOLD_MB=0 (every checkpoint folds the journal into the file)."""
     def limit():
         signal.signal(signal.SIGXFSZ, signal.SIG_DFL)  # as a shell leaves it: nnfi must cope itself
         if limit_bytes:
             resource.setrlimit(resource.RLIMIT_FSIZE, (limit_bytes, limit_bytes))
     # a singleton's MPI start keeps its PMIx data in shared-memory files, which the limit would break
     e = dict(env, PMIX_MCA_gds="hash")
+    if fold_every:
+        e["NNFI_FOLD_MB"] = "0"
     p = subprocess.run(cmd_of(run_args(path, "--checkpoint-every", "0.05")), env=e, cwd=work,
                        capture_output=True, text=True, timeout=120, preexec_fn=limit)
     print(p.stderr)
@@ -400,28 +423,35 @@ def fsize_drill():
     with h5py.File(probe, "r") as f:
         pass
     full = os.path.getsize(probe)
-    path = os.path.join(work, "fsize.h5")
-    # the skeleton (sites, golden logits) is most of the file, and a checkpoint needs room for its
-    # copy's growth: find a limit between that stops the run part way
-    p = None
-    for frac in (1.3, 1.2, 1.4, 1.1, 1.5, 1.7, 2.0, 1.0):
-        if os.path.exists(path):
-            os.remove(path)
-        limit_bytes = int(full * frac)
-        print(f"ulimit -f {limit_bytes // 1024} KiB ({limit_bytes} bytes; the complete file has {full})")
-        p = fsize_case(f"file-size limit {limit_bytes} B", path, limit_bytes)
-        if os.path.exists(path):
-            with h5py.File(path, "r") as f:
-                if f["trials"]["done"][()].any():
-                    break
-    if check(os.path.exists(path), "a limit was found that lets the file be created"):
-        part = trial_columns(path)
-        done = part["done"].astype(bool)
-        check(done.sum() < len(done), f"the limit stopped the run part way ({int(done.sum())} of {len(done)} done)")
-        check(same_rows(part, ref, done), "the file keeps the checkpointed rows, equal to the uninterrupted run's")
-        nnfi_run(run_args(path, "--resume"))
-        check(same_rows(trial_columns(path), ref), "--resume without the limit completes it identically")
-        check(fault_rows(path) == ref_faults, "every trial's faults once in /faults")
+    for fold_every in (True, False):
+        mode = "a fold at every checkpoint" if fold_every else "journal"
+        path = os.path.join(work, f"fsize_{'fold' if fold_every else 'journal'}.h5")
+        # the skeleton (sites, golden logits) is most of the file, and a fold needs room for its
+        # copy's growth: find a limit between that stops the run part way. In journal mode the
+        # checkpoints go to PATH.journal and the limit strikes at the final fold: every row is
+        # then in the journal, and --resume folds it.
+        p = None
+        for frac in (1.3, 1.2, 1.4, 1.1, 1.5, 1.7, 2.0, 1.0):
+            for old in (path, path + ".journal"):
+                if os.path.exists(old):
+                    os.remove(old)
+            limit_bytes = int(full * frac)
+            print(f"{mode}: ulimit -f {limit_bytes // 1024} KiB ({limit_bytes} bytes; the complete file has {full})")
+            p = fsize_case(f"{mode}: file-size limit {limit_bytes} B", path, limit_bytes, fold_every)
+            if os.path.exists(path) and trial_columns(path)["done"].any():
+                break
+        if check(os.path.exists(path), f"{mode}: a limit was found that lets the file be created"):
+            part = trial_columns(path)
+            done = part["done"].astype(bool)
+            if fold_every:
+                check(done.sum() < len(done),
+                      f"{mode}: the limit stopped the run part way ({int(done.sum())} of {len(done)} done)")
+            check(same_rows(part, ref, done),
+                  f"{mode}: file and journal keep the {int(done.sum())} checkpointed rows, equal to the uninterrupted run's")
+            nnfi_run(run_args(path, "--resume"))
+            check(same_rows(trial_columns(path), ref), f"{mode}: --resume without the limit completes it identically")
+            check(fault_rows(path) == ref_faults, f"{mode}: every trial's faults once in /faults")
+            check(not os.path.exists(path + ".journal"), f"{mode}: the completed run leaves no journal")
     counts["fsize"] = 1
 
 
@@ -442,7 +472,7 @@ def fsize_tmpfs_drill():
         fsize_case(f"tmpfs of {size_kib} KiB", path)
         if os.path.exists(path):
             keep = os.path.join(work, "full.h5")
-            shutil.copy(path, keep)
+            copy_result(path, keep)
             part = trial_columns(keep)
             done = part["done"].astype(bool)
             check(same_rows(part, ref, done), f"full disk: the file keeps its {int(done.sum())} checkpointed rows")

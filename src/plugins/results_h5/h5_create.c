@@ -4,6 +4,7 @@
  * /golden, /progress) and published by link()/rename(); also the writer's
  * constructor and /progress, shared with resume and checkpoint. */
 #include "h5_writer.h"
+#include "h5_journal.h"
 
 #include <errno.h>
 #include <hdf5_hl.h>
@@ -167,7 +168,7 @@ out:
     return st;
 }
 
-nnfi_status write_progress(hid_t f, const char *path, uint64_t done, uint64_t checkpoints)
+nnfi_status write_progress(hid_t f, const char *path, uint64_t done, uint64_t checkpoints, uint64_t journal_id)
 {
     nnfi_status st = NNFI_OK;
     char now[32];
@@ -177,6 +178,7 @@ nnfi_status write_progress(hid_t f, const char *path, uint64_t done, uint64_t ch
     H5_TRY(g, path, "open group /progress");
     H5_TRY(attr_u64(g, "trials_done", done), path, "write /progress attributes");
     H5_TRY(attr_u64(g, "checkpoints", checkpoints), path, "write /progress attributes");
+    H5_TRY(attr_u64(g, "journal_id", journal_id), path, "write /progress attributes");
     H5_TRY(attr_str(g, "last_checkpoint", now), path, "write /progress attributes");
 out:
     if (g >= 0) H5Gclose(g);
@@ -204,6 +206,7 @@ nnfi_status new_writer(const char *path, const nnfi_campaign *c, const nnfi_plan
     r->c = c;
     r->p = p;
     r->total = p->total_trials;
+    r->jfd = -1;
     *out = r;
     return NNFI_OK;
 }
@@ -266,7 +269,8 @@ nnfi_status nnfi_h5_create(const char *path, int force, const nnfi_campaign *c, 
     H5_TRY(g = H5Gcreate2(f, "golden", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path, "create group /golden");
     H5Gclose(g);
     g = -1;
-    if ((st = write_progress(f, path, 0, 0)) != NNFI_OK) goto out;
+    uint64_t journal_id = journal_new_id();
+    if ((st = write_progress(f, path, 0, 0, journal_id)) != NNFI_OK) goto out;
     herr_t rc = H5Fclose(f);
     f = -1;
     if (rc < 0) {
@@ -291,7 +295,11 @@ nnfi_status nnfi_h5_create(const char *path, int force, const nnfi_campaign *c, 
     if (st != NNFI_OK) goto out;
     created = 0; /* published: tmp is gone */
     sync_dir_of(path);
+    char *jp = journal_path(path); /* a journal of the file replaced: its id no longer matches; remove it */
+    if (jp) unlink(jp);
+    free(jp);
     st = new_writer(path, c, p, out);
+    if (st == NNFI_OK) (*out)->journal_id = journal_id;
 out:
     if (g >= 0) H5Gclose(g);
     if (f >= 0) H5Fclose(f);

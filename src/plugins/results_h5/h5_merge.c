@@ -7,7 +7,8 @@
  * h5_merge_check.c. Step 5, here: write the output with the result writer
  * itself (nnfi_h5_create, then nnfi_h5_put_rows + nnfi_h5_checkpoint per
  * block of rows), copy /sites/<model> and /golden/<model> of the first shard
- * (H5Ocopy), concatenate /faults in shard order, and set the root
+ * (H5Ocopy), concatenate /faults in shard order (each shard's file, then
+ * its checkpoint journal), and set the root
  * attributes. The output is built under OUT.merging next to OUT and renamed
  * over OUT only when complete, so a failed merge never leaves a half-written
  * OUT (nor destroys an existing one under --force). Shards are read through
@@ -17,6 +18,7 @@
  * tests/merge/test_merge.py drives it through `nnfi merge`.
  */
 #include "h5_merge.h"
+#include "h5_journal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -188,6 +190,72 @@ out:
     return st;
 }
 
+/* Append the faults of shard s's checkpoint journal (checkpoints a killed
+ * shard never folded into its file) after its /faults rows. */
+static nnfi_status append_journal_faults(hid_t dst, const shard *s, const char *opath, uint64_t *rows)
+{
+    nnfi_h5_file *rd = NULL;
+    nnfi_status st = shard_open(s, &rd);
+    hid_t g = -1, ds = -1, fs = -1, ms = -1;
+    uint8_t *buf = NULL;
+    if (st != NNFI_OK) goto out;
+    const journal *j = h5_reader_journal(rd);
+    uint64_t n = journal_faults(j);
+    if (!n) goto out;
+    size_t nf;
+    const nnfi_column_info *fc = nnfi_fault_columns(&nf);
+    char what[256];
+    if (H5Lexists(dst, "faults", H5P_DEFAULT) <= 0) {
+        H5_TRY(g = H5Gcreate2(dst, "faults", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), opath, "create group /faults");
+        for (size_t i = 0; i < nf; i++) {
+            snprintf(what, sizeof what, "create dataset /faults/%s", fc[i].name);
+            H5_TRY(ds = create_column(g, &fc[i], 0, FAULT_CHUNK), opath, what);
+            H5Dclose(ds);
+            ds = -1;
+        }
+    } else {
+        H5_TRY(g = H5Gopen2(dst, "faults", H5P_DEFAULT), opath, "open group /faults");
+    }
+    int64_t have = ds_length(g, "trial");
+    if (have < 0) {
+        st = h5_fail(opath, "read the length of /faults/trial");
+        goto out;
+    }
+    buf = malloc((size_t)n * 8);
+    if (!buf) {
+        st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory merging /faults");
+        goto out;
+    }
+    hsize_t start = (hsize_t)have, count = n, next = start + count;
+    H5_TRY(ms = H5Screate_simple(1, &count, NULL), opath, "append to /faults");
+    for (size_t i = 0; i < nf; i++) {
+        size_t at = 0;
+        for (size_t k = 0; k < j->n_rec; k++) {
+            memcpy(buf + at, j->rec[k].fcol[i], (size_t)j->rec[k].n_faults * fc[i].size);
+            at += (size_t)j->rec[k].n_faults * fc[i].size;
+        }
+        snprintf(what, sizeof what, "append to /faults/%s", fc[i].name);
+        H5_TRY(ds = H5Dopen2(g, fc[i].name, H5P_DEFAULT), opath, what);
+        H5_TRY(H5Dset_extent(ds, &next), opath, what);
+        H5_TRY(fs = H5Dget_space(ds), opath, what);
+        H5_TRY(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL), opath, what);
+        H5_TRY(H5Dwrite(ds, mem_type(fc[i].kind), ms, fs, H5P_DEFAULT, buf), opath, what);
+        H5Sclose(fs);
+        fs = -1;
+        H5Dclose(ds);
+        ds = -1;
+    }
+    *rows += n;
+out:
+    if (fs >= 0) H5Sclose(fs);
+    if (ms >= 0) H5Sclose(ms);
+    if (ds >= 0) H5Dclose(ds);
+    if (g >= 0) H5Gclose(g);
+    free(buf);
+    nnfi_h5_file_close(rd);
+    return st;
+}
+
 /* The root attributes: the first shard's, then the merge's own (see the
  * header: shard_index 0, shard_count 1, world_size = sum, merged_from, ...). */
 static nnfi_status write_root(hid_t dst, const shard *s, size_t n, const char *opath)
@@ -269,7 +337,10 @@ static nnfi_status write_output(const char *tmp, const shard *s, size_t n, const
     if (st != NNFI_OK) goto out;
 
     H5_TRY(dst = H5Fopen(tmp, H5F_ACC_RDWR, H5P_DEFAULT), tmp, "reopen the merged file");
-    for (size_t i = 0; i < n && st == NNFI_OK; i++) st = append_faults(dst, &s[i], tmp, &info->faults);
+    for (size_t i = 0; i < n && st == NNFI_OK; i++) {
+        st = append_faults(dst, &s[i], tmp, &info->faults);
+        if (st == NNFI_OK) st = append_journal_faults(dst, &s[i], tmp, &info->faults);
+    }
     if (st == NNFI_OK) st = write_root(dst, s, n, tmp);
     if (st == NNFI_OK) H5_TRY(H5Fclose(dst), tmp, "close the merged file");
     if (st == NNFI_OK) dst = -1;

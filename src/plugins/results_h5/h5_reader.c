@@ -1,11 +1,12 @@
 /* h5_reader.c - the reader API of nnfi/h5_reader.h: open a result file
  * without a lock, its provenance and /progress, the plan tables, blocks of
  * /trials columns (handles kept open for HDF5's chunk cache), and the golden
- * runs. Used by `nnfi inspect` (src/cli/cmd_inspect.c) and `nnfi merge`
+ * runs, with the checkpoint journal laid over the file. Used by `nnfi inspect` (src/cli/cmd_inspect.c) and `nnfi merge`
  * (h5_merge_check.c, h5_merge.c). */
 #include "nnfi/h5_reader.h"
 
 #include "h5_util.h"
+#include "h5_journal.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -13,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 struct nnfi_h5_file {
     char *path;
@@ -21,7 +23,12 @@ struct nnfi_h5_file {
     char *text[10];   /* the info's strings, owned */
     hid_t *cols;      /* /trials columns in schema order, opened on first read (-1) */
     size_t n_cols;
+    journal j;        /* checkpoints not yet folded into the file (h5_journal.h) */
+    char last_ckpt[32];
+    uint64_t journal_id;
 };
+
+const journal *h5_reader_journal(const nnfi_h5_file *f) { return f ? &f->j : NULL; }
 
 hid_t h5_reader_hid(const nnfi_h5_file *f) { return f ? f->f : -1; }
 
@@ -43,6 +50,7 @@ void nnfi_h5_file_close(nnfi_h5_file *f)
         if (f->cols[i] >= 0) H5Dclose(f->cols[i]);
     if (f->f >= 0) H5Fclose(f->f);
     quiet_off(&q);
+    journal_free(&f->j);
     for (size_t i = 0; i < sizeof f->text / sizeof f->text[0]; i++) free(f->text[i]);
     free(f->cols);
     free(f->path);
@@ -80,10 +88,55 @@ static void read_info(nnfi_h5_file *f)
         if (g >= 0) {
             attr_read(g, "trials_done", H5T_NATIVE_UINT64, &in->progress_done);
             attr_read(g, "checkpoints", H5T_NATIVE_UINT64, &in->checkpoints);
+            attr_read(g, "journal_id", H5T_NATIVE_UINT64, &f->journal_id);
             in->last_checkpoint = keep_text(f, 9, g, "last_checkpoint");
             H5Gclose(g);
         }
     }
+}
+
+/* Lay the journal over the file: its records beyond the file's last fold.
+ * A journal that starts after the file's last checkpoint means a fold
+ * replaced the file between our open and our read of the journal: reopen. */
+static nnfi_status read_journal(nnfi_h5_file *f)
+{
+    for (int attempt = 0;; attempt++) {
+        NNFI_TRY(journal_load(f->path, f->journal_id, f->info.checkpoints, &f->j));
+        if (!f->j.gap) break;
+        journal_free(&f->j);
+        if (attempt == 20) {
+            char *jp = journal_path(f->path);
+            nnfi_status st = NNFI_FAIL(NNFI_E_IO, "%s: its checkpoint journal %s starts after the file's last "
+                                                  "checkpoint\n  hint: was an older copy of the file put back?",
+                                       f->path, jp ? jp : "");
+            free(jp);
+            return st;
+        }
+        for (size_t i = 0; i < f->n_cols; i++)
+            if (f->cols[i] >= 0) H5Dclose(f->cols[i]);
+        for (size_t i = 0; i < f->n_cols; i++) f->cols[i] = -1;
+        H5Fclose(f->f);
+        if ((f->f = open_file_unlocked(f->path)) < 0) return bad_file(f->path, "cannot reopen it after a fold");
+        for (size_t i = 0; i < sizeof f->text / sizeof f->text[0]; i++) {
+            free(f->text[i]);
+            f->text[i] = NULL;
+        }
+        read_info(f);
+    }
+    nnfi_h5_file_info *in = &f->info;
+    in->journal_checkpoints = f->j.n_rec;
+    in->journal_rows = journal_rows(&f->j);
+    if (f->j.n_rec) {
+        const jrec *last = &f->j.rec[f->j.n_rec - 1];
+        in->progress_done = last->n_done;
+        in->checkpoints = last->seq;
+        time_t t = (time_t)last->time;
+        struct tm tm;
+        gmtime_r(&t, &tm);
+        strftime(f->last_ckpt, sizeof f->last_ckpt, "%Y-%m-%dT%H:%M:%SZ", &tm);
+        in->last_checkpoint = f->last_ckpt;
+    }
+    return NNFI_OK;
 }
 
 nnfi_status nnfi_h5_open(const char *path, const char *hint, nnfi_h5_file **out)
@@ -131,6 +184,7 @@ nnfi_status nnfi_h5_open(const char *path, const char *hint, nnfi_h5_file **out)
     }
     f->info.trials = (uint64_t)total;
     read_info(f);
+    if ((st = read_journal(f)) != NNFI_OK) goto out;
     *out = f;
     f = NULL;
 out:
@@ -252,6 +306,7 @@ nnfi_status nnfi_h5_read_trials(nnfi_h5_file *f, const char *column, uint64_t lo
     }
     snprintf(what, sizeof what, "read /%s", name);
     H5_TRY(read_block(f->cols[i], mem_type(cols[i].kind), lo, count, out), f->path, what);
+    journal_overlay(&f->j, i, cols[i].size, lo, count, out);
 out:
     quiet_off(&q);
     return st;

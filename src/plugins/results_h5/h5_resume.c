@@ -1,14 +1,58 @@
 /* h5_resume.c - nnfi_h5_resume(): reopen a result file to continue its
- * campaign. Refuses files of another config, schema or plan; hands back the
- * `done` column and carries the checkpoint count on. */
+ * campaign. Refuses files of another config, schema or plan; folds the
+ * checkpoint journal a killed run left, hands back the `done` column and
+ * carries the checkpoint count and journal id on. */
 #define _GNU_SOURCE /* realpath */
 #include "h5_writer.h"
+#include "h5_journal.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
+
+/* Carry the checkpoint count and journal id on, and fold what the journal
+ * holds beyond the file's last fold (a campaign killed between folds): the
+ * writer then starts from a file that holds every checkpointed row. */
+static nnfi_status take_journal(nnfi_h5_results *r)
+{
+    nnfi_status st = NNFI_OK;
+    hid_t pf = open_file(r->path, H5F_ACC_RDONLY), g = -1;
+    if (pf < 0) return open_fail(r->path, "open the result file to resume");
+    if (H5Lexists(pf, "progress", H5P_DEFAULT) > 0 && (g = H5Gopen2(pf, "progress", H5P_DEFAULT)) >= 0) {
+        attr_read(g, "checkpoints", H5T_NATIVE_UINT64, &r->folded);
+        attr_read(g, "journal_id", H5T_NATIVE_UINT64, &r->journal_id);
+        attr_read(g, "trials_done", H5T_NATIVE_UINT64, &r->n_done);
+        H5Gclose(g);
+    }
+    H5Fclose(pf);
+    r->checkpoints = r->folded;
+    if (r->journal_id == 0) { /* a file written before journals: give it an id */
+        r->journal_id = journal_new_id();
+        update u;
+        NNFI_TRY(update_begin(r->path, "give the result file a journal id", 64u << 10, &u));
+        st = write_progress(u.f, r->path, r->n_done, r->folded, r->journal_id);
+        return update_end(&u, r->path, st);
+    }
+    journal j;
+    NNFI_TRY(journal_load(r->path, r->journal_id, r->folded, &j));
+    if (j.gap) {
+        char *jp = journal_path(r->path);
+        st = NNFI_FAIL(NNFI_E_IO, "%s: the checkpoint journal %s starts after checkpoint %" PRIu64 ", but the file "
+                                  "holds only %" PRIu64 " checkpoints\n  hint: was an older copy of the result file "
+                                  "put back? Move %s away to resume from the file alone",
+                       r->path, jp ? jp : "", j.base_seq, r->folded, jp ? jp : "the journal");
+        free(jp);
+    } else if (j.n_rec) {
+        r->checkpoints = j.rec[j.n_rec - 1].seq;
+    }
+    journal_free(&j);
+    if (st == NNFI_OK) st = fold_journal(r);
+    r->n_done = 0; /* recounted from the done column */
+    return st;
+}
 
 nnfi_status nnfi_h5_resume(const char *path, const nnfi_campaign *c, const nnfi_plan *p, nnfi_h5_results **out,
                            uint8_t **done)
@@ -81,15 +125,6 @@ nnfi_status nnfi_h5_resume(const char *path, const nnfi_campaign *c, const nnfi_
                        path, len, p->total_trials);
         goto out;
     }
-    col = malloc((size_t)p->total_trials + 1);
-    if (!col) {
-        st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory reading %s", path);
-        goto out;
-    }
-    H5_TRY(ds = H5Dopen2(f, "trials/done", H5P_DEFAULT), path, "open /trials/done");
-    if (p->total_trials) H5_TRY(H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, col), path, "read /trials/done");
-    H5Dclose(ds);
-    ds = -1;
     H5Fclose(f);
     f = -1;
     /* updates replace the file by rename(): through a symlink the user made to
@@ -97,27 +132,35 @@ nnfi_status nnfi_h5_resume(const char *path, const nnfi_campaign *c, const nnfi_
     real = realpath(path, NULL);
     if ((st = new_writer(real ? real : path, c, p, out)) != NNFI_OK) goto out;
     nnfi_h5_results *r = *out;
+    if ((st = take_journal(r)) != NNFI_OK) goto out;
+    col = malloc((size_t)p->total_trials + 1);
+    if (!col) {
+        st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory reading %s", path);
+        goto out;
+    }
+    f = open_file(r->path, H5F_ACC_RDONLY);
+    if (f < 0) {
+        st = open_fail(path, "reopen the result file to resume");
+        goto out;
+    }
+    H5_TRY(ds = H5Dopen2(f, "trials/done", H5P_DEFAULT), path, "open /trials/done");
+    if (p->total_trials) H5_TRY(H5Dread(ds, H5T_NATIVE_UINT8, H5S_ALL, H5S_ALL, H5P_DEFAULT, col), path, "read /trials/done");
     for (uint64_t t = 0; t < r->total; t++)
         if (col[t]) {
             r->done_bits[t >> 3] |= (uint8_t)(1u << (t & 7));
             r->n_done++;
         }
-    hid_t pf = open_file(path, H5F_ACC_RDONLY);
-    if (pf >= 0) { /* carry the checkpoint count on */
-        if (H5Lexists(pf, "progress", H5P_DEFAULT) > 0) {
-            hid_t g = H5Gopen2(pf, "progress", H5P_DEFAULT);
-            if (g >= 0) {
-                attr_read(g, "checkpoints", H5T_NATIVE_UINT64, &r->checkpoints);
-                H5Gclose(g);
-            }
-        }
-        H5Fclose(pf);
-    }
     if (done) {
         *done = col;
         col = NULL;
     }
 out:
+    if (st != NNFI_OK && out && *out) {
+        nnfi_h5_results *w = *out;
+        *out = NULL;
+        if (w->jfd >= 0) close(w->jfd);
+        free_writer(w); /* nothing written: the file and its journal stay as they were */
+    }
     free(real);
     free(col);
     if (ds >= 0) H5Dclose(ds);

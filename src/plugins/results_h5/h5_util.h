@@ -216,5 +216,8 @@ nnfi_status refuse_symlink(const char *path, const char *hint);
 
 /* The HDF5 file of an open reader (for the merge's object copies). */
 hid_t h5_reader_hid(const nnfi_h5_file *f);
+/* The checkpoint journal laid over the file (h5_journal.h), read at open. */
+struct journal;
+const struct journal *h5_reader_journal(const nnfi_h5_file *f);
 
 #endif

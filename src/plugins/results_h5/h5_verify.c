@@ -7,6 +7,7 @@
 #include "nnfi/h5_reader.h"
 
 #include "h5_util.h"
+#include "h5_journal.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -101,6 +102,17 @@ nnfi_status nnfi_h5_verify(nnfi_h5_file *f, uint64_t *datasets, uint64_t *bytes)
         v.st = NNFI_FAIL(NNFI_E_IO, "%s: its groups cannot be walked (the file is damaged)\n  hint: 'h5ls -r %s' "
                                     "shows what can still be read",
                          info->path, info->path);
+    const journal *j = h5_reader_journal(f);
+    if (v.st == NNFI_OK && j && j->damaged) {
+        char *jp = journal_path(info->path);
+        v.st = NNFI_FAIL(NNFI_E_IO, "%s: its checkpoint journal %s is damaged: the record at byte %" PRIu64 " fails "
+                                    "its CRC-32 checksum, and whole records follow it (readers stop at it)\n  hint: "
+                                    "the rows after it are lost; 'nnfi run --resume' folds what is good and redoes "
+                                    "the rest",
+                         info->path, jp ? jp : "", j->bad_at);
+        free(jp);
+    }
+    if (j && v.st == NNFI_OK) v.bytes += j->valid_end;
     if (datasets) *datasets = v.datasets;
     if (bytes) *bytes = v.bytes;
     return v.st;

@@ -1,8 +1,10 @@
-/* h5_writer.c - the writer's buffers and checkpoint: put_rows / put_faults
- * buffer rows (column-major) and faults in memory; checkpoint() writes them
- * as one durable update (h5_durable.c): the /trials columns (done last, so
- * a row is never done before its values are in), /faults appended in put
- * order, /progress. Also close(), read_column() and trials_done().
+/* h5_writer.c - the writer's buffers, checkpoint and fold: put_rows /
+ * put_faults buffer rows (column-major) and faults in memory; checkpoint()
+ * appends them, sorted by trial, as one record to the journal
+ * (h5_journal.h); fold_journal() writes every journaled record into the file
+ * as one durable update (h5_durable.c): the /trials columns (done last, so a
+ * row is never done before its values are in), /faults appended in record
+ * order, /progress. Also close(), read_column(), trials_done() and stats().
  *
  * Notes on behaviour the header leaves open:
  *   - put_faults() silently ignores fault lists longer than the campaign's
@@ -13,14 +15,51 @@
  *     after a checkpoint overwrites the stored one.
  */
 #include "h5_writer.h"
+#include "h5_journal.h"
 
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 static int bit_get(const uint8_t *b, uint64_t t) { return (b[t >> 3] >> (t & 7)) & 1; }
+
+/* Room for n more buffered rows. */
+static nnfi_status reserve_rows(nnfi_h5_results *r, size_t n)
+{
+    size_t nc;
+    const nnfi_column_info *cols = nnfi_trial_columns(&nc);
+    if (r->n_rows + n <= r->cap_rows) return NNFI_OK;
+    size_t cap = r->cap_rows ? r->cap_rows : 4096;
+    while (cap < r->n_rows + n) cap *= 2;
+    uint64_t *nt = realloc(r->trials, cap * sizeof *nt);
+    if (nt) r->trials = nt;
+    for (size_t i = 0; nt && i < nc; i++) {
+        uint8_t *c = realloc(r->col[i], cap * cols[i].size);
+        if (c) r->col[i] = c;
+        else nt = NULL;
+    }
+    if (!nt) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory buffering %zu result rows\n  hint: checkpoint more often", cap);
+    r->cap_rows = cap;
+    return NNFI_OK;
+}
+
+/* Room for n more buffered faults. */
+static nnfi_status reserve_faults(nnfi_h5_results *r, size_t n)
+{
+    if (r->n_faults + n <= r->cap_faults) return NNFI_OK;
+    size_t cap = r->cap_faults ? r->cap_faults : 1024;
+    while (cap < r->n_faults + n) cap *= 2;
+    nnfi_fault_row *nf = realloc(r->faults, cap * sizeof *nf);
+    if (!nf) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory buffering %zu faults\n  hint: checkpoint more often", cap);
+    r->faults = nf;
+    r->cap_faults = cap;
+    return NNFI_OK;
+}
 
 nnfi_status nnfi_h5_put_rows(nnfi_h5_results *r, const nnfi_trial_row *rows, size_t n)
 {
@@ -33,19 +72,7 @@ nnfi_status nnfi_h5_put_rows(nnfi_h5_results *r, const nnfi_trial_row *rows, siz
                              r->path, rows[i].trial, r->total);
     size_t nc;
     const nnfi_column_info *cols = nnfi_trial_columns(&nc);
-    if (r->n_rows + n > r->cap_rows) {
-        size_t cap = r->cap_rows ? r->cap_rows : 4096;
-        while (cap < r->n_rows + n) cap *= 2;
-        uint64_t *nt = realloc(r->trials, cap * sizeof *nt);
-        if (nt) r->trials = nt;
-        for (size_t i = 0; nt && i < nc; i++) {
-            uint8_t *c = realloc(r->col[i], cap * cols[i].size);
-            if (c) r->col[i] = c;
-            else nt = NULL;
-        }
-        if (!nt) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory buffering %zu result rows\n  hint: checkpoint more often", cap);
-        r->cap_rows = cap;
-    }
+    NNFI_TRY(reserve_rows(r, n));
     /* transpose into the column buffers (a batch is small: its rows stay in cache) */
     for (size_t k = 0; k < n; k++) r->trials[r->n_rows + k] = rows[k].trial;
     for (size_t i = 0; i < nc; i++) {
@@ -93,14 +120,7 @@ nnfi_status nnfi_h5_put_faults(nnfi_h5_results *r, uint64_t trial, const nnfi_fa
                          r->path, trial, r->total);
     uint64_t max_n = r->c->output ? r->c->output->faults_max_n : 1000;
     if (n == 0 || n > max_n) return NNFI_OK; /* long lists are not stored: they regenerate from the seed */
-    if (r->n_faults + n > r->cap_faults) {
-        size_t cap = r->cap_faults ? r->cap_faults : 1024;
-        while (cap < r->n_faults + n) cap *= 2;
-        nnfi_fault_row *nf = realloc(r->faults, cap * sizeof *nf);
-        if (!nf) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory buffering %zu faults\n  hint: checkpoint more often", cap);
-        r->faults = nf;
-        r->cap_faults = cap;
-    }
+    NNFI_TRY(reserve_faults(r, n));
     for (size_t i = 0; i < n; i++) r->faults[r->n_faults + i] = nnfi_fault_row_of(trial, &faults[i]);
     r->n_faults += n;
     return NNFI_OK;
@@ -293,61 +313,208 @@ out:
     return st;
 }
 
-/* An upper bound of the bytes a checkpoint adds to the file: every chunk the
- * buffered rows touch rewritten in every column at its worst compressed size,
- * the buffered faults, and room for metadata. */
-static uint64_t checkpoint_growth(const nnfi_h5_results *r)
+/* An upper bound of the bytes a fold adds to the file: every chunk the
+ * journaled rows touch rewritten in every column at its worst compressed
+ * size, the faults, and room for metadata. */
+static uint64_t fold_growth(const nnfi_h5_results *r, const journal *j)
 {
     uint64_t chunk = trial_chunk(r->total);
     uint64_t n_chunks = r->total / chunk + 1, touched = 0;
     uint8_t *seen = calloc((size_t)(n_chunks / 8 + 1), 1);
-    for (size_t i = 0; i < r->n_rows; i++) {
-        uint64_t c = r->trials[i] / chunk;
-        if (!seen) {
-            touched = n_chunks;
-            break;
+    for (size_t k = 0; k < j->n_rec && touched < n_chunks; k++)
+        for (uint64_t i = 0; i < j->rec[k].n_rows; i++) {
+            uint64_t t;
+            memcpy(&t, &j->rec[k].trial[i], 8);
+            uint64_t c = t / chunk;
+            if (!seen) {
+                touched = n_chunks;
+                break;
+            }
+            if (!(seen[c >> 3] >> (c & 7) & 1)) {
+                seen[c >> 3] |= (uint8_t)(1u << (c & 7));
+                touched++;
+            }
         }
-        if (!(seen[c >> 3] >> (c & 7) & 1)) {
-            seen[c >> 3] |= (uint8_t)(1u << (c & 7));
-            touched++;
-        }
-    }
     free(seen);
     size_t n;
     nnfi_trial_columns(&n);
     uint64_t per_chunk = compressBound((uLong)(chunk * 8)) * n; /* no column is wider than 8 bytes */
-    return touched * per_chunk + (uint64_t)r->n_faults * 2 * sizeof(nnfi_fault_row) + (64u << 10);
+    return touched * per_chunk + journal_faults(j) * 2 * sizeof(nnfi_fault_row) + (64u << 10);
+}
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+#define FOLD_BATCH ((size_t)1 << 20) /* rows written into the file per pass of a fold */
+
+/* Move the buffered rows and faults into the open copy f, then empty the buffers. */
+static nnfi_status flush_buffers(hid_t f, nnfi_h5_results *r)
+{
+    nnfi_status st = NNFI_OK;
+    if (r->n_rows) st = write_rows(f, r);
+    if (st == NNFI_OK && r->n_faults) st = write_faults(f, r);
+    r->n_rows = 0;
+    r->n_faults = 0;
+    return st;
+}
+
+/* Copy journal record k's rows and faults into the (empty or partly filled) buffers. */
+static nnfi_status buffer_record(nnfi_h5_results *r, const jrec *rec)
+{
+    size_t nc, nf;
+    const nnfi_column_info *tc = nnfi_trial_columns(&nc), *fc = nnfi_fault_columns(&nf);
+    size_t n = (size_t)rec->n_rows, m = (size_t)rec->n_faults;
+    NNFI_TRY(reserve_rows(r, n));
+    NNFI_TRY(reserve_faults(r, m));
+    memcpy(r->trials + r->n_rows, rec->trial, 8 * n);
+    for (size_t i = 0; i < nc; i++) memcpy(r->col[i] + r->n_rows * tc[i].size, rec->col[i], n * tc[i].size);
+    r->n_rows += n;
+    for (size_t i = 0; i < nf; i++)
+        for (size_t k = 0; k < m; k++)
+            memcpy((char *)&r->faults[r->n_faults + k] + fc[i].offset, rec->fcol[i] + k * fc[i].size, fc[i].size);
+    r->n_faults += m;
+    return NNFI_OK;
+}
+
+nnfi_status fold_journal(nnfi_h5_results *r)
+{
+    if (r->checkpoints == r->folded) return NNFI_OK;
+    double t0 = now_s();
+    h5_quiet q;
+    quiet_on(&q);
+    journal j;
+    update u;
+    hid_t f = -1;
+    nnfi_status st = journal_load(r->path, r->journal_id, r->folded, &j);
+    if (st != NNFI_OK) goto out;
+    uint64_t last = j.n_rec ? j.rec[j.n_rec - 1].seq : r->folded;
+    if (last != r->checkpoints || j.gap) {
+        char *jp = journal_path(r->path);
+        st = NNFI_FAIL(NNFI_E_IO, "%s: the checkpoint journal %s holds checkpoints %" PRIu64 "..%" PRIu64 " but %" PRIu64
+                                  "..%" PRIu64 " were written\n  hint: was the journal changed or removed while the "
+                                  "campaign ran? 'nnfi run --resume' redoes the missing rows",
+                       r->path, jp ? jp : "", j.n_rec ? j.rec[0].seq : 0, last, r->folded + 1, r->checkpoints);
+        free(jp);
+        goto out;
+    }
+    /* the buffers are empty here (checkpoint() journaled them): a fold uses them as its batch */
+    if ((st = update_begin(r->path, "fold the checkpoint journal into the result file", fold_growth(r, &j), &u)) !=
+        NNFI_OK)
+        goto out;
+    f = u.f;
+    for (size_t k = 0; k < j.n_rec && st == NNFI_OK; k++) {
+        st = buffer_record(r, &j.rec[k]);
+        if (st == NNFI_OK && (r->n_rows >= FOLD_BATCH || k + 1 == j.n_rec)) st = flush_buffers(f, r);
+    }
+    if (st == NNFI_OK) st = write_progress(f, r->path, j.n_rec ? j.rec[j.n_rec - 1].n_done : r->n_done, last,
+                                           r->journal_id);
+out:
+    r->n_rows = 0; /* the rows are in the journal whatever happened */
+    r->n_faults = 0;
+    if (f >= 0) st = update_end(&u, r->path, st);
+    journal_free(&j);
+    if (st == NNFI_OK) {
+        r->folded = last;
+        if (r->jfd >= 0) close(r->jfd); /* the next checkpoint starts a new journal */
+        r->jfd = -1;
+        struct stat sb;
+        uint64_t size = stat(r->path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
+        r->stats.folds++;
+        r->stats.fold_bytes += 2 * size; /* copied, then written */
+        /* journal records are uncompressed (about 4x a row's bytes in the file):
+         * folding at twice the file's size lets the file grow by about half
+         * between folds, so all folds together copy a few times the final file */
+        r->fold_at = 2 * size > ((uint64_t)64 << 20) ? 2 * size : (uint64_t)64 << 20;
+    }
+    r->stats.fold_s += now_s() - t0;
+    quiet_off(&q);
+    return st;
+}
+
+/* Bytes of journal records that make a fold due (NNFI_FOLD_MB, else twice
+ * the file's size at the last fold, at least 64 MiB). */
+static uint64_t fold_threshold(const nnfi_h5_results *r)
+{
+    const char *e = getenv("NNFI_FOLD_MB");
+    if (e && *e) {
+        char *end;
+        unsigned long long mb = strtoull(e, &end, 10);
+        if (*end == '\0') return (uint64_t)mb << 20;
+    }
+    return r->fold_at ? r->fold_at : (uint64_t)64 << 20;
 }
 
 nnfi_status nnfi_h5_checkpoint(nnfi_h5_results *r)
 {
     if (!r) return NNFI_FAIL(NNFI_E_INVALID, "nnfi_h5_checkpoint: NULL writer\n  hint: this is a bug in the caller");
     if (!r->n_rows && !r->n_faults) return NNFI_OK;
-    h5_quiet q;
-    quiet_on(&q);
+    double t0 = now_s();
     nnfi_status st = NNFI_OK;
-    update u;
-    hid_t f = -1;
-    if ((st = update_begin(r->path, "reopen the result file for a checkpoint", checkpoint_growth(r), &u)) != NNFI_OK) goto out;
-    f = u.f;
-    if (r->n_rows && (st = write_rows(f, r)) != NNFI_OK) goto out;
-    if (r->n_faults && (st = write_faults(f, r)) != NNFI_OK) goto out;
-    st = write_progress(f, r->path, r->n_done, r->checkpoints + 1);
-out:
-    if (f >= 0) st = update_end(&u, r->path, st);
-    if (st == NNFI_OK) { /* on failure keep the buffers: a later checkpoint retries */
-        r->n_rows = 0;
-        r->n_faults = 0;
-        r->checkpoints++;
+    size_t nc;
+    const nnfi_column_info *cols = nnfi_trial_columns(&nc);
+    size_t *order = malloc((r->n_rows + 1) * sizeof *order);
+    uint64_t *trial = malloc((r->n_rows + 1) * 8);
+    uint8_t **col = calloc(nc, sizeof *col);
+    size_t m = order ? order_rows(r, order) : (size_t)-1;
+    for (size_t i = 0; col && i < nc; i++) col[i] = malloc(r->n_rows * cols[i].size + 1);
+    int oom = !order || !trial || !col || m == (size_t)-1;
+    for (size_t i = 0; !oom && i < nc; i++) oom = !col[i];
+    if (oom) {
+        st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory checkpointing %zu rows to %s\n  hint: checkpoint more often",
+                       r->n_rows, r->path);
+        goto out;
     }
-    quiet_off(&q);
+    for (size_t k = 0; k < m; k++) trial[k] = r->trials[order[k]];
+    for (size_t i = 0; i < nc; i++) gather(r->col[i], cols[i].size, order, m, 0, cols[i].size, col[i]);
+    if (r->jfd < 0 && (st = journal_start(r->path, r->journal_id, r->folded, &r->jfd, &r->jbytes)) != NNFI_OK) goto out;
+    uint64_t bytes = 0;
+    st = journal_append(r->path, r->jfd, r->jbytes, r->checkpoints + 1, r->n_done, trial,
+                        (const uint8_t *const *)col, m, r->faults, r->n_faults, &bytes);
+    if (st != NNFI_OK) goto out; /* on failure keep the buffers: a later checkpoint retries */
+    r->jbytes += bytes;
+    r->n_rows = 0;
+    r->n_faults = 0;
+    r->checkpoints++;
+    r->stats.checkpoints++;
+    r->stats.journal_bytes += bytes;
+    r->stats.last_checkpoint_bytes = bytes;
+out:
+    free(order);
+    free(trial);
+    for (size_t i = 0; col && i < nc; i++) free(col[i]);
+    free(col);
+    r->stats.last_checkpoint_s = now_s() - t0;
+    r->stats.checkpoint_s += r->stats.last_checkpoint_s;
+    if (st == NNFI_OK && r->jbytes >= fold_threshold(r)) st = fold_journal(r);
     return st;
 }
+
+const nnfi_h5_checkpoint_stats *nnfi_h5_stats(const nnfi_h5_results *r) { return r ? &r->stats : NULL; }
 
 nnfi_status nnfi_h5_close(nnfi_h5_results *r)
 {
     if (!r) return NNFI_OK;
     nnfi_status st = nnfi_h5_checkpoint(r);
+    nnfi_status fs = fold_journal(r);
+    if (st == NNFI_OK) st = fs;
+    if (r->jfd >= 0) close(r->jfd);
+    if (st == NNFI_OK) { /* every row is in the file: the journal is spent */
+        char *jp = journal_path(r->path);
+        if (jp) unlink(jp);
+        free(jp);
+        sync_dir_of(r->path);
+    }
+    free_writer(r);
+    return st;
+}
+
+void free_writer(nnfi_h5_results *r)
+{
+    if (!r) return;
     free(r->path);
     free(r->done_bits);
     for (size_t i = 0; i < r->n_cols; i++) free(r->col[i]);
@@ -355,7 +522,6 @@ nnfi_status nnfi_h5_close(nnfi_h5_results *r)
     free(r->trials);
     free(r->faults);
     free(r);
-    return st;
 }
 
 nnfi_status nnfi_h5_read_column(nnfi_h5_results *r, const char *name, void *out)
@@ -391,6 +557,10 @@ nnfi_status nnfi_h5_read_column(nnfi_h5_results *r, const char *name, void *out)
     }
     H5_TRY(ds = H5Dopen2(f, dname, H5P_DEFAULT), r->path, what);
     H5_TRY(H5Dread(ds, mem_type(col->kind), H5S_ALL, H5S_ALL, H5P_DEFAULT, out), r->path, what);
+    journal j; /* the checkpoints not folded yet */
+    if ((st = journal_load(r->path, r->journal_id, r->folded, &j)) != NNFI_OK) goto out;
+    journal_overlay(&j, (size_t)(col - cols), col->size, 0, r->total, out);
+    journal_free(&j);
 out:
     if (ds >= 0) H5Dclose(ds);
     if (f >= 0) H5Fclose(f);

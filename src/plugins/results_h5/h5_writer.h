@@ -25,15 +25,29 @@ struct nnfi_h5_results {
     size_t n_rows, cap_rows;
     nnfi_fault_row *faults; /* buffered /faults rows */
     size_t n_faults, cap_faults;
-    uint64_t checkpoints;
+    uint64_t checkpoints; /* checkpoints made (journaled or folded) */
+    /* the checkpoint journal (h5_journal.h) */
+    uint64_t journal_id;  /* /progress@journal_id of the file */
+    uint64_t folded;      /* checkpoints folded into the file (its /progress@checkpoints) */
+    int jfd;              /* PATH.journal open for appends, -1 when not started */
+    uint64_t jbytes;      /* its length */
+    uint64_t fold_at;     /* fold when the journal's records reach this many bytes */
+    nnfi_h5_checkpoint_stats stats;
 };
 
 /* A writer for `path` with nothing buffered and nothing done (h5_create.c). */
 nnfi_status new_writer(const char *path, const nnfi_campaign *c, const nnfi_plan *p, nnfi_h5_results **out);
 
-/* Create or update /progress: trials_done, checkpoints, last_checkpoint = now
- * (h5_create.c). */
-nnfi_status write_progress(hid_t f, const char *path, uint64_t done, uint64_t checkpoints);
+/* Free a writer's memory (nothing written; h5_writer.c). */
+void free_writer(nnfi_h5_results *r);
+
+/* Create or update /progress: trials_done, checkpoints, journal_id,
+ * last_checkpoint = now (h5_create.c). */
+nnfi_status write_progress(hid_t f, const char *path, uint64_t done, uint64_t checkpoints, uint64_t journal_id);
+
+/* Fold every journaled checkpoint into the file (one durable update) and
+ * close the journal (h5_writer.c). */
+nnfi_status fold_journal(nnfi_h5_results *r);
 
 /* Write the ordered buffered rows (order[0..m), sorted by trial, one per
  * trial) of column ci, `size` bytes a value, into /trials column ds chunk
