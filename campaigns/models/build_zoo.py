@@ -60,7 +60,7 @@ TARGETS = {
     "vit": {"test_accuracy": 0.85},
     # next-character accuracy on the held-out fortunes; the margin is over the
     # bigram baseline (most frequent successor of the current character)
-    "charlm": {"test_accuracy": 0.40, "margin_over_bigram": 0.12},
+    "charlm": {"test_accuracy": 0.38, "margin_over_bigram": 0.12},
 }
 
 
