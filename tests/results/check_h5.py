@@ -483,6 +483,27 @@ class TestKill:
         check(int(kf.progress["trials_done"]) == 10, "killed.h5 /progress trials_done")
         check(int(kf.progress["checkpoints"]) == 1, "killed.h5 /progress checkpoints")
 
+    def test_merge_reads_the_journal(self, check, nnfi_bin, killed, work_dir):
+        """A shard killed after checkpointing every trial but before its
+        journal was folded: nnfi merge takes the rows from the journal."""
+        helper = os.environ["NNFI_H5_KILL_HELPER"]
+        path, out = work_dir / "killed_all.h5", work_dir / "merged_all.h5"
+        for x in (path, Path(str(path) + ".journal"), out):
+            if x.exists():
+                x.unlink()
+        p = subprocess.run([helper, str(path), "all"], capture_output=True, text=True, timeout=60)
+        assert p.returncode == -signal.SIGKILL, p.stderr
+        with h5py.File(path, "r") as f:
+            check(not f["trials/done"][()].any(), "killed_all.h5 itself holds no done row")
+            view = JournalView(f)
+        check(list(view["trials/done"][()]) == [1] * TRIALS, "file + journal: every trial done")
+        rc, _, err = run([nnfi_bin, "merge", path, "-o", out, "--force"])
+        assert rc == 0, err
+        with h5py.File(out, "r") as f:
+            check_rows(check, f, lambda t: True, "merged_all.h5")
+            check_faults(check, f, lambda t: True, "merged_all.h5")
+        check(not Path(str(out) + ".journal").exists(), "the merged file has no journal left")
+
     def test_inspect(self, nnfi_bin, killed):
         rc, out, err = run([nnfi_bin, "inspect", killed[1]])
         assert rc == 0 and "10 / 28 trials done" in out, f"inspect of the killed file: exit {rc}\n{out}{err}"
