@@ -103,22 +103,38 @@ nnfi_status nnfi_h5_add_golden(nnfi_h5_results *r, const char *model, const floa
 nnfi_status nnfi_h5_put_rows(nnfi_h5_results *r, const nnfi_trial_row *rows, size_t n);
 nnfi_status nnfi_h5_put_faults(nnfi_h5_results *r, uint64_t trial, const nnfi_fault *faults, size_t n);
 
-/* Write everything buffered and close the file again (see Durability). */
+/* Append everything buffered to the journal and fsync it (see Durability),
+ * on the caller's thread, after every queued async checkpoint; rows are
+ * durable when it returns. */
 nnfi_status nnfi_h5_checkpoint(nnfi_h5_results *r);
+
+/* Like checkpoint(), but the buffered rows are handed to a background
+ * thread that appends them to the journal (and folds it when due) while the
+ * caller goes on; the caller pays only the hand-over. Checkpoints stay in
+ * call order (a sync checkpoint, read_column(), stats() and close() wait for
+ * the queued ones). At most two wait in the queue: a third call blocks until
+ * one is written. A failure in the background is returned by the next call
+ * (checkpoint, checkpoint_async, close); close() retries the checkpoints it
+ * left queued. The thread is the only user of HDF5 while it runs: do not
+ * call HDF5 elsewhere in the process between an async checkpoint and the
+ * next sync point. */
+nnfi_status nnfi_h5_checkpoint_async(nnfi_h5_results *r);
 
 /* What the checkpoints of this writer cost so far (wall time and bytes). */
 typedef struct nnfi_h5_checkpoint_stats {
     uint64_t checkpoints;        /* records appended to the journal */
-    double checkpoint_s;         /* wall time of the appends (build, write, fsync) */
+    double checkpoint_s;         /* the caller's time inside checkpoint calls (blocked) */
+    double append_s;             /* time building, writing and fsyncing records (background for async) */
     uint64_t journal_bytes;      /* bytes appended */
     uint64_t folds;              /* folds of the journal into the file */
-    double fold_s;               /* wall time of the folds */
+    double fold_s;               /* wall time of the folds (background for async) */
     uint64_t fold_bytes;         /* bytes of result file the folds copied and wrote */
     double last_checkpoint_s;    /* the latest append */
     uint64_t last_checkpoint_bytes;
 } nnfi_h5_checkpoint_stats;
 
-const nnfi_h5_checkpoint_stats *nnfi_h5_stats(const nnfi_h5_results *r);
+/* The figures so far (waits for queued async checkpoints first). */
+const nnfi_h5_checkpoint_stats *nnfi_h5_stats(nnfi_h5_results *r);
 
 /* Checkpoint, fold the journal into the file, remove the journal and free.
  * NULL is fine. Returns the first failure (the journal then stays: readers

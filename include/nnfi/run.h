@@ -63,11 +63,11 @@ typedef struct nnfi_run_result {
     uint64_t trials_ran;    /* by this run */
     uint64_t done, total;   /* trials in the file, and planned (less what stopping rules cut) */
     double seconds;         /* the coordinator's wall time */
-    /* rank 0's result-file costs: checkpoint appends to the journal, folds of
-     * the journal into the file (the final one at close included) */
+    /* rank 0's result-file costs: time the coordinator was blocked in
+     * checkpoint calls, the background thread's journal appends and folds,
+     * and closing the file (the last checkpoint and the final fold) */
     uint64_t checkpoints, folds;
-    double checkpoint_s, fold_s;
-    double close_s;         /* closing the file after the coordinator (last checkpoint, final fold) */
+    double checkpoint_blocked_s, append_s, fold_s, close_s;
 } nnfi_run_result;
 
 /* Runs the campaign on every rank of comm (opened and closed by the caller;

@@ -182,9 +182,11 @@ int cmd_run(int argc, char **argv)
                (unsigned long long)res.trials_ran, res.seconds, res.seconds > 0 ? (double)res.trials_ran / res.seconds : 0,
                size, (unsigned long long)res.done, (unsigned long long)res.total, res.output);
         double wall = res.seconds + res.close_s;
-        printf("nnfi run: result file: %llu checkpoint(s) %.3f s, %llu fold(s) %.3f s: %.2f%% of rank 0's %.2f s\n",
-               (unsigned long long)res.checkpoints, res.checkpoint_s, (unsigned long long)res.folds, res.fold_s,
-               wall > 0 ? 100 * (res.checkpoint_s + res.fold_s) / wall : 0.0, wall);
+        printf("nnfi run: result file: %llu checkpoint(s) while running, rank 0 blocked %.3f s in them and %.3f s closing (%.2f%% "
+               "of %.2f s); journal appends %.3f s and %llu fold(s) %.3f s in the background\n",
+               (unsigned long long)res.checkpoints, res.checkpoint_blocked_s, res.close_s,
+               wall > 0 ? 100 * (res.checkpoint_blocked_s + res.close_s) / wall : 0.0, wall, res.append_s,
+               (unsigned long long)(res.folds - 1), res.fold_s);
     }
     if (res.rank == 0 && res.end == NNFI_RUN_COMPLETE && !opt.quiet) {
         /* the one-screen summary is the file's own, as 'nnfi inspect' shows it */

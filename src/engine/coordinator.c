@@ -189,10 +189,13 @@ static nnfi_status coordinate(coordinator *co, double checkpoint_every, nnfi_tri
             nanosleep(&nap, NULL);
         }
         if (!failed && now_s() - last_ckpt >= checkpoint_every) {
-            /* a failed checkpoint (a full disk) keeps the file at the last
-             * good one: stop the other ranks the way a signal does instead of
-             * leaving them waiting, then report it */
-            if ((failed = nnfi_h5_checkpoint(co->a.h5)) != NNFI_OK) {
+            /* the rows go to a background thread that appends them to the
+             * journal (nnfi_h5_checkpoint_async): rank 0 goes on at once. A
+             * failed checkpoint (a full disk; reported by the next call)
+             * keeps the file and journal at the last good one: stop the
+             * other ranks the way a signal does instead of leaving them
+             * waiting, then report it */
+            if ((failed = nnfi_h5_checkpoint_async(co->a.h5)) != NNFI_OK) {
                 fprintf(stderr, "nnfi: a checkpoint failed: stopping every rank\n");
                 co->stopping = 1;
             }

@@ -205,15 +205,18 @@ nnfi_status nnfi_campaign_run(nnfi_comm *comm, const nnfi_run_options *opt, nnfi
                                     out, opt->on_progress, opt->progress_user};
         nnfi_coordinator_result cr;
         st = nnfi_coordinate(&ca, &cr);
-        nnfi_h5_checkpoint_stats ck = *nnfi_h5_stats(h5);
         double c0 = run_now_s();
+        nnfi_h5_checkpoint_stats ck = *nnfi_h5_stats(h5); /* waits for the queued checkpoints */
+        double drain_s = run_now_s() - c0;
+        c0 = run_now_s();
         nnfi_status cs = nnfi_h5_close(h5);
-        double close_s = run_now_s() - c0; /* the last checkpoint and the final fold */
+        double close_s = run_now_s() - c0 + drain_s; /* the last checkpoint and the final fold */
         h5 = NULL;
         res->checkpoints = ck.checkpoints;
         res->folds = ck.folds + 1;
-        res->checkpoint_s = ck.checkpoint_s;
-        res->fold_s = ck.fold_s + close_s;
+        res->checkpoint_blocked_s = ck.checkpoint_s;
+        res->append_s = ck.append_s;
+        res->fold_s = ck.fold_s;
         if (st == NNFI_OK) st = cs;
         /* ranks that never answered would hang the comm's finalize: the
          * caller ends the job instead (nnfi_comm_abort, after the message) */

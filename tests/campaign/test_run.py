@@ -24,6 +24,10 @@ import h5py
 import numpy as np
 import pytest
 
+import sys  # noqa: E402,I001  (the analysis package, for the checkpoint journal)
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "analysis"))
+from nnfi_analysis import journal as njournal  # noqa: E402
+
 CAMPAIGN = str(Path(__file__).resolve().parent / "small.yaml")
 VOLATILE = {"rank", "device", "wall_s"}
 
@@ -91,8 +95,8 @@ def interrupted_run(nnfi_bin, work_dir, env, sig, path):
     while time.time() < deadline:
         time.sleep(0.05)
         try:
-            with h5py.File(path, "r") as f:
-                if f["trials"]["done"][()].sum() > 20:
+            with h5py.File(path, "r") as f:  # checkpointed rows: the file and its journal
+                if njournal.overlay_trials(f, "done").sum() > 20:
                     break
         except Exception:
             pass
@@ -107,8 +111,9 @@ def test_sigterm_then_resume(run, ref, nnfi_bin, work_dir, mpi_env):
     assert rc == 0, f"SIGTERM: exit 0 (got {rc})\n{err}"
     assert "--resume" in err, "SIGTERM: the message says how to resume"
     n = len(ref[1]["done"])
-    with h5py.File(path, "r") as f:
+    with h5py.File(path, "r") as f:  # a signal stops the run cleanly: the journal is folded, none is left
         partial = int(f["trials"]["done"][()].sum())
+    assert not os.path.exists(path + ".journal"), "SIGTERM: the journal is folded into the file"
     assert 0 < partial < n, f"SIGTERM: a partial file ({partial} of {n} trials)"
     run([CAMPAIGN, "-o", path, "--resume", "--progress", "off"])
     assert same(columns(path), ref[1]), "SIGTERM + --resume equals the uninterrupted run"
@@ -118,9 +123,9 @@ def test_kill9_then_resume(run, ref, nnfi_bin, work_dir, mpi_env):
     path = str(work_dir / "kill.h5")
     rc, out, err = interrupted_run(nnfi_bin, work_dir, mpi_env, signal.SIGKILL, path)
     assert rc == -9, f"kill -9 killed it (rc {rc})"
-    with h5py.File(path, "r") as f:
+    with h5py.File(path, "r") as f:  # the rows of the last checkpoint: the file and its journal
         n_cols = len(f["trials"])
-        partial = int(f["trials"]["done"][()].sum())
+        partial = int(njournal.overlay_trials(f, "done").sum())
     assert n_cols > 10 and partial < len(ref[1]["done"]), f"after kill -9 h5py opens the file ({partial} trials done)"
     run([CAMPAIGN, "-o", path, "--resume", "--progress", "off"])
     assert same(columns(path), ref[1]), "kill -9 + --resume equals the uninterrupted run"

@@ -9,7 +9,7 @@ import h5py
 import numpy as np
 
 VOLATILE = {"/trials/rank", "/trials/device", "/trials/wall_s"}
-RUN_ATTRS = {"git_sha", "nnfi_version", "created", "last_checkpoint", "checkpoints", "created_utc", "updated_utc", "hostname", "campaign_path",
+RUN_ATTRS = {"git_sha", "nnfi_version", "created", "last_checkpoint", "checkpoints", "journal_id", "created_utc", "updated_utc", "hostname", "campaign_path",
              "golden_seconds", "output_path", "software_version", "time", "start_time", "end_time"}
 
 

@@ -193,12 +193,14 @@ nnfi_status new_writer(const char *path, const nnfi_campaign *c, const nnfi_plan
         r->done_bits = calloc((size_t)(p->total_trials / 8 + 1), 1);
         nnfi_trial_columns(&r->n_cols);
         r->col = calloc(r->n_cols, sizeof *r->col);
+        r->js = calloc(1, sizeof *r->js);
     }
-    if (!r || !r->path || !r->done_bits || !r->col) {
+    if (!r || !r->path || !r->done_bits || !r->col || !r->js) {
         if (r) {
             free(r->path);
             free(r->done_bits);
             free(r->col);
+            free(r->js);
         }
         free(r);
         return NNFI_FAIL(NNFI_E_NOMEM, "out of memory for the result writer of %s", path);
@@ -206,7 +208,7 @@ nnfi_status new_writer(const char *path, const nnfi_campaign *c, const nnfi_plan
     r->c = c;
     r->p = p;
     r->total = p->total_trials;
-    r->jfd = -1;
+    r->js->jfd = -1;
     *out = r;
     return NNFI_OK;
 }
@@ -299,7 +301,7 @@ nnfi_status nnfi_h5_create(const char *path, int force, const nnfi_campaign *c, 
     if (jp) unlink(jp);
     free(jp);
     st = new_writer(path, c, p, out);
-    if (st == NNFI_OK) (*out)->journal_id = journal_id;
+    if (st == NNFI_OK) (*out)->js->journal_id = journal_id;
 out:
     if (g >= 0) H5Gclose(g);
     if (f >= 0) H5Fclose(f);

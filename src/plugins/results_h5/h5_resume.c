@@ -22,28 +22,28 @@ static nnfi_status take_journal(nnfi_h5_results *r)
     hid_t pf = open_file(r->path, H5F_ACC_RDONLY), g = -1;
     if (pf < 0) return open_fail(r->path, "open the result file to resume");
     if (H5Lexists(pf, "progress", H5P_DEFAULT) > 0 && (g = H5Gopen2(pf, "progress", H5P_DEFAULT)) >= 0) {
-        attr_read(g, "checkpoints", H5T_NATIVE_UINT64, &r->folded);
-        attr_read(g, "journal_id", H5T_NATIVE_UINT64, &r->journal_id);
+        attr_read(g, "checkpoints", H5T_NATIVE_UINT64, &r->js->folded);
+        attr_read(g, "journal_id", H5T_NATIVE_UINT64, &r->js->journal_id);
         attr_read(g, "trials_done", H5T_NATIVE_UINT64, &r->n_done);
         H5Gclose(g);
     }
     H5Fclose(pf);
-    r->checkpoints = r->folded;
-    if (r->journal_id == 0) { /* a file written before journals: give it an id */
-        r->journal_id = journal_new_id();
+    r->checkpoints = r->js->folded;
+    if (r->js->journal_id == 0) { /* a file written before journals: give it an id */
+        r->js->journal_id = journal_new_id();
         update u;
         NNFI_TRY(update_begin(r->path, "give the result file a journal id", 64u << 10, &u));
-        st = write_progress(u.f, r->path, r->n_done, r->folded, r->journal_id);
+        st = write_progress(u.f, r->path, r->n_done, r->js->folded, r->js->journal_id);
         return update_end(&u, r->path, st);
     }
     journal j;
-    NNFI_TRY(journal_load(r->path, r->journal_id, r->folded, &j));
+    NNFI_TRY(journal_load(r->path, r->js->journal_id, r->js->folded, &j));
     if (j.gap) {
         char *jp = journal_path(r->path);
         st = NNFI_FAIL(NNFI_E_IO, "%s: the checkpoint journal %s starts after checkpoint %" PRIu64 ", but the file "
                                   "holds only %" PRIu64 " checkpoints\n  hint: was an older copy of the result file "
                                   "put back? Move %s away to resume from the file alone",
-                       r->path, jp ? jp : "", j.base_seq, r->folded, jp ? jp : "the journal");
+                       r->path, jp ? jp : "", j.base_seq, r->js->folded, jp ? jp : "the journal");
         free(jp);
     } else if (j.n_rec) {
         r->checkpoints = j.rec[j.n_rec - 1].seq;
@@ -158,7 +158,7 @@ out:
     if (st != NNFI_OK && out && *out) {
         nnfi_h5_results *w = *out;
         *out = NULL;
-        if (w->jfd >= 0) close(w->jfd);
+        if (w->js->jfd >= 0) close(w->js->jfd);
         free_writer(w); /* nothing written: the file and its journal stay as they were */
     }
     free(real);

@@ -382,22 +382,22 @@ static nnfi_status buffer_record(nnfi_h5_results *r, const jrec *rec)
 
 nnfi_status fold_journal(nnfi_h5_results *r)
 {
-    if (r->checkpoints == r->folded) return NNFI_OK;
+    if (r->checkpoints == r->js->folded) return NNFI_OK;
     double t0 = now_s();
     h5_quiet q;
     quiet_on(&q);
     journal j;
     update u;
     hid_t f = -1;
-    nnfi_status st = journal_load(r->path, r->journal_id, r->folded, &j);
+    nnfi_status st = journal_load(r->path, r->js->journal_id, r->js->folded, &j);
     if (st != NNFI_OK) goto out;
-    uint64_t last = j.n_rec ? j.rec[j.n_rec - 1].seq : r->folded;
+    uint64_t last = j.n_rec ? j.rec[j.n_rec - 1].seq : r->js->folded;
     if (last != r->checkpoints || j.gap) {
         char *jp = journal_path(r->path);
         st = NNFI_FAIL(NNFI_E_IO, "%s: the checkpoint journal %s holds checkpoints %" PRIu64 "..%" PRIu64 " but %" PRIu64
                                   "..%" PRIu64 " were written\n  hint: was the journal changed or removed while the "
                                   "campaign ran? 'nnfi run --resume' redoes the missing rows",
-                       r->path, jp ? jp : "", j.n_rec ? j.rec[0].seq : 0, last, r->folded + 1, r->checkpoints);
+                       r->path, jp ? jp : "", j.n_rec ? j.rec[0].seq : 0, last, r->js->folded + 1, r->checkpoints);
         free(jp);
         goto out;
     }
@@ -411,26 +411,26 @@ nnfi_status fold_journal(nnfi_h5_results *r)
         if (st == NNFI_OK && (r->n_rows >= FOLD_BATCH || k + 1 == j.n_rec)) st = flush_buffers(f, r);
     }
     if (st == NNFI_OK) st = write_progress(f, r->path, j.n_rec ? j.rec[j.n_rec - 1].n_done : r->n_done, last,
-                                           r->journal_id);
+                                           r->js->journal_id);
 out:
     r->n_rows = 0; /* the rows are in the journal whatever happened */
     r->n_faults = 0;
     if (f >= 0) st = update_end(&u, r->path, st);
     journal_free(&j);
     if (st == NNFI_OK) {
-        r->folded = last;
-        if (r->jfd >= 0) close(r->jfd); /* the next checkpoint starts a new journal */
-        r->jfd = -1;
+        r->js->folded = last;
+        if (r->js->jfd >= 0) close(r->js->jfd); /* the next checkpoint starts a new journal */
+        r->js->jfd = -1;
         struct stat sb;
         uint64_t size = stat(r->path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
-        r->stats.folds++;
-        r->stats.fold_bytes += 2 * size; /* copied, then written */
+        r->js->stats.folds++;
+        r->js->stats.fold_bytes += 2 * size; /* copied, then written */
         /* journal records are uncompressed (about 4x a row's bytes in the file):
          * folding at twice the file's size lets the file grow by about half
          * between folds, so all folds together copy a few times the final file */
-        r->fold_at = 2 * size > ((uint64_t)64 << 20) ? 2 * size : (uint64_t)64 << 20;
+        r->js->fold_at = 2 * size > ((uint64_t)64 << 20) ? 2 * size : (uint64_t)64 << 20;
     }
-    r->stats.fold_s += now_s() - t0;
+    r->js->stats.fold_s += now_s() - t0;
     quiet_off(&q);
     return st;
 }
@@ -445,14 +445,13 @@ static uint64_t fold_threshold(const nnfi_h5_results *r)
         unsigned long long mb = strtoull(e, &end, 10);
         if (*end == '\0') return (uint64_t)mb << 20;
     }
-    return r->fold_at ? r->fold_at : (uint64_t)64 << 20;
+    return r->js->fold_at ? r->js->fold_at : (uint64_t)64 << 20;
 }
 
-nnfi_status nnfi_h5_checkpoint(nnfi_h5_results *r)
+nnfi_status append_checkpoint(nnfi_h5_results *r, uint64_t n_done)
 {
-    if (!r) return NNFI_FAIL(NNFI_E_INVALID, "nnfi_h5_checkpoint: NULL writer\n  hint: this is a bug in the caller");
-    if (!r->n_rows && !r->n_faults) return NNFI_OK;
     double t0 = now_s();
+    jstate *js = r->js;
     nnfi_status st = NNFI_OK;
     size_t nc;
     const nnfi_column_info *cols = nnfi_trial_columns(&nc);
@@ -470,38 +469,69 @@ nnfi_status nnfi_h5_checkpoint(nnfi_h5_results *r)
     }
     for (size_t k = 0; k < m; k++) trial[k] = r->trials[order[k]];
     for (size_t i = 0; i < nc; i++) gather(r->col[i], cols[i].size, order, m, 0, cols[i].size, col[i]);
-    if (r->jfd < 0 && (st = journal_start(r->path, r->journal_id, r->folded, &r->jfd, &r->jbytes)) != NNFI_OK) goto out;
+    if (js->jfd < 0 && (st = journal_start(r->path, js->journal_id, js->folded, &js->jfd, &js->jbytes)) != NNFI_OK)
+        goto out;
     uint64_t bytes = 0;
-    st = journal_append(r->path, r->jfd, r->jbytes, r->checkpoints + 1, r->n_done, trial,
-                        (const uint8_t *const *)col, m, r->faults, r->n_faults, &bytes);
+    st = journal_append(r->path, js->jfd, js->jbytes, r->checkpoints, n_done, trial, (const uint8_t *const *)col, m,
+                        r->faults, r->n_faults, &bytes);
     if (st != NNFI_OK) goto out; /* on failure keep the buffers: a later checkpoint retries */
-    r->jbytes += bytes;
+    js->jbytes += bytes;
     r->n_rows = 0;
     r->n_faults = 0;
-    r->checkpoints++;
-    r->stats.checkpoints++;
-    r->stats.journal_bytes += bytes;
-    r->stats.last_checkpoint_bytes = bytes;
+    js->stats.checkpoints++;
+    js->stats.journal_bytes += bytes;
+    js->stats.last_checkpoint_bytes = bytes;
 out:
     free(order);
     free(trial);
     for (size_t i = 0; col && i < nc; i++) free(col[i]);
     free(col);
-    r->stats.last_checkpoint_s = now_s() - t0;
-    r->stats.checkpoint_s += r->stats.last_checkpoint_s;
-    if (st == NNFI_OK && r->jbytes >= fold_threshold(r)) st = fold_journal(r);
+    js->stats.last_checkpoint_s = now_s() - t0;
+    js->stats.append_s += js->stats.last_checkpoint_s;
+    if (st == NNFI_OK && js->jbytes >= fold_threshold(r)) st = fold_journal(r);
     return st;
 }
 
-const nnfi_h5_checkpoint_stats *nnfi_h5_stats(const nnfi_h5_results *r) { return r ? &r->stats : NULL; }
+/* A checkpoint on the caller's thread: every earlier async one first. */
+nnfi_status nnfi_h5_checkpoint(nnfi_h5_results *r)
+{
+    if (!r) return NNFI_FAIL(NNFI_E_INVALID, "nnfi_h5_checkpoint: NULL writer\n  hint: this is a bug in the caller");
+    double t0 = now_s();
+    nnfi_status st = bg_drain(r);
+    if (st == NNFI_OK && (r->n_rows || r->n_faults)) {
+        r->checkpoints++;
+        st = append_checkpoint(r, r->n_done);
+        if (st != NNFI_OK) r->checkpoints--; /* the buffers stay: the next checkpoint retries this one */
+    }
+    r->js->stats.checkpoint_s += now_s() - t0;
+    return st;
+}
+
+nnfi_status nnfi_h5_checkpoint_async(nnfi_h5_results *r)
+{
+    if (!r) return NNFI_FAIL(NNFI_E_INVALID, "nnfi_h5_checkpoint_async: NULL writer\n  hint: this is a bug in the caller");
+    if (!r->n_rows && !r->n_faults) return NNFI_OK;
+    double t0 = now_s();
+    nnfi_status st = bg_enqueue(r);
+    r->js->stats.checkpoint_s += now_s() - t0;
+    return st;
+}
+
+const nnfi_h5_checkpoint_stats *nnfi_h5_stats(nnfi_h5_results *r)
+{
+    if (!r) return NULL;
+    (void)bg_drain(r); /* the background writer's figures are complete once it is idle */
+    return &r->js->stats;
+}
 
 nnfi_status nnfi_h5_close(nnfi_h5_results *r)
 {
     if (!r) return NNFI_OK;
-    nnfi_status st = nnfi_h5_checkpoint(r);
+    nnfi_status st = bg_stop(r); /* the queued async checkpoints, in order */
+    if (st == NNFI_OK) st = nnfi_h5_checkpoint(r);
     nnfi_status fs = fold_journal(r);
     if (st == NNFI_OK) st = fs;
-    if (r->jfd >= 0) close(r->jfd);
+    if (r->js->jfd >= 0) close(r->js->jfd);
     if (st == NNFI_OK) { /* every row is in the file: the journal is spent */
         char *jp = journal_path(r->path);
         if (jp) unlink(jp);
@@ -521,6 +551,7 @@ void free_writer(nnfi_h5_results *r)
     free(r->col);
     free(r->trials);
     free(r->faults);
+    free(r->js);
     free(r);
 }
 
@@ -537,6 +568,7 @@ nnfi_status nnfi_h5_read_column(nnfi_h5_results *r, const char *name, void *out)
                                           "NNFI_TRIAL_COLUMNS (nnfi/results.h)",
                          name);
     if (!r->total) return NNFI_OK;
+    NNFI_TRY(bg_drain(r));
     h5_quiet q;
     quiet_on(&q);
     nnfi_status st = NNFI_OK;
@@ -558,7 +590,7 @@ nnfi_status nnfi_h5_read_column(nnfi_h5_results *r, const char *name, void *out)
     H5_TRY(ds = H5Dopen2(f, dname, H5P_DEFAULT), r->path, what);
     H5_TRY(H5Dread(ds, mem_type(col->kind), H5S_ALL, H5S_ALL, H5P_DEFAULT, out), r->path, what);
     journal j; /* the checkpoints not folded yet */
-    if ((st = journal_load(r->path, r->journal_id, r->folded, &j)) != NNFI_OK) goto out;
+    if ((st = journal_load(r->path, r->js->journal_id, r->js->folded, &j)) != NNFI_OK) goto out;
     journal_overlay(&j, (size_t)(col - cols), col->size, 0, r->total, out);
     journal_free(&j);
 out:

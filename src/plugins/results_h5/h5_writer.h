@@ -10,6 +10,17 @@
 
 #include "h5_util.h"
 
+/* The checkpoint journal's state (h5_journal.h). Touched by the background
+ * writer's thread while it has work, by the caller's thread otherwise. */
+typedef struct jstate {
+    uint64_t journal_id;  /* /progress@journal_id of the file */
+    uint64_t folded;      /* checkpoints folded into the file (its /progress@checkpoints) */
+    int jfd;              /* PATH.journal open for appends, -1 when not started */
+    uint64_t jbytes;      /* its length */
+    uint64_t fold_at;     /* fold when the journal's records reach this many bytes */
+    nnfi_h5_checkpoint_stats stats;
+} jstate;
+
 struct nnfi_h5_results {
     char *path;
     const nnfi_campaign *c;
@@ -25,14 +36,9 @@ struct nnfi_h5_results {
     size_t n_rows, cap_rows;
     nnfi_fault_row *faults; /* buffered /faults rows */
     size_t n_faults, cap_faults;
-    uint64_t checkpoints; /* checkpoints made (journaled or folded) */
-    /* the checkpoint journal (h5_journal.h) */
-    uint64_t journal_id;  /* /progress@journal_id of the file */
-    uint64_t folded;      /* checkpoints folded into the file (its /progress@checkpoints) */
-    int jfd;              /* PATH.journal open for appends, -1 when not started */
-    uint64_t jbytes;      /* its length */
-    uint64_t fold_at;     /* fold when the journal's records reach this many bytes */
-    nnfi_h5_checkpoint_stats stats;
+    uint64_t checkpoints; /* checkpoints made (journaled, queued or folded) */
+    struct jstate *js;    /* the journal, shared with the background writer's copies of this struct */
+    struct bg_writer *bg; /* the background writer (h5_background.c), NULL until the first async checkpoint */
 };
 
 /* A writer for `path` with nothing buffered and nothing done (h5_create.c). */
@@ -48,6 +54,18 @@ nnfi_status write_progress(hid_t f, const char *path, uint64_t done, uint64_t ch
 /* Fold every journaled checkpoint into the file (one durable update) and
  * close the journal (h5_writer.c). */
 nnfi_status fold_journal(nnfi_h5_results *r);
+
+/* Append the rows and faults buffered in r (the writer, or the background
+ * writer's copy holding one queued checkpoint) to the journal as checkpoint
+ * r->checkpoints with n_done trials done, empty the buffers, and fold when
+ * the journal is due (h5_writer.c). */
+nnfi_status append_checkpoint(nnfi_h5_results *r, uint64_t n_done);
+
+/* The background writer (h5_background.c): async checkpoints hand their
+ * buffers to a thread that appends them (and folds) in order. */
+nnfi_status bg_enqueue(nnfi_h5_results *r);   /* hand r's buffers over as checkpoint r->checkpoints + 1 */
+nnfi_status bg_drain(nnfi_h5_results *r);     /* wait until every queued checkpoint is appended; its first failure */
+nnfi_status bg_stop(nnfi_h5_results *r);      /* end the thread; retry what a failure left queued; free */
 
 /* Write the ordered buffered rows (order[0..m), sorted by trial, one per
  * trial) of column ci, `size` bytes a value, into /trials column ds chunk
