@@ -171,8 +171,8 @@ def summary(out, built):
                           "(input float32 [N,1,28,28] in [0,1], output logits [N,10], eval set "
                           "fashion_mnist_test.h5) and a character-level language model (charlm: "
                           "input int64 token ids [N,T], output logits [N,T,vocab], eval set "
-                          "fortunes_test.h5); each model's input_dtype and output (N,C or "
-                          "N,T,C) say which",
+                          "fortunes_test.h5); each model's input_dtype and output_layout (N,C "
+                          "or N,T,C) say which",
            "outdir": out, "testset": None, "models": {}, "targets": TARGETS,
            "all_targets_met": True}
     ts = os.path.join(out, TESTSET)
@@ -191,7 +191,7 @@ def summary(out, built):
         misses = check_targets(name, info)
         entry = {k: info.get(k) for k in (
             "file", "file_sha256", "kind", "export", "test_accuracy", "parameters",
-            "sparsity", "time_steps", "qengine", "input_dtype", "input_shape", "output",
+            "sparsity", "time_steps", "qengine", "input_dtype", "input_shape", "output_layout",
             "layers", "heads", "patch_size", "d_model", "seq_len", "vocab_size",
             "baseline_most_frequent_char", "baseline_bigram", "eval_file_sha256",
             "training_seconds", "script_seconds", "torch_version", "seed")

@@ -224,7 +224,7 @@ def write_eval_h5(path, x, y, names, n_fortunes, n_test_fortunes):
         f.attrs["seq_len"] = SEQ
         f.attrs["count"] = x.shape[0]
         f.attrs["input_dtype"] = "int64"
-        f.attrs["output"] = "N,T,C"
+        f.attrs["output_layout"] = "N,T,C"
     os.replace(tmp, path)
 
 
@@ -275,8 +275,8 @@ def main():
         "input": f"int64 token ids [N,T], T <= {SEQ}, ids in [0,{VOCAB})",
         "input_dtype": "int64",
         "input_shape": [SEQ],
-        "output": "N,T,C",
-        "output_shape": f"logits float32 [N,T,{VOCAB}]; position t predicts the character after token t",
+        "output": f"logits float32 [N,T,{VOCAB}]; position t predicts the character after token t",
+        "output_layout": "N,T,C",
         "export": "torch.jit.script",
         "parameters": common.count_params(model),
         "layers": LAYERS,

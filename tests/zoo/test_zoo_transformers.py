@@ -6,7 +6,7 @@ language model on Debian's fortunes) against their targets and interfaces:
     (charlm also its margin over the bigram baseline), its file_sha256 (and
     charlm's eval_file_sha256) matches the file, and its interface fields say
     what the model takes: vit float32 [N,1,28,28] -> [N,10] ("N,C"), charlm
-    int64 [N,T] -> [N,T,vocab] ("N,T,C");
+    int64 [N,T] -> [N,T,vocab] ("N,T,C", the json's output_layout);
   * the files load with torch.jit.load, are built from stock modules
     (TransformerEncoderLayer, MultiheadAttention, no hand-written attention)
     and give the json's logits: vit's first test image, charlm's eval-file
@@ -15,7 +15,7 @@ language model on Debian's fortunes) against their targets and interfaces:
     [0, vocab), labels = the next token, and the attributes a loader reads;
   * zoo.json lists both, and a harness that hosts only float32 image
     classifiers picks the vit and leaves charlm out by its json fields
-    (input_dtype / output), not by name;
+    (input_dtype / output_layout), not by name;
   * `nnfi sites vit.pt` lists parameter sites inside every encoder layer.
 
 Needs the zoo (fixture `zoo`: NNFI_MODELS_DIR, default build/models)."""
@@ -67,7 +67,7 @@ def hostable_as_image_classifier(info):
     """What a float32-image harness (test_zoo, bench_zoo, the demo) may run:
     decided by the json's interface fields; models without them are the
     original Fashion-MNIST classifiers."""
-    return info.get("input_dtype", "float32") == "float32" and info.get("output", "N,C") == "N,C"
+    return info.get("input_dtype", "float32") == "float32" and info.get("output_layout", "N,C") == "N,C"
 
 
 def module_kinds(m):
@@ -102,7 +102,7 @@ def test_check_targets_can_fail():
 def test_vit_interface_and_logits(zoo):
     info = facts("vit")
     assert info["input_dtype"] == "float32" and info["input_shape"] == [1, 28, 28]
-    assert info["output"] == "N,C"
+    assert info["output_layout"] == "N,C"
     for k in ("layers", "heads", "patch_size", "parameters", "training_seconds"):
         assert isinstance(info[k], (int, float)) and info[k] > 0, k
     assert info["export"] == "torch.jit.script"
@@ -127,7 +127,7 @@ def test_vit_interface_and_logits(zoo):
 
 def test_charlm_interface(zoo):
     info = facts("charlm")
-    assert info["input_dtype"] == "int64" and info["output"] == "N,T,C"
+    assert info["input_dtype"] == "int64" and info["output_layout"] == "N,T,C"
     V, T = info["vocab_size"], info["seq_len"]
     voc = info["vocabulary"]
     assert len(voc["tokens"]) == V and voc["tokens"][voc["unk_id"]] == "<unk>"
@@ -156,7 +156,7 @@ def test_charlm_eval_file(zoo):
         assert int(f.attrs["vocab_size"]) == V and int(f.attrs["seq_len"]) == T
         assert int(f.attrs["unk_id"]) == info["vocabulary"]["unk_id"]
         assert int(f.attrs["count"]) == n
-        assert f.attrs["input_dtype"] == "int64" and f.attrs["output"] == "N,T,C"
+        assert f.attrs["input_dtype"] == "int64" and f.attrs["output_layout"] == "N,T,C"
         for a in ("dataset", "split", "source_files", "vocabulary"):
             assert a in f.attrs, a
     assert x.min() >= 0 and x.max() < V and y.min() >= 0 and y.max() < V
@@ -206,7 +206,7 @@ def test_zoo_json_interface_fields(zoo):
         if zoo["models"].get(n):
             assert n in hostable
     assert zoo["models"]["charlm"]["input_dtype"] == "int64"
-    assert zoo["models"]["charlm"]["output"] == "N,T,C"
+    assert zoo["models"]["charlm"]["output_layout"] == "N,T,C"
 
 
 def test_nnfi_sites_vit(zoo, nnfi_bin):
