@@ -105,6 +105,12 @@ typedef struct nnfi_model_cfg {
      * and nn.MultiheadAttention (one site on the fused output); false (default):
      * the host runs their unfused operators, each a site. */
     bool fused;
+    /* Not read from the campaign: the per-sample input shape of the eval set
+     * the model is evaluated on, filled by the engine (nnfi_eval_model_cfg)
+     * before open so that a model needs no input_shape attribute.
+     * input_ndim 0: unknown, the host decides. */
+    int input_ndim;
+    int64_t input_shape[8];
 } nnfi_model_cfg;
 
 typedef struct nnfi_eval_cfg {

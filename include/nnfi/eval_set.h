@@ -39,6 +39,15 @@ nnfi_status nnfi_eval_load(const char *path, const char *images, const char *lab
 
 void nnfi_eval_free(nnfi_eval_set *e);
 
+/* A copy of model config *mc with input_ndim/input_shape set to the
+ * per-sample shape of the campaign's eval images (the dataset's dimensions
+ * after the first), read from the file's metadata without loading it. No
+ * eval file, or one that cannot be read (nnfi_eval_load reports that later,
+ * located): the copy says 0 (unknown). The copy borrows mc's strings. */
+struct nnfi_campaign;
+struct nnfi_model_cfg;
+void nnfi_eval_model_cfg(const struct nnfi_campaign *c, const struct nnfi_model_cfg *mc, struct nnfi_model_cfg *out);
+
 #ifdef __cplusplus
 }
 #endif

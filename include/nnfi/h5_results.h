@@ -32,8 +32,8 @@
  * checkpoint() appends them as one checksummed record to the journal
  * PATH.journal and fsyncs it (src/plugins/results_h5/h5_journal.h), so a
  * checkpoint costs the new rows, not the file. The journal is folded into
- * PATH at close(), at resume(), and whenever its records reach twice the
- * size of PATH (at least 64 MiB; NNFI_FOLD_MB=N sets N MiB, 0 folds at every
+ * PATH at close(), at resume(), and whenever its records reach four times
+ * the size of PATH (at least 256 MiB; NNFI_FOLD_MB=N sets N MiB, 0 folds at every
  * checkpoint): a fold copies PATH to PATH.ckpt, writes the rows into the
  * copy, fsyncs it and rename()s it over PATH (add_sites/add_golden alike;
  * create() builds PATH.ckpt and publishes it whole), so folds cost O(file)

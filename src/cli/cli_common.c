@@ -1,6 +1,8 @@
 /* cli_common.c - helpers shared by the nnfi subcommands (see cli.h). */
 #include "cli.h"
 
+#include "nnfi/eval_set.h"
+
 #include "nnfi/registry.h"
 
 #include <errno.h>
@@ -53,7 +55,15 @@ nnfi_status cli_model_open(const nnfi_campaign *c, const char *model_name, cli_m
         if (strcmp(c->models[i].name, model_name) == 0) mc = &c->models[i];
     if (!mc) return NNFI_FAIL(NNFI_E_NOTFOUND, "no model named '%s'", model_name);
     NNFI_TRY(nnfi_host_lookup(mc->host, &out->host));
-    NNFI_TRY(out->host->open(mc, c->source_dir, c->seed, &out->model));
+    nnfi_model_cfg with_input; /* the eval set's per-sample shape: the model needs no input_shape attribute */
+    nnfi_eval_model_cfg(c, mc, &with_input);
+    nnfi_status st = out->host->open(&with_input, c->source_dir, c->seed, &out->model);
+    if (st != NNFI_OK) { /* the host names the file; add where the campaign names the model */
+        char msg[3000], field[64];
+        snprintf(msg, sizeof msg, "%s", nnfi_error_message());
+        snprintf(field, sizeof field, "models[%u]", (unsigned)(mc - c->models));
+        return nnfi_campaign_error(c, st, field, "%s", msg);
+    }
     out->sites = out->host->sites(out->model);
     out->n_sites = out->host->n_sites(out->model);
     out->samples = c->eval->samples ? c->eval->samples : 512;

@@ -4,14 +4,16 @@
  * TorchScript file for the torch host, whose activation sites follow --ops
  * and --fused (as models[].ops / models[].fused would). */
 #include "cli.h"
+#include "nnfi/eval_set.h"
 
 #include "nnfi/registry.h"
 
 #include <inttypes.h>
+#include <stdlib.h>
 #include <string.h>
 
 static const char *usage =
-    "nnfi sites MODEL.pt | CAMPAIGN.yaml [--model NAME] [--ops OP,...] [--fused] [--format table|json]";
+    "nnfi sites MODEL.pt | CAMPAIGN.yaml [--model NAME] [--ops OP,...] [--fused] [--input-shape D,D,... | --eval FILE.h5] [--format table|json]";
 
 #define MAX_OPS 256
 
@@ -77,7 +79,9 @@ int cmd_sites(int argc, char **argv)
 {
     const char *arg = NULL, *model_name = NULL;
     char *ops_arg = NULL, *ops[MAX_OPS];
-    int n_ops = 0, fused = 0;
+    int n_ops = 0, fused = 0, in_ndim = 0;
+    int64_t in_shape[8];
+    const char *eval_file = NULL;
     cli_format fmt = CLI_TABLE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -87,14 +91,31 @@ int cmd_sites(int argc, char **argv)
                    "  --ops OP,...   operator kinds whose outputs become activation sites, as models[].ops:\n"
                    "                 default (the built-in list), aten::softmax, softmax (= aten::softmax)\n"
                    "  --fused        keep PyTorch's fused transformer kernels (models[].fused: true)\n"
+                   "  --input-shape D,D,...  a MODEL.pt's per-sample input shape, e.g. 3,32,32 (else its\n"
+                   "                 input_shape attribute, else 1,28,28; a campaign takes it from its eval set)\n"
+                   "  --eval FILE.h5 take the input shape from this eval set's images\n"
                    "  --format F     table (default) or json\n", usage);
             return CLI_OK;
         } else if (strcmp(a, "--fused") == 0) {
             fused = 1;
-        } else if (strcmp(a, "--model") == 0 || strcmp(a, "--format") == 0 || strcmp(a, "--ops") == 0) {
+        } else if (strcmp(a, "--model") == 0 || strcmp(a, "--format") == 0 || strcmp(a, "--ops") == 0 ||
+                   strcmp(a, "--input-shape") == 0 || strcmp(a, "--eval") == 0) {
             if (i + 1 >= argc) return cli_usage_error("sites", usage, "%s needs a value", a);
             const char *v = argv[++i];
             if (strcmp(a, "--model") == 0) model_name = v;
+            else if (strcmp(a, "--eval") == 0) eval_file = v;
+            else if (strcmp(a, "--input-shape") == 0) {
+                in_ndim = 0;
+                for (const char *q = v; *q;) {
+                    char *end;
+                    long long d = strtoll(q, &end, 10);
+                    if (end == q || d <= 0 || in_ndim == 7 || (*end && *end != ','))
+                        return cli_usage_error("sites", usage, "--input-shape takes 1 to 7 positive sizes, e.g. "
+                                               "3,32,32 (got '%s')", v);
+                    in_shape[in_ndim++] = d;
+                    q = *end ? end + 1 : end;
+                }
+            }
             else if (strcmp(a, "--ops") == 0) {
                 ops_arg = argv[i];
                 if ((n_ops = split_ops(ops_arg, ops)) <= 0)
@@ -114,9 +135,9 @@ int cmd_sites(int argc, char **argv)
     if (!arg) return cli_usage_error("sites", usage, "no model or campaign file given");
     nnfi_status st;
     if (is_yaml(arg)) {
-        if (n_ops || fused)
-            return cli_usage_error("sites", usage, "--ops and --fused apply to a MODEL.pt; in a campaign set "
-                                   "models[].ops and models[].fused");
+        if (n_ops || fused || in_ndim || eval_file)
+            return cli_usage_error("sites", usage, "--ops, --fused, --input-shape and --eval apply to a MODEL.pt; "
+                                   "in a campaign set models[].ops, models[].fused and eval");
         nnfi_campaign *c = NULL;
         if ((st = nnfi_campaign_load(arg, &c)) != NNFI_OK) return cli_fail(st);
         if (!model_name) model_name = c->models[0].name;
@@ -147,6 +168,23 @@ int cmd_sites(int argc, char **argv)
     cfg.ops = n_ops ? ops : NULL;
     cfg.ops_count = (unsigned)n_ops;
     cfg.fused = fused != 0;
+    if (eval_file && !in_ndim) { /* the shape of the eval set's images, as a campaign would take it */
+        nnfi_campaign probe;
+        nnfi_eval_cfg ev;
+        memset(&probe, 0, sizeof probe);
+        memset(&ev, 0, sizeof ev);
+        ev.path = (char *)eval_file;
+        probe.eval = &ev;
+        probe.source_dir = (char *)".";
+        nnfi_model_cfg with_input;
+        nnfi_eval_model_cfg(&probe, &cfg, &with_input);
+        if (!with_input.input_ndim)
+            return cli_fail(NNFI_FAIL(NNFI_E_IO, "%s: no readable dataset 'images' of [samples, ...]\n  hint: --eval "
+                                                 "names an eval set (HDF5 with images and labels)", eval_file));
+        cfg = with_input;
+    }
+    for (int d = 0; d < in_ndim; d++) cfg.input_shape[d] = in_shape[d];
+    if (in_ndim) cfg.input_ndim = in_ndim;
     nnfi_model *m = NULL;
     if ((st = h->open(&cfg, ".", 0, &m)) != NNFI_OK) return cli_fail(st);
     print_sites(arg, h, h->sites(m), h->n_sites(m), fmt);

@@ -196,7 +196,15 @@ static nnfi_status open_model(nnfi_worker *w, unsigned mi)
     if (m->open) return NNFI_FAIL(NNFI_E_INVALID, "model '%s' failed to open earlier", w->c->models[mi].name);
     const nnfi_model_cfg *mc = &w->c->models[mi];
     NNFI_TRY(nnfi_host_lookup(mc->host, &m->host));
-    NNFI_TRY(m->host->open(mc, w->c->source_dir, w->c->seed, &m->model));
+    nnfi_model_cfg with_input; /* the eval set's per-sample shape: the model needs no input_shape attribute */
+    nnfi_eval_model_cfg(w->c, mc, &with_input);
+    nnfi_status st = m->host->open(&with_input, w->c->source_dir, w->c->seed, &m->model);
+    if (st != NNFI_OK) { /* the host names the file; add where the campaign names the model */
+        char msg[3000], field[64];
+        snprintf(msg, sizeof msg, "%s", nnfi_error_message());
+        snprintf(field, sizeof field, "models[%u]", mi);
+        return nnfi_campaign_error(w->c, st, field, "%s", msg);
+    }
     m->open = 1;
     m->sites = m->host->sites(m->model);
     m->n_sites = m->host->n_sites(m->model);

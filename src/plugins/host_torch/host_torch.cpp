@@ -243,7 +243,7 @@ nnfi_status open_impl(const nnfi_model_cfg *cfg, const char *base_dir, uint64_t 
     try {
         m->module.eval();
         st = place_on_device(m, cfg, mname);
-        if (st == NNFI_OK) st = read_input_shape(m);
+        if (st == NNFI_OK) st = read_input_shape(m, cfg);
         if (st == NNFI_OK) st = resolve_ops(m, cfg);
         if (st == NNFI_OK) {
             add_param_buffer_sites(m);
@@ -251,12 +251,15 @@ nnfi_status open_impl(const nnfi_model_cfg *cfg, const char *base_dir, uint64_t 
             st = discover_sites(m);
         }
     } catch (const std::exception &e) {
-        std::string msg = torch_message(e);
+        std::string msg = torch_message(e), shape = "[N";
+        for (int64_t d : m->input_shape) shape += ", " + std::to_string(d);
+        shape += "]";
         torch_close(m);
         return NNFI_FAIL(NNFI_E_BACKEND, "torch host: %s: a discovery forward on a dummy batch failed: %s\n"
-                         "  hint: the model must take float32 [N] + input_shape (default [1, 28, 28]; set the "
-                         "module attribute input_shape: List[int]) and return logits [N, classes]",
-                         path.c_str(), msg.c_str());
+                         "  hint: the model must take float32 [N] + the eval set's per-sample shape (%s here; "
+                         "'nnfi sites MODEL.pt --input-shape C,H,W' for a model alone) and return logits "
+                         "[N, classes]",
+                         path.c_str(), msg.c_str(), shape.c_str());
     }
     if (st != NNFI_OK) {
         torch_close(m);

@@ -252,7 +252,7 @@ bool map_dtype(c10::ScalarType st, nnfi_dtype *dt);
 int32_t add_tensor_site(nnfi_model *m, const std::string &name, nnfi_site_kind kind, const at::Tensor &t);
 
 /* The "input" site from the module's input_shape attribute (default [1, 28, 28]). */
-nnfi_status read_input_shape(nnfi_model *m);
+nnfi_status read_input_shape(nnfi_model *m, const nnfi_model_cfg *cfg);
 
 /* Parameter and buffer sites in their order, quantized ones included
  * (torch_quant.cpp's shadows). */

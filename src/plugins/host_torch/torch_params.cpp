@@ -16,9 +16,12 @@
  * model (prune.remove before scripting) is an ordinary float model: its
  * weights are dense fp32 PARAM sites whose zeros are plain elements.
  *
- * Input shape: per sample [1, 28, 28] unless the top module has an attribute
- * `input_shape` (List[int] or Tuple[int, ...], without the batch dimension),
- * e.g. `self.input_shape: List[int] = [3, 32, 32]` in __init__ before scripting.
+ * Input shape (per sample, no batch dimension): the eval set's, which the
+ * engine puts in cfg->input_shape (nnfi_eval_model_cfg), so an unmodified
+ * model (a torchvision ResNet scripted as it is) needs nothing more. A top
+ * module attribute `input_shape` (List[int] or Tuple[int, ...]) is honoured
+ * and must then agree with the eval set; without either (nnfi sites on a bare
+ * MODEL.pt) [1, 28, 28].
  */
 #include "torch_internal.h"
 
@@ -79,9 +82,18 @@ int32_t add_tensor_site(nnfi_model *m, const std::string &name, nnfi_site_kind k
     return (int32_t)m->sites.size() - 1;
 }
 
-nnfi_status read_input_shape(nnfi_model *m)
+static std::string shape_text(const std::vector<int64_t> &v)
 {
-    m->input_shape = {1, 28, 28};
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); i++) s += (i ? ", " : "") + std::to_string(v[i]);
+    return s + "]";
+}
+
+nnfi_status read_input_shape(nnfi_model *m, const nnfi_model_cfg *cfg)
+{
+    std::vector<int64_t> from_data;
+    for (int d = 0; cfg && d < cfg->input_ndim && d < 8; d++) from_data.push_back(cfg->input_shape[d]);
+    m->input_shape = from_data.empty() ? std::vector<int64_t>{1, 28, 28} : from_data;
     if (m->module.hasattr("input_shape")) {
         c10::IValue v = m->module.attr("input_shape");
         std::vector<int64_t> shape;
@@ -101,6 +113,11 @@ nnfi_status read_input_shape(nnfi_model *m)
             return NNFI_FAIL(NNFI_E_INVALID, "torch host: %s: attribute input_shape is not a list of 1 to 7 positive ints\n"
                              "  hint: set `self.input_shape: List[int] = [C, H, W]` (per sample, no batch dim) before scripting",
                              m->path.c_str());
+        if (!from_data.empty() && shape != from_data)
+            return NNFI_FAIL(NNFI_E_INVALID, "torch host: %s: the module's input_shape attribute says %s per sample, "
+                             "but the eval set's images are %s per sample\n  hint: use the eval set this model was "
+                             "made for, or drop the input_shape attribute (the input shape comes from the eval set)",
+                             m->path.c_str(), shape_text(shape).c_str(), shape_text(from_data).c_str());
         m->input_shape = shape;
     }
     m->input_numel = 1;

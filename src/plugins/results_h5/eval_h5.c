@@ -3,6 +3,7 @@
  * (quiet_on, h5_util.h) and turned into nnfi messages with the file and
  * dataset names. */
 #include "nnfi/eval_set.h"
+#include "nnfi/config.h"
 
 #include "h5_util.h"
 
@@ -167,4 +168,30 @@ void nnfi_eval_free(nnfi_eval_set *e)
     free(e->inputs);
     free(e->labels);
     memset(e, 0, sizeof *e);
+}
+
+void nnfi_eval_model_cfg(const nnfi_campaign *c, const nnfi_model_cfg *mc, nnfi_model_cfg *out)
+{
+    *out = *mc;
+    out->input_ndim = 0;
+    const nnfi_eval_cfg *e = c ? c->eval : NULL;
+    if (!e || !e->path) return;
+    char path[4096];
+    int abs = e->path[0] == '/';
+    snprintf(path, sizeof path, "%s%s%s", abs ? "" : c->source_dir, abs ? "" : "/", e->path);
+    h5_quiet q;
+    quiet_on(&q);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT), ds = -1, sp = -1;
+    if (f >= 0) ds = H5Dopen2(f, e->images ? e->images : "images", H5P_DEFAULT);
+    if (ds >= 0) sp = H5Dget_space(ds);
+    int nd = sp >= 0 ? H5Sget_simple_extent_ndims(sp) : -1;
+    hsize_t dims[9];
+    if (nd >= 2 && nd <= 9 && H5Sget_simple_extent_dims(sp, dims, NULL) == nd) {
+        out->input_ndim = nd - 1;
+        for (int d = 1; d < nd; d++) out->input_shape[d - 1] = (int64_t)dims[d];
+    }
+    if (sp >= 0) H5Sclose(sp);
+    if (ds >= 0) H5Dclose(ds);
+    if (f >= 0) H5Fclose(f);
+    quiet_off(&q);
 }

@@ -349,7 +349,8 @@ static double now_s(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-#define FOLD_BATCH ((size_t)1 << 20) /* rows written into the file per pass of a fold */
+#define FOLD_BATCH ((size_t)1 << 20)     /* rows written into the file per pass of a fold */
+#define FOLD_MIN ((uint64_t)256 << 20) /* journal bytes: no fold below this */
 
 /* Move the buffered rows and faults into the open copy f, then empty the buffers. */
 static nnfi_status flush_buffers(hid_t f, nnfi_h5_results *r)
@@ -425,18 +426,19 @@ out:
         uint64_t size = stat(r->path, &sb) == 0 ? (uint64_t)sb.st_size : 0;
         r->js->stats.folds++;
         r->js->stats.fold_bytes += 2 * size; /* copied, then written */
-        /* journal records are uncompressed (about 4x a row's bytes in the file):
-         * folding at twice the file's size lets the file grow by about half
-         * between folds, so all folds together copy a few times the final file */
-        r->js->fold_at = 2 * size > ((uint64_t)64 << 20) ? 2 * size : (uint64_t)64 << 20;
+        /* journal records are uncompressed (about 5x a row's bytes in the
+         * file): folding at four times the file's size lets the file grow by
+         * about 80% between folds, so all folds together copy about twice
+         * the final file */
+        r->js->fold_at = 4 * size > FOLD_MIN ? 4 * size : FOLD_MIN;
     }
     r->js->stats.fold_s += now_s() - t0;
     quiet_off(&q);
     return st;
 }
 
-/* Bytes of journal records that make a fold due (NNFI_FOLD_MB, else twice
- * the file's size at the last fold, at least 64 MiB). */
+/* Bytes of journal records that make a fold due (NNFI_FOLD_MB, else four
+ * times the file's size at the last fold, at least FOLD_MIN). */
 static uint64_t fold_threshold(const nnfi_h5_results *r)
 {
     const char *e = getenv("NNFI_FOLD_MB");
@@ -445,7 +447,7 @@ static uint64_t fold_threshold(const nnfi_h5_results *r)
         unsigned long long mb = strtoull(e, &end, 10);
         if (*end == '\0') return (uint64_t)mb << 20;
     }
-    return r->js->fold_at ? r->js->fold_at : (uint64_t)64 << 20;
+    return r->js->fold_at ? r->js->fold_at : FOLD_MIN;
 }
 
 nnfi_status append_checkpoint(nnfi_h5_results *r, uint64_t n_done)

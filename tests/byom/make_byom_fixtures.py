@@ -1,0 +1,67 @@
+#!/usr/bin/python3
+"""make_byom_fixtures.py - models nobody here trained, exported as a user
+would: torchvision's ResNet-18 and MobileNetV2 (10 classes, random weights
+from a fixed seed) scripted unmodified with torch.jit.script, a generated
+3x32x32 eval set whose labels are the models' own top-1 classes on half the
+samples (so accuracy is meaningful, not 0), and a small CNN that carries an
+input_shape attribute of [1, 28, 28] (to check that a mismatch with the eval
+set is refused).
+
+Usage: make_byom_fixtures.py OUTDIR   (Debian's python3-torchvision; exit 77
+when torchvision is not installed)."""
+import os
+import sys
+
+import numpy as np
+
+try:
+    import torch
+    import torchvision
+except ImportError as e:  # a CTest skip, not a pass
+    print(f"make_byom_fixtures: {e}; install python3-torchvision", file=sys.stderr)
+    sys.exit(77)
+import h5py
+
+
+class Attr28(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.input_shape = [1, 28, 28]
+        self.conv = torch.nn.Conv2d(1, 4, 3)
+        self.fc = torch.nn.Linear(4 * 26 * 26, 10)
+
+    def forward(self, x):
+        return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+def main(out):
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(0)
+    torch.set_num_threads(2)
+    gen = torch.Generator().manual_seed(1)
+    images = torch.rand(48, 3, 32, 32, generator=gen)
+    models = {
+        "resnet18": torchvision.models.resnet18(num_classes=10),
+        "mobilenet_v2": torchvision.models.mobilenet_v2(num_classes=10),
+    }
+    labels = None
+    for name, m in models.items():
+        m.eval()
+        s = torch.jit.script(m)  # as it is: no attribute added, no code changed
+        s.save(os.path.join(out, f"{name}.pt"))
+        if labels is None:
+            with torch.no_grad():
+                top = s(images).argmax(1).numpy().astype(np.int64)
+            labels = top.copy()
+            labels[1::2] = (labels[1::2] + 1) % 10  # half right, half wrong
+    with h5py.File(os.path.join(out, "eval32.h5"), "w") as f:
+        f["images"] = images.numpy().astype(np.float32)
+        f["labels"] = labels
+    torch.jit.script(Attr28().eval()).save(os.path.join(out, "attr28.pt"))
+    print(f"make_byom_fixtures: resnet18.pt, mobilenet_v2.pt, attr28.pt, eval32.h5 in {out}")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 2:
+        sys.exit("usage: make_byom_fixtures.py OUTDIR")
+    main(sys.argv[1])

@@ -1,0 +1,144 @@
+"""test_byom.py - bring your own model (issue 16 item 1): torchvision's
+ResNet-18 and MobileNetV2, scripted unmodified (no input_shape attribute),
+take their 3x32x32 input shape from the campaign's eval set:
+  * `nnfi sites MODEL.pt` works with --input-shape or --eval, and without
+    either says which shape it tried and how to give one;
+  * `nnfi plan` and `nnfi run` of a campaign over both models work; the
+    default path (shortcuts) equals `nnfi run --full-eval`, and 2 MPI ranks
+    give the same file (tests/refactor/compare_h5.py);
+  * a model whose input_shape attribute disagrees with the eval set is
+    refused, naming both shapes and the campaign's line:column of the model.
+Fixtures: make_byom_fixtures.py in NNFI_BYOM_FIXTURES (CTest byom_fixtures)."""
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent / "refactor"))
+import compare_h5  # noqa: E402
+
+FIX = Path(os.environ.get("NNFI_BYOM_FIXTURES", ""))
+
+CAMPAIGN = """name: byom
+seed: 23
+models:
+  - {{name: resnet18, host: torch, path: {d}/resnet18.pt, threads: 1}}
+  - {{name: mobilenet, host: torch, path: {d}/mobilenet_v2.pt, threads: 1}}
+eval: {{path: {d}/eval32.h5, samples: 16, batch: 8}}
+experiments:
+  - {{name: r-weight, model: resnet18, groups: [{{target: weight, bits: {{preset: exponent}}, op: flip, count: 1}}], trials: 4}}
+  - {{name: r-act, model: resnet18, groups: [{{target: activation, bits: {{preset: exponent}}, op: flip, persistence: transient, scope: sample, count: 2}}], trials: 6}}
+  - {{name: m-weight, model: mobilenet, groups: [{{target: weight, bits: {{preset: exponent}}, op: flip, count: 1}}], trials: 4}}
+  - {{name: m-act, model: mobilenet, groups: [{{target: activation, bits: {{preset: exponent}}, op: flip, persistence: transient, scope: sample, count: 2}}], trials: 6}}
+"""
+
+MISMATCH = """name: mismatch
+seed: 1
+models:
+  - name: small
+    host: torch
+    path: {d}/attr28.pt
+eval: {{path: {d}/eval32.h5, samples: 8, batch: 8}}
+experiments:
+  - {{name: w, model: small, groups: [{{target: weight, count: 1}}], trials: 2}}
+"""
+
+
+@pytest.fixture(scope="module")
+def fixtures():
+    if not (FIX / "resnet18.pt").exists():
+        pytest.skip("NNFI_BYOM_FIXTURES has no resnet18.pt (run make_byom_fixtures.py)")
+    return FIX
+
+
+def run(cmd, env=None, expect=0):
+    p = subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=240, env=env)
+    assert p.returncode == expect, f"{' '.join(map(str, cmd))}: exit {p.returncode}\n{p.stdout}\n{p.stderr}"
+    return p
+
+
+def sites(nnfi_bin, *args):
+    """name -> (kind, the whole line) of every site `nnfi sites` lists."""
+    out = run([nnfi_bin, "sites", *args]).stdout
+    return {ln.split()[0]: (ln.split()[1], ln) for ln in out.splitlines() if ln and not ln.startswith(("#", "site "))}
+
+
+def test_sites_take_the_shape(nnfi_bin, fixtures, check):
+    for name in ("resnet18", "mobilenet_v2"):
+        model = fixtures / f"{name}.pt"
+        a = sites(nnfi_bin, model, "--input-shape", "3,32,32")
+        b = sites(nnfi_bin, model, "--eval", fixtures / "eval32.h5")
+        check(a == b and "[3, 32, 32]" in a["input"][1], f"{name}: the input site is [3, 32, 32] either way")
+        acts = [n for n, v in a.items() if v[0] == "activation"]
+        check(len(acts) > 20, f"{name}: {len(acts)} activation sites")
+        p = run([nnfi_bin, "sites", model], expect=1)
+        check("1, 28, 28" in p.stderr and "--input-shape" in p.stderr and "hint:" in p.stderr,
+              f"{name} alone: the error names the shape tried and --input-shape: {p.stderr.strip()}")
+    p = run([nnfi_bin, "sites", fixtures / "resnet18.pt", "--input-shape", "3,x"], expect=2)
+    check("--input-shape" in p.stderr, "a bad --input-shape is a usage error")
+
+
+@pytest.fixture(scope="module")
+def campaign(fixtures, work_dir):
+    cfg = work_dir / "byom.yaml"
+    cfg.write_text(CAMPAIGN.format(d=fixtures))
+    return cfg
+
+
+@pytest.fixture(scope="module")
+def full(nnfi_bin, work_dir, campaign):
+    out = work_dir / "full.h5"
+    run([nnfi_bin, "run", campaign, "-o", out, "--force", "--quiet", "--progress", "off", "--full-eval"])
+    return out
+
+
+def volatile(d):
+    return "@journal_id" in d  # run provenance: differs between any two runs
+
+
+def test_plan(nnfi_bin, campaign, check):
+    p = run([nnfi_bin, "plan", campaign])
+    check("model 'resnet18'" in p.stdout and "model 'mobilenet'" in p.stdout and "total: 20 trials" in p.stdout,
+          f"nnfi plan lists both models and 20 trials:\n{p.stdout}")
+
+
+def test_run_default_equals_full_eval(nnfi_bin, work_dir, campaign, full, check):
+    out = work_dir / "default.h5"
+    run([nnfi_bin, "run", campaign, "-o", out, "--force", "--quiet", "--progress", "off"])
+    diffs = [d for d in compare_h5.compare(str(out), str(full)) if not volatile(d)]
+    check(diffs == [], f"default == --full-eval: {diffs}")
+    with h5py.File(out, "r") as f:
+        check(bool(f["trials/done"][()].all()), "every trial done")
+        for m in ("resnet18", "mobilenet"):
+            acc = float(f[f"golden/{m}"].attrs["accuracy"])
+            check(0.0 < acc < 1.0, f"{m}: golden accuracy {acc} on the generated eval set")
+            check(f[f"golden/{m}/logits"].shape == (16, 10), f"{m}: golden logits [16, 10]")
+        inp = [bytes(s).decode() if isinstance(s, bytes) else s for s in f["sites/resnet18/shape"][()]]
+        check(any("3, 32, 32" in str(s) for s in inp), "/sites/resnet18 holds the [3, 32, 32] input")
+
+
+def test_two_ranks(nnfi_bin, work_dir, campaign, full, mpi_env, mpiexec, check):
+    out = work_dir / "ranks2.h5"
+    run(mpiexec.cmd(2, str(nnfi_bin), "run", str(campaign), "-o", str(out), "--force", "--quiet", "--progress", "off"),
+        env=mpi_env)
+    diffs = [d for d in compare_h5.compare(str(out), str(full))
+             if not volatile(d) and not d.startswith(("/faults/", "/ @world_size"))]
+    check(diffs == [], f"2 ranks == 1 process --full-eval: {diffs}")
+
+
+def test_attribute_mismatch_refused(nnfi_bin, fixtures, work_dir, check):
+    cfg = work_dir / "mismatch.yaml"
+    cfg.write_text(MISMATCH.format(d=fixtures))
+    for cmd in (["plan", cfg], ["run", cfg, "-o", work_dir / "mismatch.h5", "--force", "--quiet", "--progress", "off"]):
+        p = run([nnfi_bin, *cmd], expect=1)
+        err = p.stderr
+        check(re.search(r"mismatch\.yaml:4:\d+: models\[0\]", err) is not None,
+              f"nnfi {cmd[0]}: the campaign's line:column of the model: {err.strip()}")
+        check("[1, 28, 28]" in err and "[3, 32, 32]" in err and "hint:" in err,
+              f"nnfi {cmd[0]}: both shapes and a hint: {err.strip()}")
