@@ -19,6 +19,7 @@
  */
 #include "h5_merge.h"
 #include "h5_journal.h"
+#include "h5_writer.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -196,62 +197,24 @@ static nnfi_status append_journal_faults(hid_t dst, const shard *s, const char *
 {
     nnfi_h5_file *rd = NULL;
     nnfi_status st = shard_open(s, &rd);
-    hid_t g = -1, ds = -1, fs = -1, ms = -1;
-    uint8_t *buf = NULL;
+    nnfi_fault_row *fr = NULL;
     if (st != NNFI_OK) goto out;
     const journal *j = h5_reader_journal(rd);
-    uint64_t n = journal_faults(j);
+    uint64_t n = journal_faults(j), at = 0;
     if (!n) goto out;
-    size_t nf;
-    const nnfi_column_info *fc = nnfi_fault_columns(&nf);
-    char what[256];
-    if (H5Lexists(dst, "faults", H5P_DEFAULT) <= 0) {
-        H5_TRY(g = H5Gcreate2(dst, "faults", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), opath, "create group /faults");
-        for (size_t i = 0; i < nf; i++) {
-            snprintf(what, sizeof what, "create dataset /faults/%s", fc[i].name);
-            H5_TRY(ds = create_column(g, &fc[i], 0, FAULT_CHUNK), opath, what);
-            H5Dclose(ds);
-            ds = -1;
-        }
-    } else {
-        H5_TRY(g = H5Gopen2(dst, "faults", H5P_DEFAULT), opath, "open group /faults");
-    }
-    int64_t have = ds_length(g, "trial");
-    if (have < 0) {
-        st = h5_fail(opath, "read the length of /faults/trial");
-        goto out;
-    }
-    buf = malloc((size_t)n * 8);
-    if (!buf) {
+    if (!(fr = calloc((size_t)n, sizeof *fr))) {
         st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory merging /faults");
         goto out;
     }
-    hsize_t start = (hsize_t)have, count = n, next = start + count;
-    H5_TRY(ms = H5Screate_simple(1, &count, NULL), opath, "append to /faults");
-    for (size_t i = 0; i < nf; i++) {
-        size_t at = 0;
-        for (size_t k = 0; k < j->n_rec; k++) {
-            memcpy(buf + at, j->rec[k].fcol[i], (size_t)j->rec[k].n_faults * fc[i].size);
-            at += (size_t)j->rec[k].n_faults * fc[i].size;
-        }
-        snprintf(what, sizeof what, "append to /faults/%s", fc[i].name);
-        H5_TRY(ds = H5Dopen2(g, fc[i].name, H5P_DEFAULT), opath, what);
-        H5_TRY(H5Dset_extent(ds, &next), opath, what);
-        H5_TRY(fs = H5Dget_space(ds), opath, what);
-        H5_TRY(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL), opath, what);
-        H5_TRY(H5Dwrite(ds, mem_type(fc[i].kind), ms, fs, H5P_DEFAULT, buf), opath, what);
-        H5Sclose(fs);
-        fs = -1;
-        H5Dclose(ds);
-        ds = -1;
-    }
-    *rows += n;
+    size_t nf;
+    const nnfi_column_info *fc = nnfi_fault_columns(&nf);
+    for (size_t k = 0; k < j->n_rec; at += j->rec[k].n_faults, k++) /* the records' columns into rows */
+        for (size_t i = 0; i < nf; i++)
+            for (uint64_t q = 0; q < j->rec[k].n_faults; q++)
+                memcpy((char *)&fr[at + q] + fc[i].offset, j->rec[k].fcol[i] + q * fc[i].size, fc[i].size);
+    if ((st = append_fault_rows(dst, opath, fr, (size_t)n)) == NNFI_OK) *rows += n;
 out:
-    if (fs >= 0) H5Sclose(fs);
-    if (ms >= 0) H5Sclose(ms);
-    if (ds >= 0) H5Dclose(ds);
-    if (g >= 0) H5Gclose(g);
-    free(buf);
+    free(fr);
     nnfi_h5_file_close(rd);
     return st;
 }

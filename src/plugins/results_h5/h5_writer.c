@@ -256,15 +256,14 @@ out:
     return st;
 }
 
-static nnfi_status write_faults(hid_t f, nnfi_h5_results *r)
+nnfi_status append_fault_rows(hid_t f, const char *path, const nnfi_fault_row *rows, size_t m)
 {
     nnfi_status st = NNFI_OK;
     hid_t g = -1, ds = -1, fs = -1, ms = -1;
-    size_t m = r->n_faults;
-    size_t *order = malloc(m * sizeof *order);
-    void *tmp = malloc(m * 8);
+    size_t *order = malloc((m + 1) * sizeof *order);
+    void *tmp = malloc(m * 8 + 1);
     if (!order || !tmp) {
-        st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory writing %zu faults to %s", m, r->path);
+        st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory writing %zu faults to %s", m, path);
         goto out;
     }
     for (size_t i = 0; i < m; i++) order[i] = i;
@@ -272,35 +271,35 @@ static nnfi_status write_faults(hid_t f, nnfi_h5_results *r)
     const nnfi_column_info *fcols = nnfi_fault_columns(&nfc);
     char what[128];
     if (H5Lexists(f, "faults", H5P_DEFAULT) <= 0) { /* first faults: make the extendible columns */
-        H5_TRY(g = H5Gcreate2(f, "faults", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), r->path, "create group /faults");
+        H5_TRY(g = H5Gcreate2(f, "faults", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path, "create group /faults");
         for (size_t i = 0; i < nfc; i++) {
             snprintf(what, sizeof what, "create dataset /faults/%s", fcols[i].name);
-            H5_TRY(ds = create_column(g, &fcols[i], 0, FAULT_CHUNK), r->path, what);
+            H5_TRY(ds = create_column(g, &fcols[i], 0, FAULT_CHUNK), path, what);
             H5Dclose(ds);
             ds = -1;
         }
     } else {
-        H5_TRY(g = H5Gopen2(f, "faults", H5P_DEFAULT), r->path, "open group /faults");
+        H5_TRY(g = H5Gopen2(f, "faults", H5P_DEFAULT), path, "open group /faults");
     }
     int64_t cur = ds_length(g, "trial");
     if (cur < 0) {
-        st = h5_fail(r->path, "read the length of /faults/trial");
+        st = h5_fail(path, "read the length of /faults/trial");
         goto out;
     }
     hsize_t start = (hsize_t)cur, count = m, next = start + count;
-    H5_TRY(ms = H5Screate_simple(1, &count, NULL), r->path, "append to /faults");
+    H5_TRY(ms = H5Screate_simple(1, &count, NULL), path, "append to /faults");
     for (size_t i = 0; i < nfc; i++) {
         const nnfi_column_info *fc = &fcols[i];
         snprintf(what, sizeof what, "append to /faults/%s", fc->name);
-        gather(r->faults, sizeof *r->faults, order, m, fc->offset, fc->size, tmp);
-        H5_TRY(ds = H5Dopen2(g, fc->name, H5P_DEFAULT), r->path, what);
-        H5_TRY(H5Dset_extent(ds, &next), r->path, what);
-        H5_TRY(fs = H5Dget_space(ds), r->path, what);
-        H5_TRY(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL), r->path, what);
-        H5_TRY(H5Dwrite(ds, mem_type(fc->kind), ms, fs, H5P_DEFAULT, tmp), r->path, what);
+        gather(rows, sizeof *rows, order, m, fc->offset, fc->size, tmp);
+        H5_TRY(ds = H5Dopen2(g, fc->name, H5P_DEFAULT), path, what);
+        H5_TRY(H5Dset_extent(ds, &next), path, what);
+        H5_TRY(fs = H5Dget_space(ds), path, what);
+        H5_TRY(H5Sselect_hyperslab(fs, H5S_SELECT_SET, &start, NULL, &count, NULL), path, what);
+        H5_TRY(H5Dwrite(ds, mem_type(fc->kind), ms, fs, H5P_DEFAULT, tmp), path, what);
         H5Sclose(fs);
         fs = -1;
-        H5_TRY(H5Dclose(ds), r->path, what);
+        H5_TRY(H5Dclose(ds), path, what);
         ds = -1;
     }
 out:
@@ -311,6 +310,11 @@ out:
     free(order);
     free(tmp);
     return st;
+}
+
+static nnfi_status write_faults(hid_t f, nnfi_h5_results *r)
+{
+    return append_fault_rows(f, r->path, r->faults, r->n_faults);
 }
 
 /* An upper bound of the bytes a fold adds to the file: every chunk the

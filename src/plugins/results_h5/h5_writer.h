@@ -44,6 +44,10 @@ struct nnfi_h5_results {
 /* A writer for `path` with nothing buffered and nothing done (h5_create.c). */
 nnfi_status new_writer(const char *path, const nnfi_campaign *c, const nnfi_plan *p, nnfi_h5_results **out);
 
+/* Append m /faults rows to the open file f (creating the extendible
+ * columns on the first call); `path` names the file in errors (h5_writer.c). */
+nnfi_status append_fault_rows(hid_t f, const char *path, const nnfi_fault_row *rows, size_t m);
+
 /* Free a writer's memory (nothing written; h5_writer.c). */
 void free_writer(nnfi_h5_results *r);
 
