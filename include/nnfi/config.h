@@ -87,6 +87,16 @@ typedef struct nnfi_null_model_cfg {
     uint32_t classes; /* outputs (default 10) */
 } nnfi_null_model_cfg;
 
+typedef struct nnfi_eval_cfg {
+    char *path;      /* HDF5 file with images and labels (NULL: the host's own data) */
+    char *images;    /* dataset name (default "images") */
+    char *labels;    /* dataset name (default "labels") */
+    uint32_t samples; /* how many eval samples (0 = all the file has; null host: 512) */
+    uint32_t batch;   /* batch size of one forward call (default 256) */
+    uint32_t cache_mb; /* golden cache budget per model and rank, MiB (default 256; 0: none) */
+    bool drop_nonfinite; /* leave out the samples whose golden logits are not finite (default false: refuse them) */
+} nnfi_eval_cfg;
+
 typedef struct nnfi_model_cfg {
     char *name;
     nnfi_host_kind host;
@@ -105,6 +115,10 @@ typedef struct nnfi_model_cfg {
      * and nn.MultiheadAttention (one site on the fused output); false (default):
      * the host runs their unfused operators, each a site. */
     bool fused;
+    /* models[].eval: this model's eval set. After load never NULL: every
+     * field the model does not set is the campaign's `eval` (so a model
+     * without `eval` has a copy of the campaign's). */
+    nnfi_eval_cfg *eval;
     /* Not read from the campaign: the per-sample input shape of the eval set
      * the model is evaluated on, filled by the engine (nnfi_eval_model_cfg)
      * before open so that a model needs no input_shape attribute.
@@ -113,15 +127,6 @@ typedef struct nnfi_model_cfg {
     int64_t input_shape[8];
 } nnfi_model_cfg;
 
-typedef struct nnfi_eval_cfg {
-    char *path;      /* HDF5 file with images and labels (NULL: the host's own data) */
-    char *images;    /* dataset name (default "images") */
-    char *labels;    /* dataset name (default "labels") */
-    uint32_t samples; /* how many eval samples (0 = all the file has; null host: 512) */
-    uint32_t batch;   /* batch size of one forward call (default 256) */
-    uint32_t cache_mb; /* golden cache budget per model and rank, MiB (default 256; 0: none) */
-    bool drop_nonfinite; /* leave out the samples whose golden logits are not finite (default false: refuse them) */
-} nnfi_eval_cfg;
 
 typedef struct nnfi_bits_cfg {
     nnfi_bit_preset preset; /* candidate set when neither list nor range is given */
@@ -245,6 +250,11 @@ nnfi_status nnfi_campaign_load_text(const char *text, size_t len, const char *na
 
 /* Free a campaign and everything it owns. NULL is fine. */
 void nnfi_campaign_free(nnfi_campaign *c);
+
+/* The field path of model mi's eval set as the campaign writes it, for
+ * nnfi_campaign_error(): "models[mi].eval.path" or "models[mi].eval" when
+ * the model has its own `eval`, else "eval.path" or "eval". Into buf. */
+const char *nnfi_model_eval_field(const nnfi_campaign *c, unsigned mi, char *buf, size_t n);
 
 /* Report an error about a field found later (for example a selector that
  * matches no site once the model is open), located like a parse error:

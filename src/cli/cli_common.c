@@ -66,8 +66,9 @@ nnfi_status cli_model_open(const nnfi_campaign *c, const char *model_name, cli_m
     }
     out->sites = out->host->sites(out->model);
     out->n_sites = out->host->n_sites(out->model);
-    out->samples = c->eval->samples ? c->eval->samples : 512;
-    out->calls = (out->samples + c->eval->batch - 1) / c->eval->batch;
+    const nnfi_eval_cfg *e = mc->eval ? mc->eval : c->eval; /* the model's eval set */
+    out->samples = e->samples ? e->samples : 512;
+    out->calls = (out->samples + e->batch - 1) / e->batch;
     return NNFI_OK;
 }
 

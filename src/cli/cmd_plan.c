@@ -33,7 +33,8 @@ static void print_experiment(const nnfi_campaign *c, const nnfi_plan *plan, nnfi
 {
     const nnfi_plan_experiment *pe = &plan->experiments[e];
     const nnfi_experiment_cfg *x = pe->cfg;
-    uint64_t calls = (f->samples + c->eval->batch - 1) / c->eval->batch;
+    const nnfi_eval_cfg *ev = c->models[model_index(c, x->model)].eval; /* the model's eval set */
+    uint64_t calls = (f->samples + ev->batch - 1) / ev->batch;
     printf("\nexperiment %u '%s'  model '%s' (%s host, %zu sites, golden accuracy %.4f, eval %llu samples in %llu calls)\n",
            e, x->name, x->model, f->host, f->n_sites, f->golden_accuracy, (unsigned long long)f->samples,
            (unsigned long long)calls);
@@ -121,7 +122,8 @@ int cmd_plan(int argc, char **argv)
         print_experiment(c, plan, w, e, &f);
         total_s += f.golden_seconds * (double)plan->experiments[e].trials;
     }
-    printf("\ngolden cache (eval.cache_mb: %u MiB per model and rank) and shortcuts:\n", c->eval->cache_mb);
+    printf("\ngolden cache (eval.cache_mb: %u MiB per model and rank, unless a model's eval says otherwise) and "
+           "shortcuts:\n", c->eval->cache_mb);
     for (unsigned mi = 0; mi < c->models_count; mi++) {
         int used = 0;
         for (unsigned e = 0; e < c->experiments_count; e++) used |= strcmp(c->experiments[e].model, c->models[mi].name) == 0;

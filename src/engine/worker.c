@@ -23,6 +23,8 @@
 
 typedef struct model_state {
     int open, ready;
+    const nnfi_eval_cfg *ecfg; /* this model's eval set (models[].eval, else the campaign's) */
+    char efield[48];           /* where the campaign names it: "eval", "models[1].eval", ... */
     const nnfi_model_host *host;
     nnfi_model *model;
     const nnfi_site *sites;
@@ -92,6 +94,10 @@ nnfi_status nnfi_worker_create(const nnfi_campaign *c, const nnfi_plan *p, int r
         nnfi_worker_destroy(w);
         return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
     }
+    for (unsigned i = 0; i < c->models_count; i++) { /* each model's eval set (config: never NULL) */
+        w->models[i].ecfg = c->models[i].eval ? c->models[i].eval : c->eval;
+        nnfi_model_eval_field(c, i, w->models[i].efield, sizeof w->models[i].efield);
+    }
     *out = w;
     return NNFI_OK;
 }
@@ -102,12 +108,12 @@ static int is_abs(const char *p) { return p[0] == '/'; }
 
 /* Where eval-set errors point in the campaign: the eval file's entry, or the
  * eval block for a host's built-in set. */
-static const char *eval_field(const nnfi_campaign *c) { return c->eval->path ? "eval.path" : "eval"; }
+static const char *eval_field(const model_state *m) { return m->efield; }
 
 /* "the eval set FILE" or "the built-in eval set of host H", for messages. */
 static void eval_name(const nnfi_campaign *c, const model_state *m, char *buf, size_t n)
 {
-    const nnfi_eval_cfg *e = c->eval;
+    const nnfi_eval_cfg *e = m->ecfg;
     if (e->path)
         snprintf(buf, n, "the eval set %s%s%s", is_abs(e->path) ? "" : c->source_dir, is_abs(e->path) ? "" : "/", e->path);
     else
@@ -126,11 +132,11 @@ static nnfi_status check_labels(const nnfi_campaign *c, const model_state *m, co
     if (!bad) return NNFI_OK;
     char what[4200];
     eval_name(c, m, what, sizeof what);
-    return nnfi_campaign_error(c, NNFI_E_CONFIG, eval_field(c),
+    return nnfi_campaign_error(c, NNFI_E_CONFIG, eval_field(m),
                                "%s: label %llu (dataset '%s') is %d, not a class of model '%s' (%u classes: 0 .. %u); "
                                "%llu of %llu labels are out of range\n  hint: labels must be class indices in [0, classes): "
                                "is this the eval set of another model, or are its labels 1-based or placeholders (-1)?",
-                               what, (unsigned long long)first, c->eval->path ? c->eval->labels : "labels",
+                               what, (unsigned long long)first, m->ecfg->path ? m->ecfg->labels : "labels",
                                (int)m->eval.labels[first], model, m->classes,
                                m->classes ? m->classes - 1 : 0, (unsigned long long)bad,
                                (unsigned long long)m->eval.samples);
@@ -138,7 +144,7 @@ static nnfi_status check_labels(const nnfi_campaign *c, const model_state *m, co
 
 static nnfi_status load_eval(const nnfi_campaign *c, model_state *m, const char *model)
 {
-    const nnfi_eval_cfg *e = c->eval;
+    const nnfi_eval_cfg *e = m->ecfg;
     uint64_t want = m->host->input_numel(m->model);
     if (e->path) {
         char path[4096];
@@ -147,7 +153,7 @@ static nnfi_status load_eval(const nnfi_campaign *c, model_state *m, const char 
         if (st != NNFI_OK) { /* the loader names the file and dataset; add where the campaign names it */
             char msg[3000];
             snprintf(msg, sizeof msg, "%s", nnfi_error_message());
-            return nnfi_campaign_error(c, st, "eval.path", "%s", msg);
+            return nnfi_campaign_error(c, st, m->efield, "%s", msg);
         }
         if (m->eval.numel != want) {
             /* name the dataset and both shapes: [samples, ...] as stored, and
@@ -168,14 +174,14 @@ static nnfi_status load_eval(const nnfi_campaign *c, model_state *m, const char 
                     break;
                 }
             nnfi_eval_free(&m->eval);
-            return nnfi_campaign_error(c, NNFI_E_CONFIG, "eval.path",
+            return nnfi_campaign_error(c, NNFI_E_CONFIG, m->efield,
                                        "the eval set %s: dataset '%s' has shape %s, the model expects %s\n  hint: this eval set does not belong to this model (eval.images names the dataset)",
                                        path, e->images, have, expect);
         }
         return check_labels(c, m, model);
     }
     if (!NNFI_HAS_SLOT(nnfi_model_host, m->host, builtin_eval))
-        return nnfi_campaign_error(c, NNFI_E_CONFIG, "eval", "host '%s' has no built-in eval set\n  hint: set eval.path to an HDF5 file with images and labels",
+        return nnfi_campaign_error(c, NNFI_E_CONFIG, m->efield, "host '%s' has no built-in eval set\n  hint: set eval.path to an HDF5 file with images and labels",
                                    m->host->name);
     uint64_t samples = e->samples ? e->samples : 512;
     NNFI_TRY(m->host->builtin_eval(m->model, samples, &m->eval.inputs, &m->eval.labels));
@@ -210,7 +216,7 @@ static nnfi_status open_model(nnfi_worker *w, unsigned mi)
     m->n_sites = m->host->n_sites(m->model);
     m->classes = m->host->n_classes(m->model);
     NNFI_TRY(load_eval(w->c, m, mc->name));
-    uint64_t batch = w->c->eval->batch, n = m->eval.samples;
+    uint64_t batch = m->ecfg->batch, n = m->eval.samples;
     m->logits = malloc((batch < n ? batch : n) * m->classes * sizeof(float));
     if (!m->logits) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory for logits");
     NNFI_TRY(nnfi_inject_for_sites(m->sites, m->n_sites, &m->backend)); /* cuda when the model is on a GPU */
@@ -262,14 +268,14 @@ static nnfi_status check_golden(nnfi_worker *w, unsigned mi, float *golden)
     if (!bad) return NNFI_OK;
     eval_name(c, m, what, sizeof what);
     const char *model = c->models[mi].name;
-    if (!c->eval->drop_nonfinite)
-        return nnfi_campaign_error(c, NNFI_E_CONFIG, eval_field(c),
+    if (!m->ecfg->drop_nonfinite)
+        return nnfi_campaign_error(c, NNFI_E_CONFIG, eval_field(m),
                                    "the golden run of model '%s' gives non-finite logits for %llu of %llu eval samples "
                                    "(%s) of %s\n  hint: an image holds NaN/Inf, or the model overflows on it: fix the "
                                    "eval set, or set eval.drop_nonfinite: true to leave these samples out",
                                    model, (unsigned long long)bad, (unsigned long long)n, list, what);
     if (bad == n)
-        return nnfi_campaign_error(c, NNFI_E_CONFIG, eval_field(c),
+        return nnfi_campaign_error(c, NNFI_E_CONFIG, eval_field(m),
                                    "the golden run of model '%s' gives non-finite logits for all %llu eval samples "
                                    "(%s) of %s: none left with eval.drop_nonfinite\n  hint: the images hold NaN/Inf, "
                                    "or the model overflows on every sample",
@@ -319,7 +325,7 @@ static nnfi_status ensure_golden(nnfi_worker *w, unsigned mi)
         char list[160];
         uint64_t bad = nonfinite_samples(golden, m->eval.samples, m->classes, NULL, list, sizeof list);
         if (bad)
-            st = nnfi_campaign_error(w->c, NNFI_E_INVALID, eval_field(w->c),
+            st = nnfi_campaign_error(w->c, NNFI_E_INVALID, eval_field(m),
                                      "model '%s': %llu of the %llu eval samples kept give non-finite logits (%s) once "
                                      "the others are left out\n  hint: the model's rows are not independent of the "
                                      "batch around them; fix the eval set instead of eval.drop_nonfinite",
@@ -351,10 +357,10 @@ static nnfi_status prepare_experiment(nnfi_worker *w, unsigned e)
     while (strcmp(w->c->models[mi].name, xc->model) != 0) mi++; /* the loader checked it exists */
     /* with eval.drop_nonfinite the golden run decides how many samples the
      * eval set keeps: run it before the groups are resolved against them */
-    if (w->c->eval->drop_nonfinite) NNFI_TRY(ensure_golden(w, mi));
-    NNFI_TRY(open_model(w, mi));
     model_state *m = &w->models[mi];
-    uint64_t calls = (m->eval.samples + w->c->eval->batch - 1) / w->c->eval->batch;
+    if (m->ecfg->drop_nonfinite) NNFI_TRY(ensure_golden(w, mi));
+    NNFI_TRY(open_model(w, mi));
+    uint64_t calls = (m->eval.samples + m->ecfg->batch - 1) / m->ecfg->batch;
     for (unsigned g = 0; g < xc->groups_count; g++) {
         nnfi_status st = nnfi_group_resolve(w->c, e, g, m->sites, m->n_sites, calls, m->eval.samples, &x->groups[g]);
         if (st != NNFI_OK) {
@@ -471,7 +477,7 @@ static nnfi_status ensure_shortcuts(nnfi_worker *w, unsigned mi)
     NNFI_TRY(nnfi_pack_rows_independent(&m->pass, &ok));
     m->shortcuts_ok = ok;
     if (ok) {
-        NNFI_TRY(golden_cache_build(&m->pass, m->n_sites, (uint64_t)w->c->eval->cache_mb << 20, &m->cache));
+        NNFI_TRY(golden_cache_build(&m->pass, m->n_sites, (uint64_t)m->ecfg->cache_mb << 20, &m->cache));
         m->pass.cache = &m->cache.view;
     }
     m->shortcuts_ready = 1;
@@ -648,7 +654,7 @@ static nnfi_status plan_trial(nnfi_worker *w, model_state *m, uint32_t e, uint32
     *calls = c;
     for (uint64_t i = 0; i < *n; i++) { /* a one-sample fault's `when` is a sample, the others' a call */
         const nnfi_fault *f = &w->faults[i];
-        c[i] = nnfi_fault_packs(f, m->sites) ? (uint64_t)f->when / w->c->eval->batch : (uint64_t)f->when;
+        c[i] = nnfi_fault_packs(f, m->sites) ? (uint64_t)f->when / m->ecfg->batch : (uint64_t)f->when;
     }
     qsort(c, *n, sizeof *c, cmp_u64);
     for (uint64_t i = 0; i < *n; i++)
@@ -752,7 +758,7 @@ nnfi_status nnfi_worker_model_facts(nnfi_worker *w, unsigned mi, nnfi_model_fact
     out->golden_seconds = m->golden_seconds;
     out->host = m->host->name;
     out->host_facts = nnfi_host_facts(m->host, m->model);
-    if (w->c->eval->drop_nonfinite) { /* the count left out, stored beside the golden run */
+    if (m->ecfg->drop_nonfinite) { /* the count left out, stored beside the golden run */
         size_t nf = 0;
         for (const char *const *f = out->host_facts; f && *f && nf < 62; f++) m->facts[nf++] = *f;
         snprintf(m->dropped_fact, sizeof m->dropped_fact, "dropped_nonfinite=%llu", (unsigned long long)m->dropped);
@@ -772,7 +778,7 @@ nnfi_status nnfi_worker_set_golden(nnfi_worker *w, unsigned mi, const float *gol
     char list[160];
     uint64_t bad = nonfinite_samples(golden, n, m->classes, NULL, list, sizeof list);
     if (bad) /* rank 0 refuses (or drops) these before it shares them: this rank's eval set is not rank 0's */
-        return nnfi_campaign_error(w->c, NNFI_E_INVALID, eval_field(w->c),
+        return nnfi_campaign_error(w->c, NNFI_E_INVALID, eval_field(m),
                                    "model '%s': rank 0's golden logits are non-finite for %llu of %llu eval samples "
                                    "(%s) of this rank\n  hint: every rank must read the same eval set and compute the "
                                    "same golden run",

@@ -5,7 +5,8 @@ from a fixed seed) scripted unmodified with torch.jit.script, a generated
 3x32x32 eval set whose labels are the models' own top-1 classes on half the
 samples (so accuracy is meaningful, not 0), and a small CNN that carries an
 input_shape attribute of [1, 28, 28] (to check that a mismatch with the eval
-set is refused).
+set is refused) with its own 1x28x28 eval set (eval28.h5: two models on two
+eval sets in one campaign).
 
 Usage: make_byom_fixtures.py OUTDIR   (Debian's python3-torchvision; exit 77
 when torchvision is not installed)."""
@@ -57,8 +58,16 @@ def main(out):
     with h5py.File(os.path.join(out, "eval32.h5"), "w") as f:
         f["images"] = images.numpy().astype(np.float32)
         f["labels"] = labels
-    torch.jit.script(Attr28().eval()).save(os.path.join(out, "attr28.pt"))
-    print(f"make_byom_fixtures: resnet18.pt, mobilenet_v2.pt, attr28.pt, eval32.h5 in {out}")
+    small = torch.jit.script(Attr28().eval())
+    small.save(os.path.join(out, "attr28.pt"))
+    images28 = torch.rand(32, 1, 28, 28, generator=gen)
+    with torch.no_grad():
+        labels28 = small(images28).argmax(1).numpy().astype(np.int64)
+    labels28[1::2] = (labels28[1::2] + 3) % 10
+    with h5py.File(os.path.join(out, "eval28.h5"), "w") as f:  # the small model's own eval set
+        f["images"] = images28.numpy().astype(np.float32)
+        f["labels"] = labels28
+    print(f"make_byom_fixtures: resnet18.pt, mobilenet_v2.pt, attr28.pt, eval32.h5, eval28.h5 in {out}")
 
 
 if __name__ == "__main__":

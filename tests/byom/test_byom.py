@@ -7,7 +7,10 @@ take their 3x32x32 input shape from the campaign's eval set:
     default path (shortcuts) equals `nnfi run --full-eval`, and 2 MPI ranks
     give the same file (tests/refactor/compare_h5.py);
   * a model whose input_shape attribute disagrees with the eval set is
-    refused, naming both shapes and the campaign's line:column of the model.
+    refused, naming both shapes and the campaign's line:column of the model;
+  * models[].eval: ResNet-18 on 3x32x32 and a small CNN on 1x28x28 in one
+    campaign, each on its own eval set (1 and 2 ranks identical); an eval
+    set that does not exist is refused at the model's eval entry.
 Fixtures: make_byom_fixtures.py in NNFI_BYOM_FIXTURES (CTest byom_fixtures)."""
 import os
 import re
@@ -142,3 +145,42 @@ def test_attribute_mismatch_refused(nnfi_bin, fixtures, work_dir, check):
               f"nnfi {cmd[0]}: the campaign's line:column of the model: {err.strip()}")
         check("[1, 28, 28]" in err and "[3, 32, 32]" in err and "hint:" in err,
               f"nnfi {cmd[0]}: both shapes and a hint: {err.strip()}")
+
+
+TWO_EVALS = """name: two-evals
+seed: 29
+models:
+  - name: resnet18
+    host: torch
+    path: {d}/resnet18.pt
+    eval: {{path: {d}/eval32.h5, samples: 12, batch: 6}}
+  - name: small
+    host: torch
+    path: {d}/attr28.pt
+    eval: {{path: {d}/{small_eval}}}
+eval: {{samples: 20, batch: 10}}
+experiments:
+  - {{name: r, model: resnet18, groups: [{{target: activation, bits: {{preset: exponent}}, op: flip, persistence: transient, scope: sample, count: 1}}], trials: 5}}
+  - {{name: s, model: small, groups: [{{target: weight, bits: {{preset: exponent}}, op: flip, count: 1}}], trials: 5}}
+"""
+
+
+def test_two_models_two_eval_sets(nnfi_bin, fixtures, work_dir, mpi_env, mpiexec, check):
+    cfg = work_dir / "two_evals.yaml"
+    cfg.write_text(TWO_EVALS.format(d=fixtures, small_eval="eval28.h5"))
+    one, two = work_dir / "two_evals_1.h5", work_dir / "two_evals_2.h5"
+    run([nnfi_bin, "run", cfg, "-o", one, "--force", "--quiet", "--progress", "off"])
+    run(mpiexec.cmd(2, str(nnfi_bin), "run", str(cfg), "-o", str(two), "--force", "--quiet", "--progress", "off"),
+        env=mpi_env)
+    with h5py.File(one, "r") as f:
+        check(f["golden/resnet18/logits"].shape == (12, 10), "resnet18: 12 samples of its own eval set")
+        check(f["golden/small/logits"].shape == (20, 10), "small: the campaign's samples: 20, on eval28.h5")
+        check(bool(f["trials/done"][()].all()), "every trial done")
+    diffs = [d for d in compare_h5.compare(str(two), str(one))
+             if not volatile(d) and not d.startswith(("/faults/", "/ @world_size"))]
+    check(diffs == [], f"2 ranks == 1: {diffs}")
+    bad = work_dir / "two_evals_bad.yaml"
+    bad.write_text(TWO_EVALS.format(d=fixtures, small_eval="missing.h5"))
+    p = run([nnfi_bin, "run", bad, "-o", work_dir / "bad.h5", "--force", "--quiet", "--progress", "off"], expect=1)
+    check(re.search(r"two_evals_bad\.yaml:\d+:\d+: models\[1\]\.eval\.path", p.stderr) is not None
+          and "missing.h5" in p.stderr, f"a missing eval set of model 1 is located at its eval entry: {p.stderr.strip()}")

@@ -242,6 +242,46 @@ static nnfi_status check_group(nnfi_campaign *c, const nnfi_experiment_cfg *x, n
 #undef AT
 }
 
+const char *nnfi_model_eval_field(const nnfi_campaign *c, unsigned mi, char *buf, size_t n)
+{
+    char own[64], own_path[80];
+    snprintf(own, sizeof own, "models[%u].eval", mi);
+    snprintf(own_path, sizeof own_path, "models[%u].eval.path", mi);
+    if (nnfi_cfg_index_has(c->index, own_path)) snprintf(buf, n, "%s", own_path);
+    else if (nnfi_cfg_index_has(c->index, own)) snprintf(buf, n, "%s", own);
+    else snprintf(buf, n, "%s", c->eval && c->eval->path ? "eval.path" : "eval");
+    return buf;
+}
+
+/* models[i].eval: every field the model leaves out is the campaign's
+ * (c->eval, defaults filled), so each model ends with its own complete copy. */
+static nnfi_status model_eval(nnfi_campaign *c, unsigned i)
+{
+    nnfi_model_cfg *m = &c->models[i];
+    const nnfi_eval_cfg *ce = c->eval;
+    if (!m->eval && !(m->eval = calloc(1, sizeof *m->eval))) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    nnfi_eval_cfg *e = m->eval;
+    char key[96];
+#define OWN(f) (snprintf(key, sizeof key, "models[%u].eval." f, i), nnfi_cfg_index_has(c->index, key))
+    if (!e->path && ce->path) e->path = xstrdup(ce->path);
+    if (!e->images) e->images = xstrdup(ce->images);
+    if (!e->labels) e->labels = xstrdup(ce->labels);
+    if (!OWN("samples")) e->samples = ce->samples;
+    if (!OWN("batch")) e->batch = ce->batch;
+    if (!OWN("cache_mb")) e->cache_mb = ce->cache_mb;
+    if (!OWN("drop_nonfinite")) e->drop_nonfinite = ce->drop_nonfinite;
+#undef OWN
+    if ((ce->path && !e->path) || !e->images || !e->labels) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    snprintf(key, sizeof key, "models[%u].eval.batch", i);
+    if (e->batch == 0 || e->batch > 65536)
+        return fail_path(c, key, "a batch of 1 to 65536 samples", "batch %u out of range", e->batch);
+    snprintf(key, sizeof key, "models[%u].eval.cache_mb", i);
+    if (e->cache_mb > 1048576)
+        return fail_path(c, key, "a golden cache of 0 (none) to 1048576 MiB per model and rank",
+                         "cache_mb %u out of range", e->cache_mb);
+    return NNFI_OK;
+}
+
 static nnfi_status check_experiment(nnfi_campaign *c, unsigned xi)
 {
     nnfi_experiment_cfg *x = &c->experiments[xi];
@@ -397,6 +437,7 @@ nnfi_status nnfi_cfg_check_semantics(nnfi_campaign *c)
     if (c->eval->cache_mb > 1048576)
         return fail_path(c, "eval.cache_mb", "a golden cache of 0 (none) to 1048576 MiB per model and rank",
                          "cache_mb %u out of range", c->eval->cache_mb);
+    for (unsigned i = 0; i < c->models_count; i++) NNFI_TRY(model_eval(c, i));
     for (unsigned i = 0; i < c->experiments_count; i++) NNFI_TRY(check_experiment(c, i));
     if (!c->output) {
         c->output = calloc(1, sizeof *c->output);

@@ -27,6 +27,16 @@ static const cyaml_schema_field_t null_model_fields[] = {
     CYAML_FIELD_UINT("classes", OPT, nnfi_null_model_cfg, classes),
     CYAML_FIELD_END};
 
+static const cyaml_schema_field_t eval_fields[] = {
+    CYAML_FIELD_STRING_PTR("path", OPT_PTR, nnfi_eval_cfg, path, 1, NNFI_CONFIG_MAX_PATH),
+    CYAML_FIELD_STRING_PTR("images", OPT_PTR, nnfi_eval_cfg, images, 1, 256),
+    CYAML_FIELD_STRING_PTR("labels", OPT_PTR, nnfi_eval_cfg, labels, 1, 256),
+    CYAML_FIELD_UINT("samples", OPT, nnfi_eval_cfg, samples),
+    CYAML_FIELD_UINT("batch", OPT, nnfi_eval_cfg, batch),
+    CYAML_FIELD_UINT("cache_mb", OPT, nnfi_eval_cfg, cache_mb),
+    CYAML_FIELD_BOOL("drop_nonfinite", OPT, nnfi_eval_cfg, drop_nonfinite),
+    CYAML_FIELD_END};
+
 static const cyaml_schema_field_t model_fields[] = {
     CYAML_FIELD_STRING_PTR("name", CYAML_FLAG_POINTER, nnfi_model_cfg, name, 1, 64),
     ENUM_FIELD("host", CYAML_FLAG_DEFAULT, nnfi_model_cfg, host, nnfi_cfg_host_strings),
@@ -37,19 +47,11 @@ static const cyaml_schema_field_t model_fields[] = {
     CYAML_FIELD_MAPPING_PTR("shape", OPT_PTR, nnfi_model_cfg, null_model, null_model_fields),
     CYAML_FIELD_SEQUENCE("ops", OPT_PTR, nnfi_model_cfg, ops, &op_name_entry, 1, 256),
     CYAML_FIELD_BOOL("fused", OPT, nnfi_model_cfg, fused),
+    CYAML_FIELD_MAPPING_PTR("eval", OPT_PTR, nnfi_model_cfg, eval, eval_fields),
     CYAML_FIELD_END};
 static const cyaml_schema_value_t model_entry = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, nnfi_model_cfg, model_fields)};
 
-static const cyaml_schema_field_t eval_fields[] = {
-    CYAML_FIELD_STRING_PTR("path", OPT_PTR, nnfi_eval_cfg, path, 1, NNFI_CONFIG_MAX_PATH),
-    CYAML_FIELD_STRING_PTR("images", OPT_PTR, nnfi_eval_cfg, images, 1, 256),
-    CYAML_FIELD_STRING_PTR("labels", OPT_PTR, nnfi_eval_cfg, labels, 1, 256),
-    CYAML_FIELD_UINT("samples", OPT, nnfi_eval_cfg, samples),
-    CYAML_FIELD_UINT("batch", OPT, nnfi_eval_cfg, batch),
-    CYAML_FIELD_UINT("cache_mb", OPT, nnfi_eval_cfg, cache_mb),
-    CYAML_FIELD_BOOL("drop_nonfinite", OPT, nnfi_eval_cfg, drop_nonfinite),
-    CYAML_FIELD_END};
 
 static const cyaml_schema_field_t bits_fields[] = {
     ENUM_FIELD("preset", OPT, nnfi_bits_cfg, preset, nnfi_cfg_preset_strings),

@@ -174,7 +174,7 @@ void nnfi_eval_model_cfg(const nnfi_campaign *c, const nnfi_model_cfg *mc, nnfi_
 {
     *out = *mc;
     out->input_ndim = 0;
-    const nnfi_eval_cfg *e = c ? c->eval : NULL;
+    const nnfi_eval_cfg *e = mc->eval ? mc->eval : c ? c->eval : NULL;
     if (!e || !e->path) return;
     char path[4096];
     int abs = e->path[0] == '/';
