@@ -205,6 +205,16 @@ static nnfi_status open_model(nnfi_worker *w, unsigned mi)
     nnfi_model_cfg with_input; /* the eval set's per-sample shape: the model needs no input_shape attribute */
     nnfi_eval_model_cfg(w->c, mc, &with_input);
     nnfi_status st = m->host->open(&with_input, w->c->source_dir, w->c->seed, &m->model);
+    if (st == NNFI_E_BACKEND && with_input.input_ndim) {
+        /* the model's forward does not take the eval set's shape: open it with its own
+         * (attribute or host default), so that load_eval reports the eval
+         * set that does not fit, with both shapes, at the eval entry */
+        char first[3000];
+        snprintf(first, sizeof first, "%s", nnfi_error_message());
+        with_input.input_ndim = 0;
+        if (m->host->open(&with_input, w->c->source_dir, w->c->seed, &m->model) == NNFI_OK) st = NNFI_OK;
+        else NNFI_FAIL(st, "%s", first);
+    }
     if (st != NNFI_OK) { /* the host names the file; add where the campaign names the model */
         char msg[3000], field[64];
         snprintf(msg, sizeof msg, "%s", nnfi_error_message());
