@@ -10,7 +10,8 @@ The file layout is documented in include/nnfi/h5_results.h:
     /experiments      name, model, first_trial, trials, n_points
     /points           experiment, point, x, is_rate, first_trial, trials
     /sites/<model>    name, kind, dtype, numel, shape
-    /golden/<model>   logits [samples, classes], labels; attribute accuracy
+    /golden/<model>   logits [samples, classes] (or [samples, positions, classes] with
+                      attribute outcome_unit "position"), labels; attribute accuracy
     /faults           fault lists of trials with few faults
     /progress         attributes trials_done, checkpoints, last_checkpoint
 
@@ -359,8 +360,11 @@ def trials(path: str | os.PathLike, done_only: bool = True, which: list[str] | N
 
 @dataclass
 class Golden:
-    """Fault-free reference of one model: logits [samples, classes], labels,
-    the accuracy the C side recorded and the other /golden/<model> attributes."""
+    """Fault-free reference of one model: logits [samples, classes] and labels
+    [samples], or for a model with a class per position (attribute
+    outcome_unit "position") logits [samples, positions, classes] and labels
+    [samples, positions]; the accuracy the C side recorded (over every
+    compared row) and the other /golden/<model> attributes."""
 
     model: str
     logits: np.ndarray
@@ -369,8 +373,12 @@ class Golden:
     attrs: dict
 
     @property
+    def positions(self) -> int:
+        return int(self.attrs.get("positions", 1))
+
+    @property
     def predictions(self) -> np.ndarray:
-        return np.argmax(self.logits, axis=1)
+        return np.argmax(self.logits, axis=-1)
 
 
 def _golden(f: h5py.File) -> dict[str, Golden]:
@@ -379,7 +387,11 @@ def _golden(f: h5py.File) -> dict[str, Golden]:
     for m in list(g) if g is not None else []:
         grp = g[m]
         attrs = {k: _py(v) for k, v in grp.attrs.items()}
-        out[m] = Golden(m, grp["logits"][()], grp["labels"][()], float(attrs.get("accuracy", np.nan)), attrs)
+        labels = grp["labels"][()]
+        positions = int(attrs.get("positions", 1))
+        if positions > 1:  # stored flat, [samples x positions]
+            labels = labels.reshape(-1, positions)
+        out[m] = Golden(m, grp["logits"][()], labels, float(attrs.get("accuracy", np.nan)), attrs)
     return out
 
 

@@ -125,6 +125,10 @@ typedef struct nnfi_model_cfg {
      * input_ndim 0: unknown, the host decides. */
     int input_ndim;
     int64_t input_shape[8];
+    /* Not read from the campaign either: the dtype the model takes its input
+     * in (the eval images': fp32 default, fp16, bf16, int64 token ids); the
+     * host converts the fp32 values it is handed (all exact) to it. */
+    nnfi_dtype input_dtype;
 } nnfi_model_cfg;
 
 

@@ -34,7 +34,8 @@ extern "C" {
 #endif
 
 /* Element types a site can have. Quantized tensors are faulted through their
- * integer representation (int8/uint8), int32 covers biases and indices. */
+ * integer representation (int8/uint8), int32 covers biases and indices,
+ * int64 the token ids a language model takes as input. */
 typedef enum nnfi_dtype {
     NNFI_DT_F32 = 0,
     NNFI_DT_F16 = 1,
@@ -43,7 +44,8 @@ typedef enum nnfi_dtype {
     NNFI_DT_I8 = 4,
     NNFI_DT_U8 = 5,
     NNFI_DT_I32 = 6,
-    NNFI_DT_COUNT = 7
+    NNFI_DT_I64 = 7,
+    NNFI_DT_COUNT = 8
 } nnfi_dtype;
 
 /* the operations (categories.h) */
@@ -69,6 +71,7 @@ NNFI_HD unsigned nnfi_dtype_bits(nnfi_dtype dt)
     case NNFI_DT_I8: return 8;
     case NNFI_DT_U8: return 8;
     case NNFI_DT_I32: return 32;
+    case NNFI_DT_I64: return 64;
     default: return 0;
     }
 }
@@ -238,11 +241,12 @@ NNFI_HD uint64_t nnfi_value_encode(double v, nnfi_dtype dt)
     double lo, hi;
     if (dt == NNFI_DT_I8) { lo = -128; hi = 127; }
     else if (dt == NNFI_DT_U8) { lo = 0; hi = 255; }
+    else if (dt == NNFI_DT_I64) { lo = -9223372036854775808.0; hi = 9223372036854774784.0; } /* largest double < 2^63 */
     else { lo = -2147483648.0; hi = 2147483647.0; }
     if (!(v == v)) v = 0;
     if (v < lo) v = lo;
     if (v > hi) v = hi;
-    int64_t i = (int64_t)v;      /* truncation is exact for |v| < 2^31 */
+    int64_t i = (int64_t)v;      /* truncation is exact: |v| < 2^63 */
     double frac = v - (double)i; /* exact too; adding 0.5 first would round 0.49999999999999994 up */
     if (frac >= 0.5) i++;        /* half away from zero */
     else if (frac <= -0.5) i--;
@@ -260,6 +264,7 @@ NNFI_HD double nnfi_value_decode(uint64_t w, nnfi_dtype dt)
     case NNFI_DT_I8: return (double)(int8_t)(uint8_t)w;
     case NNFI_DT_U8: return (double)(uint8_t)w;
     case NNFI_DT_I32: return (double)(int32_t)(uint32_t)w;
+    case NNFI_DT_I64: return (double)(int64_t)w;
     default: return 0;
     }
 }

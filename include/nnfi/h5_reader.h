@@ -106,13 +106,15 @@ nnfi_status nnfi_h5_read_trials(nnfi_h5_file *f, const char *column, uint64_t lo
 nnfi_status nnfi_h5_golden_models(nnfi_h5_file *f, char ***names, size_t *n);
 void nnfi_h5_names_free(char **names, size_t n);
 
-/* /golden/<model>: its attributes accuracy, samples, classes, and
- * optionally (non-NULL) logits [samples * classes] fp32 and labels
- * [samples] int32, malloc'd (caller frees). */
+/* /golden/<model>: its attributes accuracy, samples, classes, positions
+ * (1 when the file predates it), and optionally (non-NULL) logits [samples *
+ * positions * classes] fp32 and labels [samples * positions] int32,
+ * malloc'd (caller frees). */
 typedef struct nnfi_h5_golden_info {
     double accuracy;
     uint64_t samples;
     uint32_t classes;
+    uint32_t positions;
     float *logits;
     int32_t *labels;
 } nnfi_h5_golden_info;

@@ -93,11 +93,16 @@ nnfi_status nnfi_h5_create(const char *path, int force, const nnfi_campaign *c, 
 nnfi_status nnfi_h5_resume(const char *path, const nnfi_campaign *c, const nnfi_plan *p, nnfi_h5_results **out,
                            uint8_t **done);
 
-/* Once per model: its site table, and its golden logits and labels. `facts`
- * is a NULL-terminated list of "key=value" strings stored as attributes. */
+/* Once per model: its site table, and its golden logits (samples x
+ * positions x classes) and labels (samples x positions). positions is 1 for
+ * [N, C] outputs (0 is read as 1) and T for a class per position: the group
+ * then says so (attributes positions and outcome_unit "position", logits
+ * [sample, position, class]). `facts` is a NULL-terminated list of
+ * "key=value" strings stored as attributes. */
 nnfi_status nnfi_h5_add_sites(nnfi_h5_results *r, const char *model, const nnfi_site *sites, size_t n);
 nnfi_status nnfi_h5_add_golden(nnfi_h5_results *r, const char *model, const float *logits, const int32_t *labels,
-                               uint64_t samples, uint32_t classes, double accuracy, const char *const *facts);
+                               uint64_t samples, uint32_t classes, uint32_t positions, double accuracy,
+                               const char *const *facts);
 
 /* Buffer finished rows (row.trial says where each goes) / one trial's faults. */
 nnfi_status nnfi_h5_put_rows(nnfi_h5_results *r, const nnfi_trial_row *rows, size_t n);

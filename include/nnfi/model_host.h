@@ -18,7 +18,7 @@
  *          for its extra exports, host_torch.cpp for the file map).
  *
  * Lifecycle of one model:
- *   open(cfg)  -> sites() / n_classes() / input_numel() (borrowed, valid until close)
+ *   open(cfg)  -> sites() / n_classes() / positions() / input_numel() (borrowed, valid until close)
  *              -> set_hook(fn) (NULL: the fault-free path, no callbacks at all)
  *              -> forward(input, rows, logits) any number of times
  *              -> close()
@@ -60,7 +60,10 @@ typedef struct nnfi_model_host {
     uint32_t (*n_classes)(const nnfi_model *m);
     uint64_t (*input_numel)(const nnfi_model *m); /* fp32 elements per input sample */
     nnfi_status (*set_hook)(nnfi_model *m, nnfi_site_hook hook, void *user);
-    /* input: rows x input_numel fp32; logits: rows x n_classes fp32 (written) */
+    /* input: rows x input_numel fp32 (a model that takes another dtype gets
+     * the values converted: fp16/bf16 or integer token ids, all exact in
+     * fp32, see nnfi_model_cfg.input_dtype); logits: rows x positions x
+     * n_classes fp32 (written) */
     nnfi_status (*forward)(nnfi_model *m, const float *input, uint64_t rows, float *logits);
     void (*close)(nnfi_model *m);
     /* optional (NULL when the host has none): a built-in eval set, for hosts
@@ -105,7 +108,19 @@ typedef struct nnfi_model_host {
      * (the hook returns NNFI_STOP: forward must return it as it returns any
      * hook status). */
     int32_t (*site_value_cut)(const nnfi_model *m, uint32_t site);
+    /* optional (NULL: 1): output positions per sample. A model whose forward
+     * returns [N, T, C] (a class per position, e.g. a language model's next
+     * token) has T positions and n_classes() == C; forward, forward_capture
+     * and forward_from then write rows x T x C logits, and the eval set holds
+     * T labels per sample. Fixed at open. */
+    uint32_t (*positions)(const nnfi_model *m);
 } nnfi_model_host;
+
+/* Output positions per sample of an open model (1 for [N, C] outputs). */
+static inline uint32_t nnfi_host_positions(const nnfi_model_host *h, const nnfi_model *m)
+{
+    return NNFI_HAS_SLOT(nnfi_model_host, h, positions) && h->positions ? h->positions(m) : 1;
+}
 
 /* Does host h have prefix reuse (all five cut slots)? */
 static inline int nnfi_host_has_cuts(const nnfi_model_host *h)

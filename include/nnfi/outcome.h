@@ -37,20 +37,24 @@ void nnfi_outcome_init(nnfi_outcome *o);
  * of NaN gives 0). */
 uint32_t nnfi_top1(const float *row, uint32_t classes);
 
-/* Fold `rows` samples: golden and faulty logits (rows x classes) and labels. */
+/* Fold `rows` rows: golden and faulty logits (rows x classes) and labels
+ * (one per row). Outputs with a class per position ([N, T, C]) are folded as
+ * N x T rows: every (sample, position) is one compared row. */
 void nnfi_outcome_add(nnfi_outcome *o, const float *golden, const float *faulty, const int32_t *labels,
                       uint64_t rows, uint32_t classes);
 
 void nnfi_outcome_finish(nnfi_outcome *o);
 
 /* The outcome of an evaluation in which only samples idx[0..n) (increasing)
- * may differ from the golden run, with logits faulty (n x classes); every
- * other sample's logits are the golden ones. golden_self is
- * nnfi_outcome_add(golden, golden) over all samples (not finished).
- * Bit-identical to nnfi_outcome_add over all samples with the golden rows
- * filled in, at O(n) cost. Not finished. */
+ * may differ from the golden run, with logits faulty (n x positions x
+ * classes); every other sample's logits are the golden ones. A sample has
+ * `positions` rows of `classes` logits and `positions` labels (1 for [N, C]
+ * outputs; T for a class per position, [N, T, C]: every (sample, position)
+ * counts as one compared row). golden_self is nnfi_outcome_add(golden,
+ * golden) over all rows (not finished). Bit-identical to nnfi_outcome_add
+ * over all rows with the golden ones filled in, at O(n) cost. Not finished. */
 void nnfi_outcome_sparse(nnfi_outcome *o, const nnfi_outcome *golden_self, const float *golden, const int32_t *labels,
-                         uint32_t classes, const uint64_t *idx, const float *faulty, uint64_t n);
+                         uint32_t classes, uint32_t positions, const uint64_t *idx, const float *faulty, uint64_t n);
 
 /* The same from accumulated parts: golden_rows = nnfi_outcome_add(golden,
  * golden) and faulty_rows = nnfi_outcome_add(golden, faulty) over the same

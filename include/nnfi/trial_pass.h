@@ -50,9 +50,9 @@ typedef struct nnfi_pass_model {
     nnfi_model *model;
     const nnfi_site *sites;
     const float *inputs;  /* samples x numel */
-    const int32_t *labels; /* samples */
+    const int32_t *labels; /* samples x positions */
     uint64_t numel, samples, batch;
-    uint32_t classes;
+    uint32_t classes;    /* logits per sample: positions x the model's classes */
     const float *golden; /* samples x classes (NULL for nnfi_golden_pass) */
     float *logits;       /* batch x classes scratch */
     const nnfi_inject_backend *backend;
@@ -60,7 +60,18 @@ typedef struct nnfi_pass_model {
     /* for the shortcuts (nnfi_pass_faults.calls / from_cut); unused by the full pass */
     const nnfi_outcome *golden_self; /* nnfi_outcome_add(golden, golden) over every sample, not finished */
     const nnfi_golden_cache *cache;  /* NULL: no prefix reuse */
+    /* outputs with a class per position ([N, T, C], model_host.h positions):
+     * T, each sample's logits are T rows of classes / T and it has T labels,
+     * every (sample, position) one compared row of the outcome; 0 or 1: [N, C] */
+    uint32_t positions;
 } nnfi_pass_model;
+
+/* Positions per sample of a pass model (at least 1). */
+static inline uint32_t nnfi_pass_positions(const nnfi_pass_model *m) { return m->positions ? m->positions : 1; }
+
+/* Fold samples [s, s + rows) of faulty logits (rows x m->classes) against
+ * the golden ones into o, one outcome row per (sample, position). */
+void nnfi_pass_outcome_add(nnfi_outcome *o, const nnfi_pass_model *m, const float *faulty, uint64_t s, uint64_t rows);
 
 /* A trial's faults: a list handed to arm(), or, when `groups` is set and the
  * backend has arm_generated, made by the backend (bit-identical to the list

@@ -89,10 +89,11 @@ typedef struct nnfi_model_facts {
     const char *name;
     const nnfi_site *sites;
     size_t n_sites;
-    const float *golden_logits; /* samples x classes */
-    const int32_t *labels;
+    const float *golden_logits; /* samples x positions x classes */
+    const int32_t *labels;      /* samples x positions */
     uint64_t samples;
     uint32_t classes;
+    uint32_t positions;         /* 1: outputs [N, C]; T: [N, T, C], outcomes per (sample, position) */
     double golden_accuracy;
     double golden_seconds;      /* the fault-free pass over the eval set, timed */
     const char *host;           /* host name */
@@ -101,7 +102,7 @@ typedef struct nnfi_model_facts {
 
 nnfi_status nnfi_worker_model_facts(nnfi_worker *w, unsigned model_index, nnfi_model_facts *out);
 
-/* Replace model mi's golden logits (samples x classes, copied) by another
+/* Replace model mi's golden logits (samples x positions x classes, copied) by another
  * rank's, and recompute its golden accuracy (golden_sync.c: every rank
  * compares against rank 0's logits). The model must be open. */
 nnfi_status nnfi_worker_set_golden(nnfi_worker *w, unsigned model_index, const float *golden);

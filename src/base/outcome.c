@@ -61,15 +61,17 @@ void nnfi_outcome_finish(nnfi_outcome *o)
 }
 
 void nnfi_outcome_sparse(nnfi_outcome *o, const nnfi_outcome *golden_self, const float *golden, const int32_t *labels,
-                         uint32_t classes, const uint64_t *idx, const float *faulty, uint64_t n)
+                         uint32_t classes, uint32_t positions, const uint64_t *idx, const float *faulty, uint64_t n)
 {
     nnfi_outcome f, g;
     nnfi_outcome_init(&f);
     nnfi_outcome_init(&g);
+    uint64_t width = (uint64_t)classes * positions;
     for (uint64_t i = 0; i < n; i++) {
-        const float *gr = golden + idx[i] * classes;
-        nnfi_outcome_add(&f, gr, faulty + i * classes, labels + idx[i], 1, classes);
-        nnfi_outcome_add(&g, gr, gr, labels + idx[i], 1, classes);
+        const float *gr = golden + idx[i] * width;
+        const int32_t *lr = labels + idx[i] * positions;
+        nnfi_outcome_add(&f, gr, faulty + i * width, lr, positions, classes);
+        nnfi_outcome_add(&g, gr, gr, lr, positions, classes);
     }
     nnfi_outcome_replace(o, golden_self, &g, &f);
 }

@@ -329,6 +329,11 @@ static void print_table(const inspect *in)
         const experiment_info *x = &in->exp[e];
         printf("\nexperiment %zu '%s' (model %s): %" PRIu64 " / %" PRIu64 " trials done\n", e, x->name, x->model,
                x->done, x->trials);
+        nnfi_h5_golden_info gi;
+        if (nnfi_h5_read_golden(in->f, x->model, 0, &gi) == NNFI_OK && gi.positions > 1)
+            printf("  outcomes per (sample, position): %" PRIu64 " samples x %u positions = %" PRIu64
+                   " compared rows (a class per position)\n",
+                   gi.samples, gi.positions, gi.samples * gi.positions);
         printf("  %-6s %-12s %-14s ", "point", "swept", "done/planned");
         print_cell("accuracy ± 95%", 20);
         print_cell("drop ± 95%", 20);

@@ -13,7 +13,7 @@
 #include <string.h>
 
 static const char *usage =
-    "nnfi sites MODEL.pt | CAMPAIGN.yaml [--model NAME] [--ops OP,...] [--fused] [--input-shape D,D,... | --eval FILE.h5] [--format table|json]";
+    "nnfi sites MODEL.pt | CAMPAIGN.yaml [--model NAME] [--ops OP,...] [--fused] [--input-shape D,D,... | --eval FILE.h5 [--images NAME]] [--input-dtype T] [--format table|json]";
 
 #define MAX_OPS 256
 
@@ -81,7 +81,8 @@ int cmd_sites(int argc, char **argv)
     char *ops_arg = NULL, *ops[MAX_OPS];
     int n_ops = 0, fused = 0, in_ndim = 0;
     int64_t in_shape[8];
-    const char *eval_file = NULL;
+    const char *eval_file = NULL, *images = NULL;
+    int in_dtype = -1;
     cli_format fmt = CLI_TABLE;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -93,17 +94,32 @@ int cmd_sites(int argc, char **argv)
                    "  --fused        keep PyTorch's fused transformer kernels (models[].fused: true)\n"
                    "  --input-shape D,D,...  a MODEL.pt's per-sample input shape, e.g. 3,32,32 (else its\n"
                    "                 input_shape attribute, else 1,28,28; a campaign takes it from its eval set)\n"
-                   "  --eval FILE.h5 take the input shape from this eval set's images\n"
+                   "  --eval FILE.h5 take the input shape and dtype from this eval set's images\n"
+                   "  --images NAME  the images dataset of --eval (default images; charlm's: tokens)\n"
+                   "  --input-dtype T  what the model takes: float32 (default), float16, bfloat16, int64 (token\n"
+                   "                 ids); else the --eval images' dtype\n"
                    "  --format F     table (default) or json\n", usage);
             return CLI_OK;
         } else if (strcmp(a, "--fused") == 0) {
             fused = 1;
         } else if (strcmp(a, "--model") == 0 || strcmp(a, "--format") == 0 || strcmp(a, "--ops") == 0 ||
-                   strcmp(a, "--input-shape") == 0 || strcmp(a, "--eval") == 0) {
+                   strcmp(a, "--input-shape") == 0 || strcmp(a, "--eval") == 0 || strcmp(a, "--images") == 0 ||
+                   strcmp(a, "--input-dtype") == 0) {
             if (i + 1 >= argc) return cli_usage_error("sites", usage, "%s needs a value", a);
             const char *v = argv[++i];
             if (strcmp(a, "--model") == 0) model_name = v;
             else if (strcmp(a, "--eval") == 0) eval_file = v;
+            else if (strcmp(a, "--images") == 0) images = v;
+            else if (strcmp(a, "--input-dtype") == 0) {
+                static const struct { const char *w; nnfi_dtype dt; } dts[] = {
+                    {"float32", NNFI_DT_F32}, {"float16", NNFI_DT_F16}, {"bfloat16", NNFI_DT_BF16}, {"int64", NNFI_DT_I64}};
+                in_dtype = -1;
+                for (size_t k = 0; k < sizeof dts / sizeof dts[0]; k++)
+                    if (strcmp(v, dts[k].w) == 0) in_dtype = (int)dts[k].dt;
+                if (in_dtype < 0)
+                    return cli_usage_error("sites", usage, "--input-dtype is float32, float16, bfloat16 or int64 (got "
+                                           "'%s')", v);
+            }
             else if (strcmp(a, "--input-shape") == 0) {
                 in_ndim = 0;
                 for (const char *q = v; *q;) {
@@ -135,9 +151,9 @@ int cmd_sites(int argc, char **argv)
     if (!arg) return cli_usage_error("sites", usage, "no model or campaign file given");
     nnfi_status st;
     if (is_yaml(arg)) {
-        if (n_ops || fused || in_ndim || eval_file)
-            return cli_usage_error("sites", usage, "--ops, --fused, --input-shape and --eval apply to a MODEL.pt; "
-                                   "in a campaign set models[].ops, models[].fused and eval");
+        if (n_ops || fused || in_ndim || eval_file || images || in_dtype >= 0)
+            return cli_usage_error("sites", usage, "--ops, --fused, --input-shape, --input-dtype, --eval and --images "
+                                   "apply to a MODEL.pt; in a campaign set models[].ops, models[].fused and eval");
         nnfi_campaign *c = NULL;
         if ((st = nnfi_campaign_load(arg, &c)) != NNFI_OK) return cli_fail(st);
         if (!model_name) model_name = c->models[0].name;
@@ -158,6 +174,7 @@ int cmd_sites(int argc, char **argv)
         return st == NNFI_OK ? CLI_OK : cli_fail(st);
     }
     if (model_name) return cli_usage_error("sites", usage, "--model only applies to a campaign file");
+    if (images && !eval_file) return cli_usage_error("sites", usage, "--images names a dataset of --eval FILE.h5");
     const nnfi_model_host *h = NULL;
     if ((st = nnfi_host_lookup(NNFI_HOST_TORCH, &h)) != NNFI_OK) return cli_fail(st);
     nnfi_model_cfg cfg;
@@ -174,17 +191,20 @@ int cmd_sites(int argc, char **argv)
         memset(&probe, 0, sizeof probe);
         memset(&ev, 0, sizeof ev);
         ev.path = (char *)eval_file;
+        ev.images = (char *)(images ? images : "images");
         probe.eval = &ev;
         probe.source_dir = (char *)".";
         nnfi_model_cfg with_input;
         nnfi_eval_model_cfg(&probe, &cfg, &with_input);
         if (!with_input.input_ndim)
-            return cli_fail(NNFI_FAIL(NNFI_E_IO, "%s: no readable dataset 'images' of [samples, ...]\n  hint: --eval "
-                                                 "names an eval set (HDF5 with images and labels)", eval_file));
+            return cli_fail(NNFI_FAIL(NNFI_E_IO, "%s: no readable dataset '%s' of [samples, ...]\n  hint: --eval "
+                                                 "names an eval set (HDF5 with images and labels; --images NAME "
+                                                 "for another dataset)", eval_file, ev.images));
         cfg = with_input;
     }
     for (int d = 0; d < in_ndim; d++) cfg.input_shape[d] = in_shape[d];
     if (in_ndim) cfg.input_ndim = in_ndim;
+    if (in_dtype >= 0) cfg.input_dtype = (nnfi_dtype)in_dtype;
     nnfi_model *m = NULL;
     if ((st = h->open(&cfg, ".", 0, &m)) != NNFI_OK) return cli_fail(st);
     print_sites(arg, h, h->sites(m), h->n_sites(m), fmt);

@@ -38,10 +38,10 @@ static nnfi_status share_mpi(nnfi_comm *comm, const nnfi_campaign *c, nnfi_worke
         nnfi_model_facts f;
         NNFI_TRY(nnfi_worker_model_facts(w, m, &f));
         char *buf = rank == 0 ? (char *)f.golden_logits : NULL;
-        uint64_t len = (uint64_t)f.samples * f.classes * sizeof(float);
+        uint64_t len = (uint64_t)f.samples * f.positions * f.classes * sizeof(float);
         NNFI_TRY(nnfi_comm_bcast_bytes(comm, &buf, &len));
         if (rank != 0) {
-            nnfi_status st = len == (uint64_t)f.samples * f.classes * sizeof(float)
+            nnfi_status st = len == (uint64_t)f.samples * f.positions * f.classes * sizeof(float)
                                  ? nnfi_worker_set_golden(w, m, (const float *)buf)
                                  : NNFI_FAIL(NNFI_E_INVALID, "model '%s': rank 0's golden logits have another size", f.name);
             free(buf);
@@ -78,7 +78,7 @@ static nnfi_status share_gpu(const nnfi_gpu_coll *gc, nnfi_comm *comm, const nnf
         if (!model_used(c, m)) continue;
         nnfi_model_facts f;
         st = nnfi_worker_model_facts(w, m, &f);
-        uint64_t n = (uint64_t)f.samples * f.classes;
+        uint64_t n = (uint64_t)f.samples * f.positions * f.classes;
         float *buf = st == NNFI_OK ? malloc(n * sizeof *buf) : NULL;
         if (st == NNFI_OK && !buf) st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
         if (st == NNFI_OK) memcpy(buf, f.golden_logits, n * sizeof *buf);

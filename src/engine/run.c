@@ -193,7 +193,7 @@ nnfi_status nnfi_campaign_run(nnfi_comm *comm, const nnfi_run_options *opt, nnfi
                     for (size_t i = 0; f.host_facts && f.host_facts[i] && nf < 63; i++) facts[nf++] = f.host_facts[i];
                     facts[nf] = NULL;
                     st = nnfi_h5_add_golden(h5, f.name, f.golden_logits, f.labels, f.samples, f.classes,
-                                            f.golden_accuracy, facts);
+                                            f.positions, f.golden_accuracy, facts);
                 }
             }
             if (st == NNFI_OK) st = nnfi_h5_checkpoint(h5);

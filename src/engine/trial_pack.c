@@ -254,7 +254,8 @@ nnfi_status nnfi_pack_pass(const nnfi_pass_model *m, nnfi_pack_trial *trials, si
             st = redo_alone(m, tr, it + i, j - i);
         } else {
             for (size_t q = i; q < j; q++) idx[q - i] = it[q].sample;
-            nnfi_outcome_sparse(&tr->result.outcome, m->golden_self, m->golden, m->labels, m->classes, idx,
+            nnfi_outcome_sparse(&tr->result.outcome, m->golden_self, m->golden, m->labels,
+                                m->classes / nnfi_pass_positions(m), nnfi_pass_positions(m), idx,
                                 logits + i * m->classes, j - i);
             nnfi_outcome_finish(&tr->result.outcome);
         }

@@ -100,17 +100,17 @@ nnfi_status nnfi_trial_pass(const nnfi_pass_model *m, const nnfi_pass_faults *f,
         if (st == NNFI_STOP) { /* masked: this call's logits are the golden ones */
             st = NNFI_OK;
             if (probe) probe->dropped++;
-            if (!f->calls) nnfi_outcome_add(&r->outcome, golden, golden, m->labels + s, rows, m->classes);
+            if (!f->calls) nnfi_pass_outcome_add(&r->outcome, m, golden, s, rows);
             if (probe && probe->all_logits)
                 memcpy(probe->all_logits + s * m->classes, golden, rows * m->classes * sizeof(float));
             continue;
         }
         if (st != NNFI_OK) break;
         if (f->calls) {
-            nnfi_outcome_add(&faulty_rows, golden, m->logits, m->labels + s, rows, m->classes);
-            nnfi_outcome_add(&golden_rows, golden, golden, m->labels + s, rows, m->classes);
+            nnfi_pass_outcome_add(&faulty_rows, m, m->logits, s, rows);
+            nnfi_pass_outcome_add(&golden_rows, m, golden, s, rows);
         } else {
-            nnfi_outcome_add(&r->outcome, golden, m->logits, m->labels + s, rows, m->classes);
+            nnfi_pass_outcome_add(&r->outcome, m, m->logits, s, rows);
         }
         if (probe && probe->all_logits)
             memcpy(probe->all_logits + s * m->classes, m->logits, rows * m->classes * sizeof(float));
@@ -123,6 +123,12 @@ nnfi_status nnfi_trial_pass(const nnfi_pass_model *m, const nnfi_pass_faults *f,
     r->forward_status = st;
     nnfi_outcome_finish(&r->outcome);
     return NNFI_OK;
+}
+
+void nnfi_pass_outcome_add(nnfi_outcome *o, const nnfi_pass_model *m, const float *faulty, uint64_t s, uint64_t rows)
+{
+    uint32_t P = nnfi_pass_positions(m);
+    nnfi_outcome_add(o, m->golden + s * m->classes, faulty, m->labels + s * P, rows * P, m->classes / P);
 }
 
 nnfi_status nnfi_golden_pass(const nnfi_pass_model *m, float *out)

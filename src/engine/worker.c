@@ -30,7 +30,9 @@ typedef struct model_state {
     const nnfi_site *sites;
     size_t n_sites;
     nnfi_eval_set eval;
-    uint32_t classes;
+    uint32_t classes;   /* logits per sample: positions x nclass */
+    uint32_t nclass;    /* the model's classes (per position) */
+    uint32_t positions; /* output positions per sample: 1 ([N, C]) or T ([N, T, C]) */
     float *golden;   /* samples x classes */
     float *logits;   /* batch x classes scratch */
     double golden_accuracy, golden_seconds;
@@ -120,12 +122,25 @@ static void eval_name(const nnfi_campaign *c, const model_state *m, char *buf, s
         snprintf(buf, n, "the built-in eval set of host '%s'", m->host->name);
 }
 
-/* Labels are class indices of this model: [0, classes). */
+/* Labels are class indices of this model: [0, classes), one per output
+ * position. */
 static nnfi_status check_labels(const nnfi_campaign *c, const model_state *m, const char *model)
 {
-    uint64_t bad = 0, first = 0;
-    for (uint64_t i = 0; i < m->eval.samples; i++)
-        if (m->eval.labels[i] < 0 || (uint32_t)m->eval.labels[i] >= m->classes) {
+    uint64_t bad = 0, first = 0, n = m->eval.samples * m->positions;
+    uint32_t eval_pos = m->eval.positions ? m->eval.positions : 1;
+    if (eval_pos != m->positions) {
+        char what[4200];
+        eval_name(c, m, what, sizeof what);
+        return nnfi_campaign_error(c, NNFI_E_CONFIG, eval_field(m),
+                                   "%s: dataset '%s' holds %u label%s per sample, model '%s' outputs %u position%s "
+                                   "per sample (%s)\n  hint: a model that returns [N, C] takes labels [N]; one that "
+                                   "returns [N, T, C] (a class per position) takes labels [N, T]",
+                                   what, m->ecfg->path ? m->ecfg->labels : "labels", eval_pos, eval_pos == 1 ? "" : "s",
+                                   model, m->positions, m->positions == 1 ? "" : "s",
+                                   m->positions == 1 ? "[N, classes]" : "[N, T, classes]");
+    }
+    for (uint64_t i = 0; i < n; i++)
+        if (m->eval.labels[i] < 0 || (uint32_t)m->eval.labels[i] >= m->nclass) {
             if (!bad) first = i;
             bad++;
         }
@@ -137,9 +152,8 @@ static nnfi_status check_labels(const nnfi_campaign *c, const model_state *m, co
                                "%llu of %llu labels are out of range\n  hint: labels must be class indices in [0, classes): "
                                "is this the eval set of another model, or are its labels 1-based or placeholders (-1)?",
                                what, (unsigned long long)first, m->ecfg->path ? m->ecfg->labels : "labels",
-                               (int)m->eval.labels[first], model, m->classes,
-                               m->classes ? m->classes - 1 : 0, (unsigned long long)bad,
-                               (unsigned long long)m->eval.samples);
+                               (int)m->eval.labels[first], model, m->nclass,
+                               m->nclass ? m->nclass - 1 : 0, (unsigned long long)bad, (unsigned long long)n);
 }
 
 static nnfi_status load_eval(const nnfi_campaign *c, model_state *m, const char *model)
@@ -224,7 +238,9 @@ static nnfi_status open_model(nnfi_worker *w, unsigned mi)
     m->open = 1;
     m->sites = m->host->sites(m->model);
     m->n_sites = m->host->n_sites(m->model);
-    m->classes = m->host->n_classes(m->model);
+    m->nclass = m->host->n_classes(m->model);
+    m->positions = nnfi_host_positions(m->host, m->model);
+    m->classes = m->nclass * m->positions;
     NNFI_TRY(load_eval(w->c, m, mc->name));
     uint64_t batch = m->ecfg->batch, n = m->eval.samples;
     m->logits = malloc((batch < n ? batch : n) * m->classes * sizeof(float));
@@ -234,7 +250,8 @@ static nnfi_status open_model(nnfi_worker *w, unsigned mi)
     m->device = -1;
     for (size_t i = 0; i < m->n_sites && m->device < 0; i++) m->device = m->sites[i].device;
     m->pass = (nnfi_pass_model){m->host, m->model, m->sites, m->eval.inputs, m->eval.labels, m->eval.numel,
-                                m->eval.samples, batch, m->classes, NULL, m->logits, m->backend, m->inj, NULL, NULL};
+                                m->eval.samples, batch, m->classes, NULL, m->logits, m->backend, m->inj, NULL, NULL,
+                                m->positions};
     m->ready = 1;
     return NNFI_OK;
 }
@@ -299,7 +316,8 @@ static nnfi_status check_golden(nnfi_worker *w, unsigned mi, float *golden)
         if (k != i) {
             memmove(m->eval.inputs + k * numel, m->eval.inputs + i * numel, numel * sizeof(float));
             memmove(golden + k * m->classes, golden + i * m->classes, m->classes * sizeof(float));
-            m->eval.labels[k] = m->eval.labels[i];
+            memmove(m->eval.labels + k * m->positions, m->eval.labels + i * m->positions,
+                    m->positions * sizeof *m->eval.labels);
         }
         k++;
     }
@@ -350,7 +368,7 @@ static nnfi_status ensure_golden(nnfi_worker *w, unsigned mi)
     m->golden_seconds = now_s() - t0;
     nnfi_outcome o;
     nnfi_outcome_init(&o);
-    nnfi_outcome_add(&o, golden, golden, m->eval.labels, n, m->classes);
+    nnfi_outcome_add(&o, golden, golden, m->eval.labels, n * m->positions, m->nclass);
     nnfi_outcome_finish(&o);
     m->golden_accuracy = o.accuracy;
     m->golden = golden;
@@ -481,7 +499,8 @@ static nnfi_status ensure_shortcuts(nnfi_worker *w, unsigned mi)
     model_state *m = &w->models[mi];
     if (m->shortcuts_ready || w->full_eval) return NNFI_OK;
     nnfi_outcome_init(&m->golden_self);
-    nnfi_outcome_add(&m->golden_self, m->golden, m->golden, m->eval.labels, m->eval.samples, m->classes);
+    nnfi_outcome_add(&m->golden_self, m->golden, m->golden, m->eval.labels, m->eval.samples * m->positions,
+                     m->nclass);
     m->pass.golden_self = &m->golden_self;
     int ok = 0;
     NNFI_TRY(nnfi_pack_rows_independent(&m->pass, &ok));
@@ -763,7 +782,8 @@ nnfi_status nnfi_worker_model_facts(nnfi_worker *w, unsigned mi, nnfi_model_fact
     out->golden_logits = m->golden;
     out->labels = m->eval.labels;
     out->samples = m->eval.samples;
-    out->classes = m->classes;
+    out->classes = m->nclass;
+    out->positions = m->positions;
     out->golden_accuracy = m->golden_accuracy;
     out->golden_seconds = m->golden_seconds;
     out->host = m->host->name;
@@ -799,7 +819,7 @@ nnfi_status nnfi_worker_set_golden(nnfi_worker *w, unsigned mi, const float *gol
     m->shortcuts_ready = 0;
     nnfi_outcome o;
     nnfi_outcome_init(&o);
-    nnfi_outcome_add(&o, m->golden, m->golden, m->eval.labels, n, m->classes);
+    nnfi_outcome_add(&o, m->golden, m->golden, m->eval.labels, n * m->positions, m->nclass);
     nnfi_outcome_finish(&o);
     m->golden_accuracy = o.accuracy;
     return NNFI_OK;

@@ -118,7 +118,7 @@ static void test_trial_pass_restores_and_faults(void **state)
     assert_int_equal(be->create(sites, n_sites, &inj), NNFI_OK);
     float *golden = malloc(ROWS * classes * sizeof(float)), *again = malloc(ROWS * classes * sizeof(float));
     float *scratch = malloc(BATCH * classes * sizeof(float)), *faulty = malloc(ROWS * classes * sizeof(float));
-    nnfi_pass_model pm = {h, m, sites, in, labels, h->input_numel(m), ROWS, BATCH, classes, NULL, scratch, be, inj, NULL, NULL};
+    nnfi_pass_model pm = {h, m, sites, in, labels, h->input_numel(m), ROWS, BATCH, classes, NULL, scratch, be, inj, NULL, NULL, 1};
     assert_int_equal(nnfi_golden_pass(&pm, golden), NNFI_OK);
     pm.golden = golden;
 

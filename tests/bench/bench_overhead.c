@@ -288,7 +288,7 @@ typedef struct bench_model {
 static nnfi_pass_model pass_model(const bench_model *m, const nnfi_inject_backend *be, nnfi_injector *inj)
 {
     nnfi_pass_model pm = {m->host, m->model, m->sites, m->eval.inputs, m->eval.labels, m->eval.numel,
-                          m->eval.samples, m->batch, m->classes, m->golden, m->logits, be, inj, NULL, NULL};
+                          m->eval.samples, m->batch, m->classes, m->golden, m->logits, be, inj, NULL, NULL, 1};
     return pm;
 }
 

@@ -38,6 +38,40 @@ static void test_good(void **state)
     nnfi_eval_free(&e);
 }
 
+/* The input dtype comes from the images; labels [N, T] give T positions. */
+static void test_dtypes_and_positions(void **state)
+{
+    (void)state;
+    char p[4096];
+    nnfi_eval_set e;
+    path_of(p, sizeof p, "good.h5"); /* uint8 pixels: fp32 images, one label each */
+    assert_int_equal(nnfi_eval_load(p, "images", "labels", 0, &e), NNFI_OK);
+    assert_int_equal(e.input_dtype, NNFI_DT_F32);
+    assert_int_equal(e.positions, 1);
+    nnfi_eval_free(&e);
+    path_of(p, sizeof p, "tokens.h5"); /* int64 token ids [4, 6], labels [4, 6] */
+    assert_int_equal(nnfi_eval_load(p, "images", "labels", 3, &e), NNFI_OK);
+    assert_int_equal(e.input_dtype, NNFI_DT_I64);
+    assert_int_equal(e.samples, 3);
+    assert_int_equal(e.positions, 6);
+    assert_int_equal(e.numel, 6);
+    for (int i = 0; i < 18; i++) {
+        assert_true(e.inputs[i] == (float)(i * 7 % 97));
+        assert_int_equal(e.labels[i], (i * 7 % 97 + 1) % 97);
+    }
+    nnfi_eval_free(&e);
+    path_of(p, sizeof p, "half.h5");
+    assert_int_equal(nnfi_eval_load(p, "images", "labels", 0, &e), NNFI_OK);
+    assert_int_equal(e.input_dtype, NNFI_DT_F16);
+    for (int i = 0; i < 15; i++) /* fp16 values are exact in fp32 */
+        assert_true(e.inputs[i] == (float)nnfi_value_decode(nnfi_value_encode(i / 7.0, NNFI_DT_F16), NNFI_DT_F16));
+    nnfi_eval_free(&e);
+    path_of(p, sizeof p, "bf16_attr.h5");
+    assert_int_equal(nnfi_eval_load(p, "images", "labels", 0, &e), NNFI_OK);
+    assert_int_equal(e.input_dtype, NNFI_DT_BF16);
+    nnfi_eval_free(&e);
+}
+
 static void expect_error(const char *file, nnfi_status want, const char *text)
 {
     char p[4096];
@@ -57,6 +91,9 @@ static void test_errors(void **state)
     expect_error("nolabels.h5", NNFI_E_CONFIG, "no dataset 'labels'");
     expect_error("notes.h5", NNFI_E_IO, "cannot open as an HDF5 file");
     expect_error("absent.h5", NNFI_E_IO, "absent.h5");
+    expect_error("bad_dtype_attr.h5", NNFI_E_CONFIG, "attribute dtype is 'complex64'");
+    expect_error("big_ids.h5", NNFI_E_CONFIG, "token id 15 is 16777219, beyond 2^24");
+    expect_error("no_positions.h5", NNFI_E_CONFIG, "no positions per sample");
 }
 
 int main(int argc, char **argv)
@@ -66,6 +103,7 @@ int main(int argc, char **argv)
         return 2;
     }
     dir = argv[1];
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_good), cmocka_unit_test(test_errors)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_good), cmocka_unit_test(test_dtypes_and_positions),
+                                       cmocka_unit_test(test_errors)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -74,46 +74,52 @@ static void test_split_invariant(void **state)
     assert_true(a.max_abs_err == 0 && a.accuracy_drop == 0);
 }
 
-/* nnfi_outcome_sparse == nnfi_outcome_add over every sample with the golden
- * rows filled in, bit for bit, for random logits with NaN/Inf on both sides. */
+/* nnfi_outcome_sparse == nnfi_outcome_add over every row with the golden
+ * rows filled in, bit for bit, for random logits with NaN/Inf on both sides;
+ * with one row per sample ([N, C]) and with 3 positions per sample ([N, T, C]:
+ * a changed sample changes some of its positions). */
 static void test_sparse_equals_full(void **state)
 {
     (void)state;
-    enum { S = 97, C = 7 };
-    static float g[S * C], full[S * C], rows[S * C];
-    static int32_t lab[S];
-    static uint64_t idx[S];
+    enum { R = 99, C = 7 }; /* rows = samples x positions */
+    static float g[R * C], full[R * C], rows[R * C];
+    static int32_t lab[R];
+    static uint64_t idx[R];
     uint64_t x = 12345;
-    for (int round = 0; round < 50; round++) {
-        for (int i = 0; i < S * C; i++) {
-            x = x * 6364136223846793005ull + 1442695040888963407ull;
-            g[i] = (float)((int)(x >> 40) % 2000 - 1000) / 97.0f;
-            if ((x >> 20) % 211 == 0) g[i] = (x & 1) ? NAN : INFINITY;
-        }
-        for (int s = 0; s < S; s++) lab[s] = (int32_t)((uint64_t)s * 2654435761u % C);
-        memcpy(full, g, sizeof g);
-        uint64_t n = 0;
-        for (int s = 0; s < S; s++) {
-            x = x * 6364136223846793005ull + 1442695040888963407ull;
-            if ((x >> 33) % 4 != 0) continue;
-            idx[n] = (uint64_t)s;
-            for (int c = 0; c < C; c++) {
-                float v = g[s * C + c];
-                if ((x >> (10 + c)) & 1) v = v * 1.5f + 0.25f;
-                if ((x >> 50) % 17 == 0 && c == 3) v = NAN;
-                rows[n * C + c] = full[s * C + c] = v;
+    for (uint32_t P = 1; P <= 3; P += 2) {
+        uint64_t S = R / P;
+        for (int round = 0; round < 50; round++) {
+            for (int i = 0; i < R * C; i++) {
+                x = x * 6364136223846793005ull + 1442695040888963407ull;
+                g[i] = (float)((int)(x >> 40) % 2000 - 1000) / 97.0f;
+                if ((x >> 20) % 211 == 0) g[i] = (x & 1) ? NAN : INFINITY;
             }
-            n++;
+            for (int r = 0; r < R; r++) lab[r] = (int32_t)((uint64_t)r * 2654435761u % C);
+            memcpy(full, g, sizeof g);
+            uint64_t n = 0;
+            for (uint64_t s = 0; s < S; s++) {
+                x = x * 6364136223846793005ull + 1442695040888963407ull;
+                if ((x >> 33) % 4 != 0) continue;
+                idx[n] = s;
+                for (uint32_t k = 0; k < P * C; k++) {
+                    float v = g[s * P * C + k];
+                    if ((x >> (10 + k % 20)) & 1) v = v * 1.5f + 0.25f;
+                    if ((x >> 50) % 17 == 0 && k == 3) v = NAN;
+                    rows[n * P * C + k] = full[s * P * C + k] = v;
+                }
+                n++;
+            }
+            nnfi_outcome gs, want, got;
+            nnfi_outcome_init(&gs);
+            nnfi_outcome_add(&gs, g, g, lab, S * P, C);
+            nnfi_outcome_init(&want);
+            nnfi_outcome_add(&want, g, full, lab, S * P, C);
+            nnfi_outcome_sparse(&got, &gs, g, lab, C, P, idx, rows, n);
+            nnfi_outcome_finish(&want);
+            nnfi_outcome_finish(&got);
+            assert_int_equal(want.samples, S * P);
+            assert_memory_equal(&want, &got, sizeof want);
         }
-        nnfi_outcome gs, want, got;
-        nnfi_outcome_init(&gs);
-        nnfi_outcome_add(&gs, g, g, lab, S, C);
-        nnfi_outcome_init(&want);
-        nnfi_outcome_add(&want, g, full, lab, S, C);
-        nnfi_outcome_sparse(&got, &gs, g, lab, C, idx, rows, n);
-        nnfi_outcome_finish(&want);
-        nnfi_outcome_finish(&got);
-        assert_memory_equal(&want, &got, sizeof want);
     }
 }
 

@@ -99,7 +99,7 @@ static void add_model(nnfi_h5_results *r)
     nnfi_site s[3];
     make_sites(s);
     assert_int_equal(nnfi_h5_add_sites(r, "mlp", s, 3), NNFI_OK);
-    assert_int_equal(nnfi_h5_add_golden(r, "mlp", golden_logits, golden_labels, 4, 3, 0.75, golden_facts), NNFI_OK);
+    assert_int_equal(nnfi_h5_add_golden(r, "mlp", golden_logits, golden_labels, 4, 3, 1, 0.75, golden_facts), NNFI_OK);
 }
 
 static int phase1(uint64_t t) { return t % 5 == 0 || t % 5 == 2 || t % 5 == 4; }
@@ -212,7 +212,7 @@ static void test_resume(void **state)
     strcpy(s[1].name, "fc2.bias");
     expect_msg(nnfi_h5_add_sites(r, "mlp", s, 3), NNFI_E_INVALID, "differ");
     int32_t other_labels[4] = {1, 0, 2, 2};
-    expect_msg(nnfi_h5_add_golden(r, "mlp", golden_logits, other_labels, 4, 3, 0.75, NULL), NNFI_E_INVALID, "differs");
+    expect_msg(nnfi_h5_add_golden(r, "mlp", golden_logits, other_labels, 4, 3, 1, 0.75, NULL), NNFI_E_INVALID, "differs");
 
     /* phase 2: t % 5 == 1 */
     uint64_t ts[H5_TEST_TRIALS];

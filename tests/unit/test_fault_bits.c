@@ -27,7 +27,7 @@ static void fill_random(unsigned char *p, size_t n, uint64_t *s)
 }
 
 static const nnfi_dtype all_dtypes[] = {NNFI_DT_F32, NNFI_DT_F16, NNFI_DT_BF16, NNFI_DT_F64,
-                                        NNFI_DT_I8,  NNFI_DT_U8,  NNFI_DT_I32};
+                                        NNFI_DT_I8,  NNFI_DT_U8,  NNFI_DT_I32, NNFI_DT_I64};
 #define N_DTYPES (sizeof all_dtypes / sizeof all_dtypes[0])
 
 static void test_dtype_widths(void **state)
@@ -41,6 +41,7 @@ static void test_dtype_widths(void **state)
     assert_int_equal(nnfi_dtype_bits(NNFI_DT_I8), 8);
     assert_int_equal(nnfi_dtype_bits(NNFI_DT_U8), 8);
     assert_int_equal(nnfi_dtype_bits(NNFI_DT_I32), 32);
+    assert_int_equal(nnfi_dtype_bits(NNFI_DT_I64), 64);
     assert_int_equal(nnfi_dtype_bits(NNFI_DT_COUNT), 0);
     for (size_t d = 0; d < N_DTYPES; d++) {
         nnfi_dtype dt = all_dtypes[d];
@@ -189,6 +190,7 @@ static void test_presets(void **state)
         {NNFI_DT_I8, 0xff, 0x80, 0, 0},
         {NNFI_DT_U8, 0xff, 0, 0, 0},
         {NNFI_DT_I32, 0xffffffffull, 0x80000000ull, 0, 0},
+        {NNFI_DT_I64, UINT64_MAX, 0x8000000000000000ull, 0, 0},
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         assert_true(nnfi_preset_mask(t[i].dt, NNFI_BITS_ALL) == t[i].all);
@@ -354,6 +356,13 @@ static void test_encode_int(void **state)
     check_encode(-1e20, NNFI_DT_I32, 0x80000000ull);
     check_encode(2147483646.6, NNFI_DT_I32, 0x7fffffffull);
     check_encode(NAN, NNFI_DT_I32, 0);
+    check_encode(2.5, NNFI_DT_I64, 3);
+    check_encode(-1.0, NNFI_DT_I64, 0xffffffffffffffffull);
+    check_encode(4294967296.0, NNFI_DT_I64, 0x100000000ull);
+    check_encode(1e30, NNFI_DT_I64, 0x7ffffffffffffc00ull);
+    check_encode(-1e30, NNFI_DT_I64, 0x8000000000000000ull);
+    assert_true(nnfi_value_decode(0xffffffffffffffffull, NNFI_DT_I64) == -1.0);
+    assert_true(nnfi_value_decode(0x100000000ull, NNFI_DT_I64) == 4294967296.0);
     assert_true(nnfi_value_decode(0x80, NNFI_DT_I8) == -128.0);
     assert_true(nnfi_value_decode(0x7f, NNFI_DT_I8) == 127.0);
     assert_true(nnfi_value_decode(0x80, NNFI_DT_U8) == 128.0);

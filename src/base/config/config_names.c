@@ -22,7 +22,7 @@ const cyaml_strval_t nnfi_cfg_values_strings[] = {NNFI_CFG_VALUES_WORDS(NNFI_CFG
 const cyaml_strval_t nnfi_cfg_draw_strings[] = {NNFI_CFG_DRAW_WORDS(NNFI_CFG_WORD)};
 const cyaml_strval_t nnfi_cfg_watch_strings[] = {NNFI_CFG_WATCH_WORDS(NNFI_CFG_WORD)};
 static const char *const dtype_names[NNFI_DT_COUNT] = {"fp32", "fp16", "bf16", "fp64",
-                                                       "int8", "uint8", "int32"};
+                                                       "int8", "uint8", "int32", "int64"};
 
 static const char *strval_name(const cyaml_strval_t *t, size_t n, int64_t v)
 {

@@ -35,9 +35,13 @@
  * forward, e.g. rate-coded SNN input, sees the same numbers in golden and
  * faulty runs of the same batch; reproducible when one model runs forwards at
  * a time), builds a float32 tensor [rows] + input_shape from a copy of the
- * caller's input (never edited), calls the "input" site's hook on it, runs the
- * module and expects a float32 (or quantized, then dequantized) tensor [rows,
- * n_classes] back, or a tuple whose first element is one. On a GPU the input
+ * caller's input (never edited), converted to the model's input dtype
+ * (cfg->input_dtype: fp16, bf16 or int64 token ids, all exact from fp32),
+ * calls the "input" site's hook on it (in that dtype), runs the module and
+ * expects a float32 (or quantized, then dequantized, or fp16/bf16) tensor
+ * [rows, n_classes] or [rows, positions, n_classes] (a class per position,
+ * e.g. a language model's next token; positions fixed at discovery) back, or
+ * a tuple whose first element is one. On a GPU the input
  * is copied to the device before its site is called and the logits come back
  * after nnfi_device_stream_wait (include/nnfi/watchdog.h) with the watchdog's
  * deadline (a hung forward is NNFI_E_TIMEOUT). A hook that fails aborts the
@@ -113,6 +117,7 @@ at::Tensor input_tensor(nnfi_model *m, const float *input, int64_t rows)
     shape.insert(shape.end(), m->input_shape.begin(), m->input_shape.end());
     at::Tensor x = at::empty(shape, at::kFloat);
     std::memcpy(x.data_ptr(), input, (size_t)rows * m->input_numel * sizeof(float));
+    if (m->input_st != at::kFloat) x = x.to(m->input_st); /* fp16/bf16 values and token ids: exact */
     if (m->device >= 0) {
         device_wait(m, "the device before a forward"); /* the copy below would wait unbounded (pageable memory) */
         x = x.to(at::Device(at::kCUDA, (c10::DeviceIndex)m->device));
@@ -137,9 +142,10 @@ at::Tensor logits_of(nnfi_model *m, c10::IValue out, int64_t rows)
         throw std::runtime_error("forward returned a " + out.tagKind() + ", not a tensor [rows, classes]");
     at::Tensor o = out.toTensor();
     if (o.is_quantized()) o = o.dequantize();
-    if (o.dim() != 2 || o.size(0) != rows)
+    if ((o.dim() != 2 && o.dim() != 3) || o.size(0) != rows)
         throw std::runtime_error("forward returned a tensor of shape " + c10::str(o.sizes()) +
-                                 ", not [rows, classes] with rows = " + std::to_string(rows));
+                                 ", not [rows, classes] or [rows, positions, classes] with rows = " +
+                                 std::to_string(rows));
     o = o.to(at::kFloat).contiguous();
     if (m->device >= 0) {
         device_wait(m, "the forward on the GPU");
@@ -254,12 +260,13 @@ nnfi_status open_impl(const nnfi_model_cfg *cfg, const char *base_dir, uint64_t 
         std::string msg = torch_message(e), shape = "[N";
         for (int64_t d : m->input_shape) shape += ", " + std::to_string(d);
         shape += "]";
+        const char *dtype = c10::toString(m->input_st);
         torch_close(m);
         return NNFI_FAIL(NNFI_E_BACKEND, "torch host: %s: a discovery forward on a dummy batch failed: %s\n"
-                         "  hint: the model must take float32 [N] + the eval set's per-sample shape (%s here; "
-                         "'nnfi sites MODEL.pt --input-shape C,H,W' for a model alone) and return logits "
-                         "[N, classes]",
-                         path.c_str(), msg.c_str(), shape.c_str());
+                         "  hint: the model must take [N] + the eval set's per-sample shape (%s here) in the eval "
+                         "images' dtype (%s here; 'nnfi sites MODEL.pt --input-shape C,H,W --input-dtype int64' for "
+                         "a model alone) and return logits [N, classes] or [N, positions, classes]",
+                         path.c_str(), msg.c_str(), shape.c_str(), dtype);
     }
     if (st != NNFI_OK) {
         torch_close(m);
@@ -295,6 +302,7 @@ nnfi_status torch_open(const nnfi_model_cfg *cfg, const char *base_dir, uint64_t
 size_t torch_n_sites(const nnfi_model *m) { return m->sites.size(); }
 const nnfi_site *torch_sites(const nnfi_model *m) { return m->sites.data(); }
 uint32_t torch_n_classes(const nnfi_model *m) { return m->classes; }
+uint32_t torch_positions(const nnfi_model *m) { return m->positions; }
 uint64_t torch_input_numel(const nnfi_model *m) { return m->input_numel; }
 
 nnfi_status torch_set_hook(nnfi_model *m, nnfi_site_hook hook, void *user)
@@ -312,11 +320,14 @@ nnfi_status guarded_forward(nnfi_model *m, uint64_t rows, float *logits, const c
     m->hook_st = NNFI_OK;
     try {
         at::Tensor o = body();
-        if (o.size(1) != (int64_t)m->classes)
-            return NNFI_FAIL(NNFI_E_BACKEND, "torch host: %s: %s returned %lld classes, %u at discovery\n"
-                             "  hint: the number of outputs must not depend on the batch",
-                             m->path.c_str(), what, (long long)o.size(1), m->classes);
-        std::memcpy(logits, o.data_ptr(), (size_t)rows * m->classes * sizeof(float));
+        bool per_position = m->positions > 1 || o.dim() == 3;
+        if (o.dim() != (per_position ? 3 : 2) || o.size(o.dim() - 1) != (int64_t)m->classes ||
+            (per_position && o.size(1) != (int64_t)m->positions))
+            return NNFI_FAIL(NNFI_E_BACKEND, "torch host: %s: %s returned logits of shape %s, [N, %s%u] at discovery\n"
+                             "  hint: the output shape must not depend on the batch",
+                             m->path.c_str(), what, c10::str(o.sizes()).c_str(),
+                             per_position ? (std::to_string(m->positions) + ", ").c_str() : "", m->classes);
+        std::memcpy(logits, o.data_ptr(), (size_t)rows * m->positions * m->classes * sizeof(float));
         return NNFI_OK;
     } catch (const std::bad_alloc &) {
         return NNFI_FAIL(NNFI_E_NOMEM, "torch host: out of memory in a %s of %llu rows\n"
@@ -414,6 +425,7 @@ const nnfi_model_host torch_host = {
     torch_forward_capture,
     torch_forward_from,
     torch_site_value_cut,
+    torch_positions,
 };
 
 } // namespace

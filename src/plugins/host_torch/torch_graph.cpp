@@ -436,10 +436,13 @@ nnfi_status discover_sites(nnfi_model *m)
     m->disc_run = 2;
     run(m, in.data(), 2);
     m->mode = Mode::Hook;
-    if (o.size(1) < 1)
-        return NNFI_FAIL(NNFI_E_UNSUPPORTED, "torch host: %s: forward returns no classes (shape [1, 0])\n"
-                         "  hint: the model must return logits [rows, classes]", m->path.c_str());
-    m->classes = (uint32_t)o.size(1);
+    if (o.size(o.dim() - 1) < 1 || (o.dim() == 3 && o.size(1) < 1) || o.size(o.dim() - 1) > UINT32_MAX ||
+        (o.dim() == 3 && o.size(1) > UINT32_MAX))
+        return NNFI_FAIL(NNFI_E_UNSUPPORTED, "torch host: %s: forward returns logits of shape %s: no classes\n"
+                         "  hint: the model must return logits [rows, classes] or [rows, positions, classes]",
+                         m->path.c_str(), c10::str(o.sizes()).c_str());
+    m->classes = (uint32_t)o.size(o.dim() - 1);
+    m->positions = o.dim() == 3 ? (uint32_t)o.size(1) : 1;
 
     std::vector<size_t> live;
     for (size_t i = 0; i < m->ops.size(); i++) {

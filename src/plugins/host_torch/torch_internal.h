@@ -145,7 +145,9 @@ struct nnfi_model {
     std::vector<uint32_t> counts;         /* per site: calls in the current forward */
     std::vector<int64_t> input_shape;     /* per sample */
     uint64_t input_numel = 0;
+    c10::ScalarType input_st = c10::ScalarType::Float; /* what forward takes (cfg->input_dtype) */
     uint32_t classes = 0;
+    uint32_t positions = 1; /* T of [N, T, C] outputs; 1 for [N, C] */
     uint32_t threads = 1;
     bool pin_qengine = false;
     c10::QEngine qengine = c10::QEngine::NoQEngine;
@@ -195,18 +197,19 @@ inline bool ends_with(const std::string &s, const std::string &suffix)
 std::string torch_message(const std::exception &e);
 
 /* One forward on `rows` samples (hook or discovery as m->mode says); the
- * output tensor [rows, C] (float32, on the CPU). Throws on failure. */
+ * output tensor [rows, C] or [rows, T, C] (float32, on the CPU). Throws on
+ * failure. */
 at::Tensor run(nnfi_model *m, const float *input, int64_t rows);
 
 /* The parts of run() that torch_cuts.cpp's forwards share:
  *   begin_forward  re-pin threads/engine, count the forward, sync the shadows
  *                  (before the InferenceMode guard)
- *   input_tensor   float32 [rows] + input_shape from a copy of `input`, on the
- *                  model's device
+ *   input_tensor   [rows] + input_shape from a copy of `input`, converted to
+ *                  the model's input dtype (m->input_st), on its device
  *   call_guarded   runs `call` (the graph); on failure marks packed params for
  *                  a rebuild and rethrows
  *   logits_of      the graph's output (a tuple: its first element) as float32
- *                  [rows, C] on the CPU, after the device's work
+ *                  [rows, C] or [rows, T, C] on the CPU, after the device's work
  *   device_wait    the watchdog's wait; aborts the forward (HookAbort) with
  *                  its status */
 void begin_forward(nnfi_model *m);

@@ -21,7 +21,9 @@
  * model (a torchvision ResNet scripted as it is) needs nothing more. A top
  * module attribute `input_shape` (List[int] or Tuple[int, ...]) is honoured
  * and must then agree with the eval set; without either (nnfi sites on a bare
- * MODEL.pt) [1, 28, 28].
+ * MODEL.pt) [1, 28, 28]. Input dtype: cfg->input_dtype (the eval images':
+ * fp32, fp16, bf16, or int64 token ids); the "input" site has that dtype, so
+ * a fault in a token id flips bits of the int64 id the model reads.
  */
 #include "torch_internal.h"
 
@@ -122,17 +124,24 @@ nnfi_status read_input_shape(nnfi_model *m, const nnfi_model_cfg *cfg)
     }
     m->input_numel = 1;
     for (int64_t d : m->input_shape) m->input_numel *= (uint64_t)d;
+    nnfi_dtype in_dt = cfg ? cfg->input_dtype : NNFI_DT_F32;
+    switch (in_dt) {
+    case NNFI_DT_F16: m->input_st = at::kHalf; break;
+    case NNFI_DT_BF16: m->input_st = at::kBFloat16; break;
+    case NNFI_DT_I64: m->input_st = at::kLong; break;
+    default: m->input_st = at::kFloat; in_dt = NNFI_DT_F32; break;
+    }
     nnfi_site s;
     std::memset(&s, 0, sizeof s);
     std::snprintf(s.name, sizeof s.name, "input");
     s.kind = NNFI_SITE_INPUT;
-    s.dtype = NNFI_DT_F32;
+    s.dtype = in_dt; /* the hook gets the converted tensor */
     s.ndim = (int)m->input_shape.size();
     for (int d = 0; d < s.ndim; d++) s.shape[d] = m->input_shape[(size_t)d];
     s.numel = m->input_numel;
     s.device = m->device;
     m->sites.push_back(s);
-    m->site_st.push_back(c10::ScalarType::Float);
+    m->site_st.push_back(m->input_st);
     return NNFI_OK;
 }
 

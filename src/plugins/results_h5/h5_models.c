@@ -110,32 +110,36 @@ out:
 }
 
 /* Compare the stored golden labels and logits shape. 0 = same. */
-static int same_golden(hid_t g, const int32_t *labels, uint64_t samples, uint32_t classes)
+static int same_golden(hid_t g, const int32_t *labels, uint64_t samples, uint32_t classes, uint32_t positions)
 {
     hid_t ds = H5Dopen2(g, "logits", H5P_DEFAULT);
     if (ds < 0) return -1;
     hid_t sp = H5Dget_space(ds);
-    hsize_t d[2] = {0, 0};
-    int ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == 2 && H5Sget_simple_extent_dims(sp, d, NULL) == 2 &&
-             d[0] == samples && d[1] == classes;
+    hsize_t d[3] = {0, 0, 0};
+    int rank = positions > 1 ? 3 : 2;
+    int ok = sp >= 0 && H5Sget_simple_extent_ndims(sp) == rank && H5Sget_simple_extent_dims(sp, d, NULL) == rank &&
+             d[0] == samples && d[rank - 1] == classes && (rank == 2 || d[1] == positions);
     if (sp >= 0) H5Sclose(sp);
     H5Dclose(ds);
-    if (!ok || ds_length(g, "labels") != (int64_t)samples) return -1;
-    int32_t *got = malloc(samples * sizeof *got);
+    uint64_t n = samples * positions;
+    if (!ok || ds_length(g, "labels") != (int64_t)n) return -1;
+    int32_t *got = malloc(n * sizeof *got);
     ds = H5Dopen2(g, "labels", H5P_DEFAULT);
     ok = got && ds >= 0 && H5Dread(ds, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, got) >= 0 &&
-         memcmp(got, labels, samples * sizeof *got) == 0;
+         memcmp(got, labels, n * sizeof *got) == 0;
     if (ds >= 0) H5Dclose(ds);
     free(got);
     return ok ? 0 : -1;
 }
 
 nnfi_status nnfi_h5_add_golden(nnfi_h5_results *r, const char *model, const float *logits, const int32_t *labels,
-                               uint64_t samples, uint32_t classes, double accuracy, const char *const *facts)
+                               uint64_t samples, uint32_t classes, uint32_t positions, double accuracy,
+                               const char *const *facts)
 {
     if (!r || !logits || !labels)
         return NNFI_FAIL(NNFI_E_INVALID, "nnfi_h5_add_golden: NULL argument\n  hint: this is a bug in the caller");
     NNFI_TRY(check_model_name(r->path, model));
+    if (!positions) positions = 1;
     if (!samples || !classes)
         return NNFI_FAIL(NNFI_E_INVALID, "%s: golden run of '%s' with %" PRIu64 " samples and %u classes\n  hint: the "
                                          "eval set must not be empty",
@@ -156,7 +160,8 @@ nnfi_status nnfi_h5_add_golden(nnfi_h5_results *r, const char *model, const floa
     snprintf(what, sizeof what, "write /%s", gname);
     update u;
     if ((st = update_begin(r->path, "open the result file to add the golden run",
-                           (samples * classes + samples) * 8 + (64u << 10), &u)) != NNFI_OK) goto out;
+                           (samples * positions * classes + samples * positions) * 8 + (64u << 10), &u)) != NNFI_OK)
+        goto out;
     f = u.f;
     if (H5Lexists(f, "golden", H5P_DEFAULT) <= 0) {
         H5_TRY(g = H5Gcreate2(f, "golden", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), r->path, "create group /golden");
@@ -165,7 +170,7 @@ nnfi_status nnfi_h5_add_golden(nnfi_h5_results *r, const char *model, const floa
     }
     if (H5Lexists(f, gname, H5P_DEFAULT) > 0) { /* resumed: must be the same eval set */
         H5_TRY(g = H5Gopen2(f, gname, H5P_DEFAULT), r->path, "open the stored golden run");
-        if (same_golden(g, labels, samples, classes) != 0)
+        if (same_golden(g, labels, samples, classes, positions) != 0)
             st = NNFI_FAIL(NNFI_E_INVALID, "%s: the golden run of model '%s' (%" PRIu64 " samples x %u classes) "
                                            "differs from the stored one in shape or labels\n  hint: the eval set "
                                            "changed since the campaign started; resume with the original data, or "
@@ -174,12 +179,15 @@ nnfi_status nnfi_h5_add_golden(nnfi_h5_results *r, const char *model, const floa
         goto out;
     }
     H5_TRY(g = H5Gcreate2(f, gname, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), r->path, what);
-    hsize_t dims[2] = {samples, classes};
-    hsize_t rows = 65536 / classes ? 65536 / classes : 1;
-    hsize_t chunk[2] = {samples < rows ? samples : rows, classes};
-    H5_TRY(sp = H5Screate_simple(2, dims, NULL), r->path, what);
+    /* [sample, class], or [sample, position, class] for a class per position */
+    int rank = positions > 1 ? 3 : 2;
+    uint64_t width = (uint64_t)positions * classes;
+    hsize_t rows = 65536 / width ? 65536 / width : 1;
+    hsize_t dims[3] = {samples, positions, classes}, chunk[3] = {samples < rows ? samples : rows, positions, classes};
+    if (rank == 2) dims[1] = chunk[1] = classes;
+    H5_TRY(sp = H5Screate_simple(rank, dims, NULL), r->path, what);
     H5_TRY(dcpl = H5Pcreate(H5P_DATASET_CREATE), r->path, what);
-    H5_TRY(H5Pset_chunk(dcpl, 2, chunk), r->path, what);
+    H5_TRY(H5Pset_chunk(dcpl, rank, chunk), r->path, what);
     if (nnfi_h5_filters) {
         H5_TRY(H5Pset_shuffle(dcpl), r->path, what);
         H5_TRY(H5Pset_deflate(dcpl, 1), r->path, what);
@@ -187,12 +195,18 @@ nnfi_status nnfi_h5_add_golden(nnfi_h5_results *r, const char *model, const floa
     H5_TRY(H5Pset_fletcher32(dcpl), r->path, what);
     H5_TRY(ds = H5Dcreate2(g, "logits", H5T_IEEE_F32LE, sp, H5P_DEFAULT, dcpl, H5P_DEFAULT), r->path, what);
     H5_TRY(H5Dwrite(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, logits), r->path, what);
-    H5_TRY(attr_column(ds, NNFI_COL_F64, "logit", "fault-free logits [sample, class]", NNFI_CAT_NONE), r->path,
-           what);
-    H5_TRY(write_num(g, "labels", NNFI_COL_I32, samples, labels), r->path, what);
+    H5_TRY(attr_column(ds, NNFI_COL_F64, "logit",
+                       rank == 2 ? "fault-free logits [sample, class]" : "fault-free logits [sample, position, class]",
+                       NNFI_CAT_NONE),
+           r->path, what);
+    H5_TRY(write_num(g, "labels", NNFI_COL_I32, samples * positions, labels), r->path, what);
     H5_TRY(attr_f64(g, "accuracy", accuracy), r->path, what);
     H5_TRY(attr_u64(g, "samples", samples), r->path, what);
     H5_TRY(attr_u64(g, "classes", classes), r->path, what);
+    /* what one outcome row is: a sample ([N, C] outputs), or a (sample,
+     * position) pair ([N, T, C]: labels are [sample x position], flattened) */
+    H5_TRY(attr_u64(g, "positions", positions), r->path, what);
+    H5_TRY(attr_str(g, "outcome_unit", positions > 1 ? "position" : "sample"), r->path, what);
     for (size_t i = 0; facts && facts[i]; i++) {
         char key[128];
         const char *eq = strchr(facts[i], '=');

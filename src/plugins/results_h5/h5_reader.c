@@ -385,10 +385,18 @@ nnfi_status nnfi_h5_read_golden(nnfi_h5_file *f, const char *model, int with_dat
         goto out;
     }
     out->classes = (uint32_t)classes;
+    uint64_t positions = 1;
+    if (H5Aexists(g, "positions") > 0 &&
+        (attr_read(g, "positions", H5T_NATIVE_UINT64, &positions) < 0 || positions == 0 || positions > UINT32_MAX)) {
+        snprintf(what, sizeof what, "/%s has a bad positions attribute", gname);
+        st = bad_file(f->path, what);
+        goto out;
+    }
+    out->positions = (uint32_t)positions;
     if (with_data) {
-        size_t n = (size_t)(out->samples * classes);
+        size_t n = (size_t)(out->samples * positions * classes), nl = (size_t)(out->samples * positions);
         out->logits = malloc((n ? n : 1) * sizeof *out->logits);
-        out->labels = malloc((out->samples ? out->samples : 1) * sizeof *out->labels);
+        out->labels = malloc((nl ? nl : 1) * sizeof *out->labels);
         if (!out->logits || !out->labels) {
             st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory reading %s", f->path);
             goto out;
@@ -398,7 +406,7 @@ nnfi_status nnfi_h5_read_golden(nnfi_h5_file *f, const char *model, int with_dat
         herr_t rc = npts == (hssize_t)n ? H5Dread(ds, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out->logits) : -1;
         if (sp >= 0) H5Sclose(sp);
         if (ds >= 0) H5Dclose(ds);
-        if (rc < 0 || read_all(g, "labels", H5T_NATIVE_INT32, out->samples, out->labels) < 0) {
+        if (rc < 0 || read_all(g, "labels", H5T_NATIVE_INT32, nl, out->labels) < 0) {
             snprintf(what, sizeof what, "cannot read /%s/logits [%" PRIu64 " x %u] and /%s/labels", gname,
                      out->samples, out->classes, gname);
             st = bad_file(f->path, what);
