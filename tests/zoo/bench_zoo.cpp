@@ -6,7 +6,13 @@
  * for qcnn, the cost of a repack of a packed int8 weight per forward.
  *
  * Usage: bench_zoo MODELS_DIR [samples=10000] [batch=256] [rounds=5] [threads=1]
- *                  [models=cnn,snn,qcnn,pcnn]
+ *                  [models=cnn,snn,qcnn,pcnn,vit,charlm]
+ * vit and charlm (the transformers) are measured twice: "vit" with the host
+ * keeping PyTorch's fused kernels as the plain model runs them
+ * (models[].fused: true: the sites' own cost), "vit/unf" with the host's
+ * default, the unfused operators that expose the sites inside attention
+ * (that cost is the fast path given up, not the sites). charlm runs on its
+ * own eval set (fortunes_test.h5: int64 tokens [N, 64], logits [N, 64, V]).
  * Per model and variant: the time of a pass as the sum over batches of the
  * batch's lowest time over `rounds` (robust to other load on the machine),
  * their ratio host/plain, the median over batches and rounds of the paired
@@ -71,25 +77,37 @@ int main(int argc, char **argv)
     uint64_t batch = argc > 3 ? std::strtoull(argv[3], nullptr, 10) : 256;
     int rounds = argc > 4 ? std::atoi(argv[4]) : 5;
     uint32_t threads = argc > 5 ? (uint32_t)std::atoi(argv[5]) : 1;
-    std::string only = argc > 6 ? std::string(",") + argv[6] + "," : ",cnn,snn,qcnn,pcnn,";
+    std::string only = argc > 6 ? std::string(",") + argv[6] + "," : ",cnn,snn,qcnn,pcnn,vit,charlm,";
     H = nnfi_host_torch();
-    nnfi_eval_set ev;
-    if (nnfi_eval_load((dir + "/fashion_mnist_test.h5").c_str(), "images", "labels", samples, &ev) != NNFI_OK) {
-        std::fprintf(stderr, "%s\n", nnfi_error_message());
-        return 1;
-    }
-    samples = ev.samples;
-    std::printf("bench_zoo: %llu samples, batch %llu, %d rounds, threads %u\n", (unsigned long long)samples,
+    std::printf("bench_zoo: up to %llu samples, batch %llu, %d rounds, threads %u\n", (unsigned long long)samples,
                 (unsigned long long)batch, rounds, threads);
-    std::printf("%-5s %10s %10s %8s %8s %9s %10s %10s %10s %8s %8s\n", "model", "plain_s", "sites_s", "ratio",
+    std::printf("%-7s %10s %10s %8s %8s %9s %10s %10s %10s %8s %8s\n", "model", "plain_s", "sites_s", "ratio",
                 "median", "identical", "sync_us/f", "plain_cpu", "sites_cpu", "cpu_rat", "cpu_med");
-    for (const char *name : {"cnn", "snn", "qcnn", "pcnn"}) {
+    struct variant { const char *name, *label; bool fused; };
+    const variant variants[] = {{"cnn", "cnn", false},  {"snn", "snn", false},         {"qcnn", "qcnn", false},
+                                {"pcnn", "pcnn", false}, {"vit", "vit", true},         {"vit", "vit/unf", false},
+                                {"charlm", "charlm", true}, {"charlm", "chr/unf", false}};
+    const uint64_t asked = samples;
+    for (const variant &var : variants) {
+        const char *name = var.name;
         if (only.find(std::string(",") + name + ",") == std::string::npos) continue;
+        bool lm = std::strcmp(name, "charlm") == 0;
+        nnfi_eval_set ev;
+        std::string evfile = dir + (lm ? "/fortunes_test.h5" : "/fashion_mnist_test.h5");
+        if (nnfi_eval_load(evfile.c_str(), lm ? "tokens" : "images", "labels", asked, &ev) != NNFI_OK) {
+            std::fprintf(stderr, "%s\n", nnfi_error_message());
+            return 1;
+        }
+        samples = ev.samples;
         std::string file = std::string(name) + ".pt";
         nnfi_model_cfg cfg;
         std::memset(&cfg, 0, sizeof cfg);
         cfg.path = (char *)file.c_str();
         cfg.threads = threads;
+        cfg.fused = var.fused;
+        cfg.input_ndim = ev.ndim; /* as the engine does (nnfi_eval_model_cfg) */
+        for (int d = 0; d < ev.ndim; d++) cfg.input_shape[d] = ev.shape[d];
+        cfg.input_dtype = ev.input_dtype;
         nnfi_model *m = nullptr;
         if (H->open(&cfg, dir.c_str(), 1, &m) != NNFI_OK) {
             std::fprintf(stderr, "open %s: %s\n", name, nnfi_error_message());
@@ -98,12 +116,16 @@ int main(int argc, char **argv)
         /* loaded under the threads and qengine the host pinned */
         torch::jit::Module plain = torch::jit::load(dir + "/" + file);
         plain.eval();
-        uint32_t C = H->n_classes(m);
+        uint32_t C = H->n_classes(m) * nnfi_host_positions(H, m); /* logits per sample */
         std::vector<float> out_p((size_t)samples * C), out_h((size_t)samples * C);
+        std::vector<int64_t> shape{0};
+        for (int d = 0; d < ev.ndim; d++) shape.push_back(ev.shape[d]);
         auto plain_forward = [&](const float *in, uint64_t rows, float *out) {
             c10::InferenceMode guard;
-            at::Tensor x = at::empty({(int64_t)rows, 1, 28, 28}, at::kFloat);
+            shape[0] = (int64_t)rows;
+            at::Tensor x = at::empty(shape, at::kFloat);
             std::memcpy(x.data_ptr(), in, rows * ev.numel * sizeof(float));
+            if (lm) x = x.to(at::kLong);
             c10::IValue r = plain.forward({x});
             if (r.isTuple()) r = r.toTupleRef().elements()[0];
             at::Tensor o = r.toTensor();
@@ -144,7 +166,7 @@ int main(int argc, char **argv)
         bool same = std::memcmp(out_p.data(), out_h.data(), out_p.size() * sizeof(float)) == 0;
         double tp = 0, th = 0, ctp = 0, cth = 0;
         for (uint64_t k = 0; k < nb; k++) tp += bp[k], th += bh[k], ctp += cp[k], cth += ch[k];
-        std::printf("%-5s %10.3f %10.3f %8.4f %8.4f %9s %10.2f %10.3f %10.3f %8.4f %8.4f\n", name, tp, th, th / tp,
+        std::printf("%-7s %10.3f %10.3f %8.4f %8.4f %9s %10.2f %10.3f %10.3f %8.4f %8.4f\n", var.label, tp, th, th / tp,
                     median(ratio), same ? "yes" : "NO", sync_us, ctp, cth, cth / ctp, median(cratio));
 
         if (std::strcmp(name, "qcnn") == 0) {
@@ -189,8 +211,8 @@ int main(int argc, char **argv)
             }
         }
         H->close(m);
+        nnfi_eval_free(&ev);
     }
     std::printf("threads %d, qengine %s\n", at::get_num_threads(), c10::toString(at::globalContext().qEngine()).c_str());
-    nnfi_eval_free(&ev);
     return 0;
 }

@@ -119,9 +119,10 @@ def test_outcomes_count_positions(full, info):
         # accuracy is over N x T rows: a multiple of 1 / (N T)
         k = acc * SAMPLES * T
         assert np.allclose(k, np.round(k), atol=1e-6)
-        # flipped low bits of a token id change predictions in some trials
+        # flipped low bits of a token id change predictions in some trials;
+        # activation faults change logits
         assert sdc[exp == 2].max() > 0
-        assert sdc[exp == 0].max() > 0
+        assert (tr["max_abs_err"][()][exp == 0] > 0).any()
 
 
 def test_token_fault_is_causal(nnfi_bin, work_dir, full, info):
