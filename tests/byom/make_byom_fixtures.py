@@ -6,7 +6,9 @@ from a fixed seed) scripted unmodified with torch.jit.script, a generated
 samples (so accuracy is meaningful, not 0), and a small CNN that carries an
 input_shape attribute of [1, 28, 28] (to check that a mismatch with the eval
 set is refused) with its own 1x28x28 eval set (eval28.h5: two models on two
-eval sets in one campaign).
+eval sets in one campaign), and a bfloat16 MLP (bf16mlp.pt, weights and
+input in bf16) with an eval set whose images carry dtype "bfloat16"
+(evalbf16.h5: the input dtype comes from the data).
 
 Usage: make_byom_fixtures.py OUTDIR   (Debian's python3-torchvision; exit 77
 when torchvision is not installed)."""
@@ -67,7 +69,19 @@ def main(out):
     with h5py.File(os.path.join(out, "eval28.h5"), "w") as f:  # the small model's own eval set
         f["images"] = images28.numpy().astype(np.float32)
         f["labels"] = labels28
-    print(f"make_byom_fixtures: resnet18.pt, mobilenet_v2.pt, attr28.pt, eval32.h5, eval28.h5 in {out}")
+    mlp = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10)).eval()
+    mlp = torch.jit.script(mlp.to(torch.bfloat16))
+    mlp.save(os.path.join(out, "bf16mlp.pt"))
+    xb = torch.randn(40, 16, generator=gen).to(torch.bfloat16)  # values a bf16 model can take exactly
+    with torch.no_grad():
+        yb = mlp(xb).float().argmax(1).numpy().astype(np.int64)
+    yb[1::3] = (yb[1::3] + 1) % 10
+    with h5py.File(os.path.join(out, "evalbf16.h5"), "w") as f:
+        f["images"] = xb.float().numpy()
+        f["images"].attrs["dtype"] = "bfloat16"
+        f["labels"] = yb
+    print(f"make_byom_fixtures: resnet18.pt, mobilenet_v2.pt, attr28.pt, bf16mlp.pt, eval32.h5, eval28.h5, "
+          f"evalbf16.h5 in {out}")
 
 
 if __name__ == "__main__":

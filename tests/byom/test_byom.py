@@ -184,3 +184,42 @@ def test_two_models_two_eval_sets(nnfi_bin, fixtures, work_dir, mpi_env, mpiexec
     p = run([nnfi_bin, "run", bad, "-o", work_dir / "bad.h5", "--force", "--quiet", "--progress", "off"], expect=1)
     check(re.search(r"two_evals_bad\.yaml:\d+:\d+: models\[1\]\.eval\.path", p.stderr) is not None
           and "missing.h5" in p.stderr, f"a missing eval set of model 1 is located at its eval entry: {p.stderr.strip()}")
+
+
+BF16 = """name: byom-bf16
+seed: 5
+models:
+  - {{name: mlp, host: torch, path: {d}/bf16mlp.pt, threads: 1}}
+eval: {{path: {d}/evalbf16.h5, samples: 40, batch: 16}}
+experiments:
+  - {{name: w, model: mlp, groups: [{{target: weight, bits: {{preset: exponent}}, op: flip, count: 1}}], trials: 6}}
+  - {{name: in, model: mlp, groups: [{{target: input, bits: {{preset: exponent}}, op: flip, persistence: transient, scope: sample, count: 1}}], trials: 6}}
+"""
+
+
+def test_bf16_model_takes_bf16_input(nnfi_bin, fixtures, work_dir, check):
+    """A bfloat16 model: the eval images' dtype attribute makes the input bf16,
+    the input and parameter sites are bf16, the golden run equals PyTorch's,
+    and the shortcuts equal --full-eval."""
+    import torch
+    cfg = work_dir / "bf16.yaml"
+    cfg.write_text(BF16.format(d=fixtures))
+    full_h5, fast_h5 = work_dir / "bf16_full.h5", work_dir / "bf16.h5"
+    run([nnfi_bin, "run", cfg, "-o", full_h5, "--force", "--quiet", "--progress", "off", "--full-eval"])
+    run([nnfi_bin, "run", cfg, "-o", fast_h5, "--force", "--quiet", "--progress", "off"])
+    diffs = [d for d in compare_h5.compare(str(fast_h5), str(full_h5)) if not volatile(d)]
+    check(diffs == [], f"bf16: shortcuts == --full-eval: {diffs[:5]}")
+    m = torch.jit.load(str(fixtures / "bf16mlp.pt"))
+    with h5py.File(fixtures / "evalbf16.h5", "r") as f:
+        x = torch.from_numpy(f["images"][()]).to(torch.bfloat16)
+    with torch.no_grad():
+        ref = torch.cat([m(x[s:s + 16]) for s in range(0, 40, 16)]).float().numpy()
+    with h5py.File(full_h5, "r") as f:
+        check(np.array_equal(f["golden/mlp/logits"][()], ref), "bf16: golden logits == PyTorch's, bit for bit")
+        st = f["sites/mlp"]
+        dt = {n.decode() if isinstance(n, bytes) else n: d.decode() if isinstance(d, bytes) else d
+              for n, d in zip(st["name"][()], st["dtype"][()])}
+        check(dt.get("input") == "bf16" and dt.get("0.weight") == "bf16", f"bf16 sites: {dt}")
+        check(int(f["trials/done"][()].sum()) == 12, "bf16: every trial done")
+    out = run([nnfi_bin, "sites", fixtures / "bf16mlp.pt", "--input-shape", "16", "--input-dtype", "bfloat16"]).stdout
+    check("bf16" in out.split("\n", 2)[-1], "nnfi sites --input-dtype bfloat16")
