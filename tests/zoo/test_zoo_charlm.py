@@ -200,3 +200,21 @@ def test_token_ids_past_2_24_refused(nnfi_bin, work_dir, info):
     assert r.returncode != 0
     assert "16777217" in r.stderr and "2^24" in r.stderr and "hint:" in r.stderr, r.stderr
     assert "big_ids.yaml:5:" in r.stderr, r.stderr
+
+
+def test_sites_of_the_model_alone(nnfi_bin, info):
+    """`nnfi sites charlm.pt` takes the input from --eval/--images or from
+    --input-shape/--input-dtype; alone (float [1, 28, 28]) it fails and says
+    which dtype and shape it tried."""
+    T = info["seq_len"]
+    a = run([nnfi_bin, "sites", MODELS / "charlm.pt", "--eval", MODELS / "fortunes_test.h5", "--images", "tokens"])
+    b = run([nnfi_bin, "sites", MODELS / "charlm.pt", "--input-shape", str(T), "--input-dtype", "int64"])
+    assert a.stdout == b.stdout
+    line = next(ln for ln in a.stdout.splitlines() if ln.startswith("input "))
+    assert "int64" in line and f"[{T}]" in line, line
+    for i in range(info["layers"]):
+        assert f"encoder.layers.{i}.linear1" in a.stdout, a.stdout
+    r = run([nnfi_bin, "sites", MODELS / "charlm.pt"], ok=False)
+    assert r.returncode != 0 and "Float" in r.stderr and "--input-dtype" in r.stderr, r.stderr
+    r = run([nnfi_bin, "sites", MODELS / "charlm.pt", "--input-dtype", "int32"], ok=False)
+    assert r.returncode == 2 and "float32, float16, bfloat16 or int64" in r.stderr, r.stderr
