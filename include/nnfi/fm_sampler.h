@@ -54,9 +54,13 @@ nnfi_status nnfi_fm_group_resolve(const nnfi_campaign *c, unsigned xi, unsigned 
 
 /* Occurrences 0..n-1 of group g for trial id, appended to (*buf)[*at ...]
  * (grown with realloc, *cap updated; *at advanced by the faults written).
- * *first_kind (may be NULL) gets occurrence 0's nnfi_fm_kind when n > 0. */
+ * *first_kind (may be NULL) gets occurrence 0's nnfi_fm_kind when n > 0 and
+ * it is still negative (the first fault-model group of a trial sets it). */
 nnfi_status nnfi_fm_group_faults(const nnfi_group_plan *g, nnfi_fault_id id, uint64_t n, nnfi_fault **buf,
                                  uint64_t *cap, uint64_t *at, int *first_kind);
+
+/* Grow *buf (realloc) to hold at least n faults; *cap updated. */
+nnfi_status nnfi_fm_reserve(nnfi_fault **buf, uint64_t *cap, uint64_t n);
 
 /* One occurrence, drawn into occ (caller's arrays, fault_model.h) with the
  * site index within the group's selection, the transient `when` and time

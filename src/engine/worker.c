@@ -442,17 +442,11 @@ static nnfi_status generate(nnfi_worker *w, uint32_t e, uint32_t p, uint64_t t, 
     int kind = -1;
     for (unsigned g = 0; g < xc->groups_count; g++) {
         nnfi_fault_id id = {w->c->seed, e, g, p, (uint32_t)t};
-        if (x->groups[g].fm) { /* counts[g] pattern occurrences, each any number of faults */
-            NNFI_TRY(nnfi_fm_group_faults(&x->groups[g], id, counts[g], &w->faults, &w->cap_faults, &at,
-                                          kind < 0 ? &kind : NULL));
+        if (x->groups[g].fm) { /* counts[g] pattern occurrences, each any number of faults (fm_sampler.h) */
+            NNFI_TRY(nnfi_fm_group_faults(&x->groups[g], id, counts[g], &w->faults, &w->cap_faults, &at, &kind));
             continue;
         }
-        if (at + counts[g] > w->cap_faults) {
-            nnfi_fault *nf = realloc(w->faults, (at + counts[g]) * sizeof *nf);
-            if (!nf) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory for %llu faults", (unsigned long long)(at + counts[g]));
-            w->faults = nf;
-            w->cap_faults = at + counts[g];
-        }
+        NNFI_TRY(nnfi_fm_reserve(&w->faults, &w->cap_faults, at + counts[g]));
         nnfi_sampler_faults(&x->groups[g], id, 0, counts[g], w->faults + at);
         at += counts[g];
     }

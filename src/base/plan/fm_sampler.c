@@ -50,6 +50,15 @@ static nnfi_status grow(void **p, uint64_t n, size_t each)
     return NNFI_OK;
 }
 
+nnfi_status nnfi_fm_reserve(nnfi_fault **buf, uint64_t *cap, uint64_t n)
+{
+    if (n <= *cap) return NNFI_OK;
+    uint64_t ncap = *cap * 2 > n ? *cap * 2 : n;
+    NNFI_TRY(grow((void **)buf, ncap, sizeof **buf));
+    *cap = ncap;
+    return NNFI_OK;
+}
+
 nnfi_status nnfi_fm_group_faults(const nnfi_group_plan *g, nnfi_fault_id id, uint64_t n, nnfi_fault **buf,
                                  uint64_t *cap, uint64_t *at, int *first_kind)
 {
@@ -70,12 +79,8 @@ nnfi_status nnfi_fm_group_faults(const nnfi_group_plan *g, nnfi_fault_id id, uin
             st = nnfi_fm_group_occurrence(g, id, (uint32_t)o, &pick, &occ);
         }
         if (st != NNFI_OK) break;
-        if (o == 0 && first_kind) *first_kind = (int)occ.kind;
-        if (*at + occ.n > *cap) {
-            uint64_t ncap = *cap * 2 > *at + occ.n ? *cap * 2 : *at + occ.n;
-            if ((st = grow((void **)buf, ncap, sizeof **buf)) != NNFI_OK) break;
-            *cap = ncap;
-        }
+        if (o == 0 && first_kind && *first_kind < 0) *first_kind = (int)occ.kind;
+        if ((st = nnfi_fm_reserve(buf, cap, *at + occ.n)) != NNFI_OK) break;
         const nnfi_fm_shape *v = &g->fm_shape[pick.sel];
         double lo = g->fm_range[2 * pick.sel], hi = g->fm_range[2 * pick.sel + 1];
         uint64_t width = nnfi_low_mask(nnfi_dtype_bits(v->dtype));
