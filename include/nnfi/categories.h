@@ -42,6 +42,20 @@
     X(NNFI_NO, 0, "no")      \
     X(NNFI_YES, 1, "yes")
 
+/* a trial's hardware fault-model pattern (/trials/pattern): that of the
+ * trial's first occurrence; code = nnfi_fm_kind + 1 (fault_model.h's
+ * NNFI_FM_KINDS order, checked at compile time in fm_sampler.c), 0 for
+ * trials without a fault model */
+#define NNFI_PATTERN_VALUES(X)                                                           \
+    X(NNFI_PATTERN_NONE, 0, "none") X(NNFI_PATTERN_SINGLE, 1, "single")                  \
+    X(NNFI_PATTERN_SAME_ROW, 2, "same_row") X(NNFI_PATTERN_SAME_COLUMN, 3, "same_column") \
+    X(NNFI_PATTERN_BULLET_WAKE, 4, "bullet_wake") X(NNFI_PATTERN_SINGLE_BLOCK, 5, "single_block") \
+    X(NNFI_PATTERN_MULTI_CHANNEL_BLOCK, 6, "multi_channel_block")                        \
+    X(NNFI_PATTERN_FULL_CHANNELS, 7, "full_channels")                                    \
+    X(NNFI_PATTERN_SHATTERED_CHANNEL, 8, "shattered_channel") X(NNFI_PATTERN_SKIP_K, 9, "skip_k") \
+    X(NNFI_PATTERN_RECTANGLES, 10, "rectangles") X(NNFI_PATTERN_WEIGHT_ROW, 11, "weight_row") \
+    X(NNFI_PATTERN_WEIGHT_COL, 12, "weight_col") X(NNFI_PATTERN_WEIGHT_TILE, 13, "weight_tile")
+
 /* One enum member: NAME = code, */
 #define NNFI_ENUM_MEMBER(constant, code, name) constant = code,
 
@@ -53,6 +67,7 @@ typedef enum nnfi_category {
     NNFI_CAT_SCOPE,
     NNFI_CAT_TRIAL_STATUS,
     NNFI_CAT_YESNO,
+    NNFI_CAT_PATTERN,
     NNFI_CAT_COUNT
 } nnfi_category;
 

@@ -163,8 +163,18 @@ typedef struct nnfi_group_cfg {
     nnfi_window_cfg *time_steps; /* SNN time-step window (NULL = all steps) */
     uint32_t duration;           /* transient: consecutive time steps hit (default 1) */
     bool distinct;               /* faults of the group hit distinct elements */
-    uint64_t *count;             /* fixed fault count (else the swept value) */
+    uint64_t *count;             /* fixed fault count (else the swept value); with fault_model:
+                                  * pattern occurrences per trial */
     double *rate;                /* fixed rate per element (else the swept value) */
+    /* Hardware fault models (README "Hardware fault models"): */
+    char *fault_model;           /* model file as written (relative to the campaign; .json = CLASSES) */
+    double *value_range;         /* [lo, hi] of random_in_range/out_of_range on activation, input
+                                  * and state sites (parameters use their golden min/max) */
+    unsigned value_range_count;
+    double *fit;                 /* raw FIT rate of the unit the group stands for (reporting only) */
+    /* Not read from the campaign: the loaded fault model (NULL without
+     * fault_model), owned by the campaign, freed by nnfi_campaign_free(). */
+    struct nnfi_fault_model *fm;
 } nnfi_group_cfg;
 
 typedef struct nnfi_sweep_cfg {

@@ -48,6 +48,7 @@ extern "C" {
     X(max_abs_err, double, F64, NNFI_CAT_NONE, 0, "logit", "largest |faulty - golden| over finite logits") \
     X(mean_abs_err, double, F64, NNFI_CAT_NONE, 0, "logit", "mean |faulty - golden| over finite logits")   \
     X(status, uint8_t, U8, NNFI_CAT_TRIAL_STATUS, 0, "1", "0 ok, 1 failed (error in the trial), 2 timeout") \
+    X(pattern, uint8_t, U8, NNFI_CAT_PATTERN, 0, "1", "hardware fault-model pattern of the trial's first occurrence (0 none: no fault model)") \
     X(rank, int32_t, I32, NNFI_CAT_NONE, 1, "1", "MPI rank that ran the trial (volatile)")                 \
     X(device, int32_t, I32, NNFI_CAT_NONE, 1, "1", "device ordinal, -1 for CPU (volatile)")                \
     X(wall_s, double, F64, NNFI_CAT_NONE, 1, "s", "wall time of the trial (volatile)")

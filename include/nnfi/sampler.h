@@ -71,6 +71,11 @@ typedef struct nnfi_group_plan {
     int64_t element;            /* explicit element (>= 0) or -1 */
     const uint64_t *index_map;  /* NULL: selected ordinal x is element x - prefix[site]; else the
                                  * element of ordinal x (only the (non)zero elements are selected) */
+    /* hardware fault model groups (fm_sampler.h; NULL otherwise): faults come
+     * from nnfi_fm_group_faults, one pattern occurrence per count */
+    const struct nnfi_fault_model *fm;  /* borrowed from the campaign */
+    const struct nnfi_fm_shape *fm_shape; /* the library's view of each selected site */
+    const double *fm_range;             /* [min, max] of each selected site, 2 per site */
 } nnfi_group_plan;
 
 /* How many faults a group produces at one point: a fixed count, or for rates

@@ -47,6 +47,7 @@ static const char *const persistence_names[] = {NNFI_PERSISTENCE_VALUES(CAT_NAME
 static const char *const scope_names[] = {NNFI_SCOPE_VALUES(CAT_NAME)};
 static const char *const status_names[] = {NNFI_TRIAL_STATUS_VALUES(CAT_NAME)};
 static const char *const yesno_names[] = {NNFI_YESNO_VALUES(CAT_NAME)};
+static const char *const pattern_names[] = {NNFI_PATTERN_VALUES(CAT_NAME)};
 #undef CAT_NAME
 
 #define CAT_MEANING(constant, code, name) " " name
@@ -58,6 +59,7 @@ static const char *const meanings[NNFI_CAT_COUNT] = {
     [NNFI_CAT_SCOPE] = NNFI_SCOPE_VALUES(CAT_MEANING) + 1,
     [NNFI_CAT_TRIAL_STATUS] = NNFI_TRIAL_STATUS_VALUES(CAT_MEANING) + 1,
     [NNFI_CAT_YESNO] = NNFI_YESNO_VALUES(CAT_MEANING) + 1,
+    [NNFI_CAT_PATTERN] = NNFI_PATTERN_VALUES(CAT_MEANING) + 1,
 };
 #undef CAT_MEANING
 
@@ -69,6 +71,7 @@ const char *const *nnfi_category_names(nnfi_category cat, size_t *n)
     case NNFI_CAT_SCOPE: *n = N_OF(scope_names); return scope_names;
     case NNFI_CAT_TRIAL_STATUS: *n = N_OF(status_names); return status_names;
     case NNFI_CAT_YESNO: *n = N_OF(yesno_names); return yesno_names;
+    case NNFI_CAT_PATTERN: *n = N_OF(pattern_names); return pattern_names;
     case NNFI_CAT_NONE:
     case NNFI_CAT_COUNT: break;
     }

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "nnfi/h5_reader.h"
+#include "inspect_patterns.h"
 
 static const char *usage = "nnfi inspect OUT.h5 [--format table|json] [--verify]";
 
@@ -358,6 +359,18 @@ static void print_table(const inspect *in)
             printf("%-24s %-24s %s\n", sdc, due, crit);
         }
     }
+    /* hardware fault models: outcomes by pattern, FIT contributions */
+    uint64_t *first = malloc((in->n_exp ? in->n_exp : 1) * sizeof *first);
+    uint64_t *trials = malloc((in->n_exp ? in->n_exp : 1) * sizeof *trials);
+    char **names = malloc((in->n_exp ? in->n_exp : 1) * sizeof *names);
+    if (first && trials && names) {
+        for (size_t e = 0; e < in->n_exp; e++)
+            first[e] = in->exp[e].first, trials[e] = in->exp[e].trials, names[e] = in->exp[e].name;
+        inspect_print_patterns(in->f, in->n_exp, first, trials, names);
+    }
+    free(first);
+    free(trials);
+    free(names);
 }
 
 /* ------------------------------------------------------------------ main -- */

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "nnfi/eval_set.h"
+#include "nnfi/fm_sampler.h"
 #include "nnfi/inject.h"
 #include "nnfi/model_host.h"
 #include "nnfi/outcome.h"
@@ -67,6 +68,7 @@ struct nnfi_worker {
     nnfi_fault *faults;
     uint64_t cap_faults;
     int full_eval;
+    uint8_t pattern; /* /trials/pattern of the trial generate() made last (fault-model groups) */
     /* trials waiting to be packed (one model at a time) */
     nnfi_pack_trial *pack;
     uint64_t *pack_trial; /* their index into the caller's rows */
@@ -437,12 +439,19 @@ static nnfi_status generate(nnfi_worker *w, uint32_t e, uint32_t p, uint64_t t, 
         w->cap_faults = total;
     }
     uint64_t at = 0;
+    int kind = -1;
     for (unsigned g = 0; g < xc->groups_count; g++) {
         nnfi_fault_id id = {w->c->seed, e, g, p, (uint32_t)t};
+        if (x->groups[g].fm) { /* counts[g] pattern occurrences, each any number of faults (fm_sampler.h) */
+            NNFI_TRY(nnfi_fm_group_faults(&x->groups[g], id, counts[g], &w->faults, &w->cap_faults, &at, &kind));
+            continue;
+        }
+        NNFI_TRY(nnfi_fm_reserve(&w->faults, &w->cap_faults, at + counts[g]));
         nnfi_sampler_faults(&x->groups[g], id, 0, counts[g], w->faults + at);
         at += counts[g];
     }
-    *n_out = total;
+    w->pattern = (uint8_t)(kind + 1); /* NNFI_PATTERN_NONE without a fault model */
+    *n_out = at;
     return NNFI_OK;
 }
 
@@ -462,7 +471,9 @@ static nnfi_status trial_faults_of(nnfi_worker *w, model_state *m, uint32_t e, u
     experiment_state *x = &w->experiments[e];
     const nnfi_experiment_cfg *xc = &w->c->experiments[e];
     memset(&tf->f, 0, sizeof tf->f);
-    if (nnfi_inject_has_arm_generated(m->backend)) {
+    int fm = 0; /* fault-model groups are expanded here, never on the device */
+    for (unsigned g = 0; g < xc->groups_count; g++) fm |= x->groups[g].fm != NULL;
+    if (nnfi_inject_has_arm_generated(m->backend) && !fm) {
         NNFI_TRY(trial_counts(w, e, p, t, tf->counts, n));
         for (unsigned g = 0; g < xc->groups_count; g++) {
             tf->groups[g] = &x->groups[g];
@@ -719,7 +730,9 @@ nnfi_status nnfi_worker_run_trials(nnfi_worker *w, uint64_t lo, uint64_t hi, dou
         uint64_t n = 0;
         trial_faults tf;
         int pack = 0;
+        w->pattern = 0;
         if ((st = plan_trial(w, m, e, p, t, &tf, &n, &pack, &calls)) != NNFI_OK) break;
+        row->pattern = w->pattern;
         row->trial = trial;
         row->experiment = e;
         row->point = p;

@@ -72,6 +72,7 @@ def expected_row(t):
         "max_abs_err": t * 0.5,
         "mean_abs_err": t * 0.25,
         "status": 1 if t % 7 == 6 else 0,
+        "pattern": t % 14,
         "rank": t % 2,
         "device": -1,
         "wall_s": 0.001 * t,

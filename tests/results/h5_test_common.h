@@ -59,6 +59,7 @@ static inline int h5_test_row(const nnfi_plan *p, uint64_t t, nnfi_trial_row *ro
     row->max_abs_err = (double)t * 0.5;
     row->mean_abs_err = (double)t * 0.25;
     row->status = t % 7 == 6 ? NNFI_TRIAL_FAILED : NNFI_TRIAL_OK;
+    row->pattern = (uint8_t)(t % 14); /* every code of NNFI_PATTERN_VALUES */
     row->rank = (int32_t)(t % 2);
     row->device = -1;
     row->wall_s = 0.001 * (double)t;

@@ -139,6 +139,7 @@ static nnfi_status check_group(nnfi_campaign *c, const nnfi_experiment_cfg *x, n
         g->name = xstrdup(nm);
         if (!g->name) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
     }
+    NNFI_TRY(nnfi_cfg_check_fault_model(c, x, g, gp));
     if (g->sites && g->regex)
         return fail_path(c, AT("regex"), "keep either 'sites' (globs) or 'regex'",
                          "'sites' and 'regex' both given");

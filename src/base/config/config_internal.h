@@ -24,6 +24,7 @@
  *   config_checks.c  pass 3: semantic validation and defaults
  *   config_torch_ops.c  pass 3 for models[].ops / fused (torch_op_names.inc:
  *                    the operator kinds of torch 1.13, generated)
+ *   config_fault_model.c  pass 3 for groups[].fault_model / value_range / fit
  *   config_load.c    the driver: bounded file read, parse, passes, public API
  */
 #ifndef NNFI_CONFIG_INTERNAL_H
@@ -125,6 +126,15 @@ nnfi_status nnfi_cfg_fail_at(const char *file, int line, int col, const char *pa
 int nnfi_torch_op_known(const char *qualified);
 /* models[mi].ops and .fused: spelling, known names, duplicates, torch only. */
 nnfi_status nnfi_cfg_check_torch_ops(const nnfi_campaign *c, unsigned mi);
+
+/* ---------------------------------------------- config_fault_model.c -- */
+
+/* A group's fault_model / value_range / fit: replaced keys refused, the
+ * model loaded into g->fm (count defaults to 1 occurrence). */
+nnfi_status nnfi_cfg_check_fault_model(nnfi_campaign *c, const nnfi_experiment_cfg *x, nnfi_group_cfg *g,
+                                       const char *gp);
+/* Free every group's loaded model (nnfi_campaign_free). */
+void nnfi_cfg_free_fault_models(nnfi_campaign *c);
 
 /* ----------------------------------------------------- config_walk.c -- */
 

@@ -320,6 +320,7 @@ nnfi_status nnfi_campaign_load(const char *path, nnfi_campaign **out)
 void nnfi_campaign_free(nnfi_campaign *c)
 {
     if (!c) return;
+    nnfi_cfg_free_fault_models(c);
     nnfi_cfg_index_free(c->index);
     free(c->source_path);
     free(c->source_dir);

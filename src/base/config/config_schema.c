@@ -83,6 +83,9 @@ static const cyaml_schema_field_t group_fields[] = {
     CYAML_FIELD_BOOL("distinct", OPT, nnfi_group_cfg, distinct),
     CYAML_FIELD_UINT_PTR("count", OPT_PTR, nnfi_group_cfg, count),
     CYAML_FIELD_FLOAT_PTR("rate", OPT_PTR, nnfi_group_cfg, rate),
+    CYAML_FIELD_STRING_PTR("fault_model", OPT_PTR, nnfi_group_cfg, fault_model, 1, NNFI_CONFIG_MAX_PATH),
+    CYAML_FIELD_SEQUENCE("value_range", OPT_PTR, nnfi_group_cfg, value_range, &double_entry, 2, 2),
+    CYAML_FIELD_FLOAT_PTR("fit", OPT_PTR, nnfi_group_cfg, fit),
     CYAML_FIELD_END};
 static const cyaml_schema_value_t group_entry = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, nnfi_group_cfg, group_fields)};

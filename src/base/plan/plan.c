@@ -155,7 +155,8 @@ nnfi_count_rule nnfi_plan_count_rule(const nnfi_plan *p, unsigned xi, unsigned g
 
 double nnfi_plan_population(const nnfi_experiment_cfg *x, const nnfi_group_plan *g0)
 {
-    int single = x->groups_count == 1 && !x->sweep && x->groups[0].count && *x->groups[0].count == 1;
+    int single = x->groups_count == 1 && !x->sweep && x->groups[0].count && *x->groups[0].count == 1 &&
+                 !g0->fm; /* a fault model's occurrences: an infinite population */
     if (!single) return 0;
     uint64_t bits = 0;
     for (int d = 0; d < NNFI_DT_COUNT; d++)

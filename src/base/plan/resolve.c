@@ -3,6 +3,7 @@
  * bits per dtype). All "this selector matches nothing" style errors live here
  * and point back at the campaign field. */
 #include "nnfi/plan.h"
+#include "nnfi/fm_sampler.h"
 
 #include <fnmatch.h>
 #include <regex.h>
@@ -96,6 +97,8 @@ void nnfi_group_plan_free(nnfi_group_plan *g)
     free((void *)g->prefix);
     free((void *)g->site_dtype);
     free((void *)g->index_map);
+    free((void *)g->fm_shape);
+    free((void *)g->fm_range);
     memset(g, 0, sizeof *g);
 }
 
@@ -229,5 +232,10 @@ nnfi_status nnfi_group_resolve(const nnfi_campaign *c, unsigned xi, unsigned gi,
     out->t_to = g->time_steps ? g->time_steps->to : UINT32_MAX;
     out->duration = g->duration;
     out->distinct = g->distinct;
+    if (g->fm) {
+        nnfi_status st = nnfi_fm_group_resolve(c, xi, gi, sites, out);
+        if (st != NNFI_OK) nnfi_group_plan_free(out);
+        return st;
+    }
     return NNFI_OK;
 }
