@@ -99,7 +99,7 @@ void inspect_print_patterns(nnfi_h5_file *f, size_t n_exp, const uint64_t *first
                 rate(s, sizeof s, by[k].sdc, by[k].n, 1);
                 rate(cr, sizeof cr, by[k].crit, by[k].n, 1);
                 rate(d, sizeof d, by[k].due, by[k].n, 1);
-                printf("  pattern %-12s %-8" PRIu64 " %-30s %-30s %s\n", k < n_names ? pname[k] : "?", by[k].n, s,
+                printf("  %-20s %-8" PRIu64 " %-30s %-30s %s\n", k < n_names ? pname[k] : "?", by[k].n, s,
                        cr, d);
             }
         }

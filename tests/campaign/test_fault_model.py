@@ -102,7 +102,7 @@ def test_inspect_breakdown_and_fit(ref, nnfi_bin, work_dir, mpi_env):
     names = ["mac", "act"]
     for _, r in by.iterrows():
         m = re.search(rf"experiment {r.experiment} '{names[r.experiment]}': outcomes by fault-model pattern.*?"
-                      rf"\n  pattern {r.pattern}\s+(\d+)\s+(\S+)", out, re.S)
+                      rf"\n  {r.pattern}\s+(\d+)\s+(\S+)", out, re.S)
         assert m, f"inspect shows pattern {r.pattern} of experiment {r.experiment}\n{out}"
         assert int(m.group(1)) == r.trials and abs(float(m.group(2)) - r.sdc_rate) < 1e-3
     assert "experiment 2 'bitflip': outcomes by fault-model pattern" not in out

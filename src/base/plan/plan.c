@@ -40,6 +40,8 @@ void nnfi_wilson_interval(uint64_t k, uint64_t n, double confidence, double *lo,
     double half = z * sqrt(ph * (1 - ph) / nn + z * z / (4 * nn * nn)) / den;
     *lo = ctr - half < 0 ? 0 : ctr - half;
     *hi = ctr + half > 1 ? 1 : ctr + half;
+    if (k == 0) *lo = 0; /* exactly, as nnfi_analysis: rounding leaves 1e-17 off */
+    if (k >= n) *hi = 1;
 }
 
 static uint64_t point_trials(const nnfi_experiment_cfg *x, double population)
