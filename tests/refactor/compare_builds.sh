@@ -20,6 +20,7 @@ mkdir -p "$work/build" "$work/campaigns" "$work/out"
 ln -sfn "$models" "$work/build/models"
 # campaigns: the shipped ones (their model paths are ../build/models/...) and the test ones
 list=()
+[[ -d "$root/campaigns/fault_models" ]] && cp -r "$root/campaigns/fault_models" "$work/campaigns/"  # hw-models.yaml, fixture-patterns.yaml
 for f in "$root"/campaigns/*.yaml; do cp "$f" "$work/campaigns/"; list+=("$work/campaigns/$(basename "$f")"); done
 for f in tests/campaign/small.yaml tests/merge/stop.yaml tests/drills/drill.yaml tests/valgrind/tiny.yaml \
          tests/bench/scaling_null.yaml containers/selftest.yaml; do
