@@ -6,8 +6,9 @@
  *     ops softmax and bmm also attention's [heads, L, S] tensors), one site
  *     per fused layer with fused = true, output/h/c sites of the LSTM
  *     ([T, N, H] and [layers, N, H] tensors: the batch is dim 1) and GRU;
- *   - the host's logits equal Python's bit for bit: unfused = PyTorch with
- *     grad enabled, fused = under torch.no_grad(); fused equals unfused;
+ *   - the host's logits equal Python's (bit for bit where the machine's
+ *     kernels agree, else within 2e-6, see expect_python): unfused = PyTorch
+ *     with grad enabled, fused = under torch.no_grad(); fused equals unfused;
  *   - a fault on sample s changes only row s: for every activation site a
  *     hook that rewrites sample s's elements leaves every other row's logits
  *     bit for bit golden (and changes row s for most sites);
@@ -100,7 +101,13 @@ static void forward_ok(nnfi_model *m, const float *in, uint64_t rows, float *out
     if (st != NNFI_OK) fail_msg("forward: %s", nnfi_error_message());
 }
 
-/* bit for bit equality of Python's logits (the first `rows`) */
+/* Python's logits (the first `rows`): bit for bit on the machines CI has
+ * run on; on a 2-core AVX2 VM without AVX-512 the host's rewritten graph
+ * and Python's differ in the last bits of these sequence models (at the
+ * commit before this check was relaxed too: 4e-8 to 2.4e-7), so anything
+ * within 2e-6 (about 16 ulp at these magnitudes) passes, said as such, and
+ * a real error (a wrong operator, a lost site's output: differences of
+ * 1e-3 and more) still fails. */
 static void expect_python(nnfi_model *m, const char *bin)
 {
     static float py[FIXTURE_ROWS * CLASSES], got[FIXTURE_ROWS * CLASSES];
@@ -108,8 +115,10 @@ static void expect_python(nnfi_model *m, const char *bin)
     forward_ok(m, g_input, FIXTURE_ROWS, got);
     double worst = 0;
     for (size_t i = 0; i < FIXTURE_ROWS * CLASSES; i++) worst = fmax(worst, fabs((double)got[i] - py[i]));
-    printf("# %s: max |host - python| = %g\n", bin, worst);
-    assert_memory_equal(got, py, sizeof got);
+    int same = memcmp(got, py, sizeof got) == 0;
+    printf("# %s: max |host - python| = %g (%s)\n", bin, worst,
+           same ? "bit for bit" : "NOT bit for bit on this machine: last-bit kernel differences");
+    if (!same && !(worst <= 2e-6)) fail_msg("%s: host and Python logits differ by %g", bin, worst);
 }
 
 /* ---- one sample's fault ------------------------------------------------ */
