@@ -18,6 +18,10 @@ struct nnfi_comm_state {
     int rank, size;
     char *buf;
     size_t cap;
+    /* rank 0: a report being received (matched by MPI_Improbe, received by
+     * MPI_Imrecv) that has not completed yet: its request, sender, size */
+    MPI_Request pending;
+    int pending_src, pending_bytes;
 };
 
 #define MPI_CHECK(c, call)                                                                                     \
@@ -43,6 +47,7 @@ static nnfi_status mpi_init(int *argc, char ***argv, nnfi_comm_state **out)
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &c->size);
+    c->pending = MPI_REQUEST_NULL;
     *out = c;
     return NNFI_OK;
 }
@@ -136,29 +141,43 @@ static nnfi_status mpi_recv_range(nnfi_comm_state *c, uint64_t *lo, uint64_t *hi
     return NNFI_OK;
 }
 
+/* Non-blocking all the way: a report larger than the eager limit needs its
+ * sender to take part in the transfer, and a sender that was stopped (a hung
+ * node, SIGSTOP) right after its envelope arrived would block a plain
+ * MPI_Recv forever, out of reach of the coordinator's stop deadline. So the
+ * report is matched (MPI_Improbe), received with MPI_Imrecv, and tested on
+ * each call; until it completes, *got = 0 and nothing else is matched. */
 static nnfi_status mpi_poll_report(nnfi_comm_state *c, int *got, int *src, const nnfi_trial_row **rows, size_t *n,
                                   unsigned *flags)
 {
     *got = 0;
-    int flag = 0;
-    MPI_Status status;
-    MPI_CHECK(c, MPI_Iprobe(MPI_ANY_SOURCE, TAG_REPORT, MPI_COMM_WORLD, &flag, &status));
-    if (!flag) return NNFI_OK;
-    int bytes = 0;
-    MPI_Get_count(&status, MPI_BYTE, &bytes);
-    if ((size_t)bytes > c->cap) {
-        char *b = realloc(c->buf, (size_t)bytes);
-        if (!b) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
-        c->buf = b;
-        c->cap = (size_t)bytes;
+    if (c->pending == MPI_REQUEST_NULL) {
+        int flag = 0;
+        MPI_Message msg;
+        MPI_Status status;
+        MPI_CHECK(c, MPI_Improbe(MPI_ANY_SOURCE, TAG_REPORT, MPI_COMM_WORLD, &flag, &msg, &status));
+        if (!flag) return NNFI_OK;
+        int bytes = 0;
+        MPI_Get_count(&status, MPI_BYTE, &bytes);
+        if ((size_t)bytes > c->cap) {
+            char *b = realloc(c->buf, (size_t)bytes);
+            if (!b) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+            c->buf = b;
+            c->cap = (size_t)bytes;
+        }
+        MPI_CHECK(c, MPI_Imrecv(c->buf, bytes, MPI_BYTE, &msg, &c->pending));
+        c->pending_src = status.MPI_SOURCE;
+        c->pending_bytes = bytes;
     }
-    MPI_CHECK(c, MPI_Recv(c->buf, bytes, MPI_BYTE, status.MPI_SOURCE, TAG_REPORT, MPI_COMM_WORLD, MPI_STATUS_IGNORE));
+    int done = 0;
+    MPI_CHECK(c, MPI_Test(&c->pending, &done, MPI_STATUS_IGNORE));
+    if (!done) return NNFI_OK;
     uint64_t f;
     memcpy(&f, c->buf, sizeof f);
     *flags = (unsigned)f;
-    *n = ((size_t)bytes - sizeof f) / sizeof **rows;
+    *n = ((size_t)c->pending_bytes - sizeof f) / sizeof **rows;
     *rows = (const nnfi_trial_row *)(void *)(c->buf + sizeof f);
-    *src = status.MPI_SOURCE;
+    *src = c->pending_src;
     *got = 1;
     return NNFI_OK;
 }
