@@ -56,6 +56,11 @@
     X(NNFI_PATTERN_RECTANGLES, 10, "rectangles") X(NNFI_PATTERN_WEIGHT_ROW, 11, "weight_row") \
     X(NNFI_PATTERN_WEIGHT_COL, 12, "weight_col") X(NNFI_PATTERN_WEIGHT_TILE, 13, "weight_tile")
 
+/* how a critical-bit label was obtained (/critical_bits/method) */
+#define NNFI_METHOD_VALUES(X)                 \
+    X(NNFI_METHOD_SEARCH, 0, "search")        \
+    X(NNFI_METHOD_EXHAUSTIVE, 1, "exhaustive")
+
 /* One enum member: NAME = code, */
 #define NNFI_ENUM_MEMBER(constant, code, name) constant = code,
 
@@ -68,6 +73,7 @@ typedef enum nnfi_category {
     NNFI_CAT_TRIAL_STATUS,
     NNFI_CAT_YESNO,
     NNFI_CAT_PATTERN,
+    NNFI_CAT_METHOD,
     NNFI_CAT_COUNT
 } nnfi_category;
 

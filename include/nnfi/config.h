@@ -200,6 +200,20 @@ typedef struct nnfi_stop_cfg {
     uint64_t max;      /* hard cap (required) */
 } nnfi_stop_cfg;
 
+/* A critical-bit search (`nnfi search`, search.h): instead of trials, the
+ * experiment's one group selects parameter or buffer sites; `elements` of
+ * their elements are drawn (counter-based) and every candidate bit of each
+ * is classified critical or not under `criterion`. */
+typedef struct nnfi_search_cfg {
+    char *find;                /* what to find: "critical_bits" (the only one so far) */
+    uint64_t elements;         /* elements to draw and classify (capped at the selection) */
+    uint64_t exhaustive_check; /* of those, how many are also classified exhaustively (recall, precision) */
+    nnfi_watch criterion;      /* sdc (default), critical_sdc, accuracy_drop (with threshold), due */
+    double threshold;          /* accuracy_drop: the drop that counts */
+    uint64_t pilot;            /* elements per site classified exhaustively first (default 4; 0: rules assumed) */
+    double safety;             /* factor between the pilot's evidence and a prediction (default 2) */
+} nnfi_search_cfg;
+
 typedef struct nnfi_experiment_cfg {
     char *name;
     char *model;              /* name of a models[] entry */
@@ -209,6 +223,7 @@ typedef struct nnfi_experiment_cfg {
     uint64_t *trials;         /* fixed trials per point */
     nnfi_budget_cfg *budget;  /* or a Leveugle sample size */
     nnfi_stop_cfg *stop;      /* or a stopping rule */
+    nnfi_search_cfg *search;  /* or a critical-bit search (nnfi search; nnfi run refuses it) */
 } nnfi_experiment_cfg;
 
 typedef struct nnfi_output_cfg {

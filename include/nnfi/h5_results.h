@@ -63,6 +63,7 @@
 #include "nnfi/plan.h"
 #include "nnfi/results.h"
 #include "nnfi/sampler.h"
+#include "nnfi/search.h"
 #include "nnfi/site.h"
 #include "nnfi/status.h"
 
@@ -145,6 +146,30 @@ const nnfi_h5_checkpoint_stats *nnfi_h5_stats(nnfi_h5_results *r);
  * NULL is fine. Returns the first failure (the journal then stays: readers
  * and resume() still see every checkpointed row). */
 nnfi_status nnfi_h5_close(nnfi_h5_results *r);
+
+/* ------------------------------------------------ nnfi search's file -- */
+
+/* The site names of one search experiment's model (borrowed). */
+typedef struct nnfi_search_sites {
+    const char *const *names;
+    size_t n;
+} nnfi_search_sites;
+
+/* Write the result file of `nnfi search` at PATH (whole, as PATH.ckpt then
+ * renamed over PATH; an existing PATH is refused unless force):
+ *   /                 kind = "critical_bits", provenance (nnfi_version,
+ *                     git_sha, seed, config, config_path, campaign, created)
+ *   /critical_bits/   columns experiment, site, element, bit, critical
+ *                     (yes/no), method (search/exhaustive, flag_values and
+ *                     flag_meanings), evaluations (1 evaluated, 0 predicted)
+ *   /critical_strata/ columns experiment, site, bit, elements, critical,
+ *                     fraction, lo, hi (Wilson, @confidence)
+ *   /search/<name>    per experiment: attributes (criterion, elements,
+ *                     checked, evaluations_search, evaluations_exhaustive,
+ *                     recall, precision, ...) and site_names
+ * r[i] and sites[i] belong together; n experiments. */
+nnfi_status nnfi_h5_write_search(const char *path, const nnfi_campaign *c, const nnfi_search_result *r, size_t n,
+                                 const nnfi_search_sites *sites, int force);
 
 /* Read a whole /trials column as checkpointed (the file with its journal laid
  * over it; its native type, one value per planned trial) into out. Buffered

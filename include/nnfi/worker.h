@@ -21,6 +21,7 @@
 #include <stdint.h>
 
 #include "nnfi/config.h"
+#include "nnfi/outcome.h"
 #include "nnfi/plan.h"
 #include "nnfi/results.h"
 #include "nnfi/sampler.h"
@@ -114,6 +115,18 @@ nnfi_status nnfi_worker_sites(nnfi_worker *w, unsigned e, const nnfi_site **site
 /* Group gi of experiment e resolved against its model (opens it if needed).
  * Borrowed from the worker. */
 nnfi_status nnfi_worker_group_plan(nnfi_worker *w, unsigned e, unsigned gi, const nnfi_group_plan **out);
+
+/* Evaluate faults[0..n) of experiment e's model (explicit permanent faults,
+ * e.g. one bit flip of the critical-bit search) as one configuration over
+ * the eval set, with the shortcuts that apply to permanent faults (the
+ * forward starts at the latest kept cut before the faulted sites), and
+ * restore the model bit-exactly. *o gets the finished outcome against the
+ * golden logits; *failed = 1 when the forward failed (a DUE, not an error);
+ * logits (NULL: not kept) gets every sample's faulty logits (samples x
+ * positions x classes, as the golden ones of nnfi_worker_model_facts).
+ * Errors: what ends the run (the model cannot be opened or restored). */
+nnfi_status nnfi_worker_eval_faults(nnfi_worker *w, unsigned e, const nnfi_fault *faults, uint64_t n, nnfi_outcome *o,
+                                    int *failed, float *logits);
 
 void nnfi_worker_destroy(nnfi_worker *w);
 

@@ -48,6 +48,7 @@ static const char *const scope_names[] = {NNFI_SCOPE_VALUES(CAT_NAME)};
 static const char *const status_names[] = {NNFI_TRIAL_STATUS_VALUES(CAT_NAME)};
 static const char *const yesno_names[] = {NNFI_YESNO_VALUES(CAT_NAME)};
 static const char *const pattern_names[] = {NNFI_PATTERN_VALUES(CAT_NAME)};
+static const char *const method_names[] = {NNFI_METHOD_VALUES(CAT_NAME)};
 #undef CAT_NAME
 
 #define CAT_MEANING(constant, code, name) " " name
@@ -60,6 +61,7 @@ static const char *const meanings[NNFI_CAT_COUNT] = {
     [NNFI_CAT_TRIAL_STATUS] = NNFI_TRIAL_STATUS_VALUES(CAT_MEANING) + 1,
     [NNFI_CAT_YESNO] = NNFI_YESNO_VALUES(CAT_MEANING) + 1,
     [NNFI_CAT_PATTERN] = NNFI_PATTERN_VALUES(CAT_MEANING) + 1,
+    [NNFI_CAT_METHOD] = NNFI_METHOD_VALUES(CAT_MEANING) + 1,
 };
 #undef CAT_MEANING
 
@@ -72,6 +74,7 @@ const char *const *nnfi_category_names(nnfi_category cat, size_t *n)
     case NNFI_CAT_TRIAL_STATUS: *n = N_OF(status_names); return status_names;
     case NNFI_CAT_YESNO: *n = N_OF(yesno_names); return yesno_names;
     case NNFI_CAT_PATTERN: *n = N_OF(pattern_names); return pattern_names;
+    case NNFI_CAT_METHOD: *n = N_OF(method_names); return method_names;
     case NNFI_CAT_NONE:
     case NNFI_CAT_COUNT: break;
     }

@@ -55,6 +55,7 @@ void cli_json_string(FILE *f, const char *s);
 
 int cmd_faults(int argc, char **argv);
 int cmd_plan(int argc, char **argv);
+int cmd_search(int argc, char **argv);
 int cmd_sites(int argc, char **argv);
 int cmd_inspect(int argc, char **argv);
 int cmd_run(int argc, char **argv);

@@ -18,6 +18,7 @@ static void print_usage(FILE *f)
             "commands:\n"
             "  run CAMPAIGN.yaml [-o OUT.h5]    run a campaign (one process, mpirun or srun) into HDF5\n"
             "  plan CAMPAIGN.yaml               experiments, points, trial counts, time estimate\n"
+            "  search CAMPAIGN.yaml [-o OUT.h5] critical-bit search of the experiments with a 'search:' block\n"
             "  faults CAMPAIGN.yaml --trial K   print the faults of one trial (regenerated from the seed)\n"
             "  sites MODEL.pt | CAMPAIGN.yaml   every site of a model: kind, dtype, shape, elements\n"
             "  inspect OUT.h5                   a result file: provenance, per-point accuracy, SDC and DUE rates\n"
@@ -60,11 +61,12 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd, "run") == 0) return cmd_run(argc - 1, argv + 1);
     if (strcmp(cmd, "plan") == 0) return cmd_plan(argc - 1, argv + 1);
+    if (strcmp(cmd, "search") == 0) return cmd_search(argc - 1, argv + 1);
     if (strcmp(cmd, "faults") == 0) return cmd_faults(argc - 1, argv + 1);
     if (strcmp(cmd, "sites") == 0) return cmd_sites(argc - 1, argv + 1);
     if (strcmp(cmd, "inspect") == 0) return cmd_inspect(argc - 1, argv + 1);
     if (strcmp(cmd, "merge") == 0) return cmd_merge(argc - 1, argv + 1);
     if (strcmp(cmd, "schema") == 0) return cmd_schema(argc - 1, argv + 1);
-    fprintf(stderr, "nnfi: unknown command '%s'\n  hint: commands are run, plan, faults, sites, inspect, merge, schema; 'nnfi --help' lists them\n", cmd);
+    fprintf(stderr, "nnfi: unknown command '%s'\n  hint: commands are run, plan, search, faults, sites, inspect, merge, schema; 'nnfi --help' lists them\n", cmd);
     return CLI_USAGE;
 }

@@ -377,6 +377,30 @@ static nnfi_status plan_trial(nnfi_worker *w, model_state *m, uint32_t e, uint32
     return NNFI_OK;
 }
 
+nnfi_status nnfi_worker_eval_faults(nnfi_worker *w, unsigned e, const nnfi_fault *faults, uint64_t n, nnfi_outcome *o,
+                                    int *failed, float *logits)
+{
+    NNFI_TRY(prepare_experiment(w, e));
+    unsigned mi = w->experiments[e].model;
+    NNFI_TRY(worker_ensure_golden(w, mi));
+    NNFI_TRY(ensure_shortcuts(w, mi));
+    model_state *m = &w->models[mi];
+    nnfi_pass_faults f;
+    memset(&f, 0, sizeof f);
+    f.list = faults;
+    f.n = n;
+    if (!w->full_eval && m->shortcuts_ok) f.from_cut = sabotaged_from(m, list_from(m, faults, n));
+    nnfi_pass_result r;
+    nnfi_pass_probe probe;
+    memset(&probe, 0, sizeof probe);
+    probe.all_logits = logits;
+    NNFI_TRY(nnfi_trial_pass(&m->pass, &f, logits ? &probe : NULL, &r));
+    if (r.restore_status != NNFI_OK && r.restore_status != NNFI_E_TIMEOUT) return r.restore_status;
+    *o = r.outcome;
+    *failed = r.forward_status != NNFI_OK || r.restore_status != NNFI_OK;
+    return NNFI_OK;
+}
+
 nnfi_status nnfi_worker_run_trials(nnfi_worker *w, uint64_t lo, uint64_t hi, double budget_s,
                                    const volatile sig_atomic_t *stop, nnfi_trial_row *rows, uint64_t *done)
 {

@@ -236,7 +236,7 @@ static nnfi_status check_group(nnfi_campaign *c, const nnfi_experiment_cfg *x, n
         if (g->op == NNFI_OP_SET) g->bits->all = true;
         else g->bits->count = 1;
     }
-    if (!x->sweep && !g->count && !g->rate)
+    if (!x->sweep && !x->search && !g->count && !g->rate)
         return fail_path(c, gp, "add 'count: N' or 'rate: R' to the group, or a 'sweep' to the experiment",
                          "no fault count for group '%s'", g->name);
     return NNFI_OK;
@@ -283,6 +283,50 @@ static nnfi_status model_eval(nnfi_campaign *c, unsigned i)
     return NNFI_OK;
 }
 
+/* A critical-bit search (nnfi search): one flip group on parameters or
+ * buffers, permanent, no sweep; its own defaults. */
+static nnfi_status check_search(nnfi_campaign *c, unsigned xi)
+{
+    nnfi_experiment_cfg *x = &c->experiments[xi];
+    nnfi_search_cfg *s = x->search;
+    char p[128];
+#define SAT(field) (snprintf(p, sizeof p, "experiments[%u].%s", xi, field), p)
+    if (strcmp(s->find, "critical_bits") != 0)
+        return fail_path(c, SAT("search.find"), "the search finds 'critical_bits'", "unknown search '%s'", s->find);
+    if (s->elements < 1 || s->elements > UINT64_C(1) << 32)
+        return fail_path(c, SAT("search.elements"), "draw 1 to 4294967296 elements", "elements %llu out of range",
+                         (unsigned long long)s->elements);
+    if (s->exhaustive_check > s->elements)
+        return fail_path(c, SAT("search.exhaustive_check"), "check at most as many elements as are drawn ('elements')",
+                         "exhaustive_check %llu is more than elements %llu", (unsigned long long)s->exhaustive_check,
+                         (unsigned long long)s->elements);
+    if (!nnfi_cfg_index_has(c->index, SAT("search.criterion"))) s->criterion = NNFI_WATCH_SDC;
+    if (s->criterion == NNFI_WATCH_ACCURACY_DROP && !(s->threshold > 0 && s->threshold <= 1))
+        return fail_path(c, SAT("search.threshold"), "the accuracy drop that makes a bit critical, in (0, 1], e.g. 0.1",
+                         "criterion accuracy_drop needs a threshold in (0, 1] (got %g)", s->threshold);
+    if (!nnfi_cfg_index_has(c->index, SAT("search.pilot"))) s->pilot = 4;
+    if (s->pilot > 100000)
+        return fail_path(c, SAT("search.pilot"), "0 to 100000 pilot elements per site", "pilot %llu out of range",
+                         (unsigned long long)s->pilot);
+    if (!nnfi_cfg_index_has(c->index, SAT("search.safety"))) s->safety = 2;
+    if (!(s->safety >= 1 && s->safety <= 1e6))
+        return fail_path(c, SAT("search.safety"), "a factor of at least 1 (1: trust the pilot exactly; default 2)",
+                         "safety %g out of range", s->safety);
+    if (x->sweep) return fail_path(c, SAT("sweep"), "a search has no sweep: drop it", "'sweep' with 'search'");
+    if (x->groups_count != 1)
+        return fail_path(c, SAT("groups"), "a search takes one group: the sites whose bits it classifies",
+                         "%u groups with 'search'", x->groups_count);
+    const nnfi_group_cfg *g = &x->groups[0];
+    if (!target_is_param(g->target) || g->fault_model || g->op != NNFI_OP_FLIP ||
+        g->persistence != NNFI_PERMANENT)
+        return fail_path(c, SAT("groups[0]"),
+                         "a search flips single bits of parameters or buffers: target weight, bias, param or buffer, "
+                         "op flip, permanent, no fault_model",
+                         "this group cannot be searched");
+    return NNFI_OK;
+#undef SAT
+}
+
 static nnfi_status check_experiment(nnfi_campaign *c, unsigned xi)
 {
     nnfi_experiment_cfg *x = &c->experiments[xi];
@@ -302,13 +346,14 @@ static nnfi_status check_experiment(nnfi_campaign *c, unsigned xi)
             used += (size_t)snprintf(hint + used, sizeof hint - used, " %s", c->models[j].name);
         return fail_path(c, AT("model"), hint, "no model named '%s'", x->model);
     }
-    int budgets = !!x->trials + !!x->budget + !!x->stop;
+    int budgets = !!x->trials + !!x->budget + !!x->stop + !!x->search;
     if (budgets == 0)
-        return fail_path(c, xp, "add 'trials: N', 'budget: {margin, confidence}' or 'stop: {...}'",
+        return fail_path(c, xp, "add 'trials: N', 'budget: {margin, confidence}', 'stop: {...}' or 'search: {...}'",
                          "no trial budget for experiment '%s'", x->name);
     if (budgets > 1)
-        return fail_path(c, x->stop ? AT("stop") : AT("budget"),
-                         "keep one of 'trials', 'budget' and 'stop'", "more than one trial budget");
+        return fail_path(c, x->search ? AT("search") : x->stop ? AT("stop") : AT("budget"),
+                         "keep one of 'trials', 'budget', 'stop' and 'search'", "more than one trial budget");
+    if (x->search) NNFI_TRY(check_search(c, xi));
     if (x->trials && (*x->trials < 1 || *x->trials > NNFI_MAX_TRIALS_PER_POINT))
         return fail_path(c, AT("trials"), "give 1 to 4000000000 trials per point",
                          "trials %llu out of range", (unsigned long long)*x->trials);

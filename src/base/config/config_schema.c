@@ -111,6 +111,16 @@ static const cyaml_schema_field_t stop_fields[] = {
     CYAML_FIELD_UINT("max", CYAML_FLAG_DEFAULT, nnfi_stop_cfg, max),
     CYAML_FIELD_END};
 
+static const cyaml_schema_field_t search_fields[] = {
+    CYAML_FIELD_STRING_PTR("find", CYAML_FLAG_POINTER, nnfi_search_cfg, find, 1, 32),
+    CYAML_FIELD_UINT("elements", CYAML_FLAG_DEFAULT, nnfi_search_cfg, elements),
+    CYAML_FIELD_UINT("exhaustive_check", OPT, nnfi_search_cfg, exhaustive_check),
+    ENUM_FIELD("criterion", OPT, nnfi_search_cfg, criterion, nnfi_cfg_watch_strings),
+    CYAML_FIELD_FLOAT("threshold", OPT, nnfi_search_cfg, threshold),
+    CYAML_FIELD_UINT("pilot", OPT, nnfi_search_cfg, pilot),
+    CYAML_FIELD_FLOAT("safety", OPT, nnfi_search_cfg, safety),
+    CYAML_FIELD_END};
+
 static const cyaml_schema_field_t experiment_fields[] = {
     CYAML_FIELD_STRING_PTR("name", CYAML_FLAG_POINTER, nnfi_experiment_cfg, name, 1, 64),
     CYAML_FIELD_STRING_PTR("model", CYAML_FLAG_POINTER, nnfi_experiment_cfg, model, 1, 64),
@@ -119,6 +129,7 @@ static const cyaml_schema_field_t experiment_fields[] = {
     CYAML_FIELD_UINT_PTR("trials", OPT_PTR, nnfi_experiment_cfg, trials),
     CYAML_FIELD_MAPPING_PTR("budget", OPT_PTR, nnfi_experiment_cfg, budget, budget_fields),
     CYAML_FIELD_MAPPING_PTR("stop", OPT_PTR, nnfi_experiment_cfg, stop, stop_fields),
+    CYAML_FIELD_MAPPING_PTR("search", OPT_PTR, nnfi_experiment_cfg, search, search_fields),
     CYAML_FIELD_END};
 static const cyaml_schema_value_t experiment_entry = {
     CYAML_VALUE_MAPPING(CYAML_FLAG_DEFAULT, nnfi_experiment_cfg, experiment_fields)};

@@ -3,6 +3,7 @@
 #include "nnfi/plan.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 double nnfi_normal_quantile(double confidence)
@@ -69,6 +70,15 @@ nnfi_status nnfi_plan_create(const nnfi_campaign *c, const double *population, n
     for (unsigned e = 0; e < c->experiments_count; e++) {
         const nnfi_experiment_cfg *x = &c->experiments[e];
         nnfi_plan_experiment *pe = &p->experiments[e];
+        if (x->search) {
+            char path[48];
+            snprintf(path, sizeof path, "experiments[%u].search", e);
+            nnfi_plan_free(p);
+            return nnfi_campaign_error(c, NNFI_E_CONFIG, path,
+                                       "experiment '%s' is a critical-bit search, not trials\n  hint: run it with "
+                                       "'nnfi search %s', or move it to a campaign of its own",
+                                       x->name, c->source_path ? c->source_path : "CAMPAIGN.yaml");
+        }
         pe->cfg = x;
         const nnfi_sweep_cfg *s = x->sweep;
         pe->n_points = s ? (s->faults ? s->faults_count : s->rates_count) : 1;
