@@ -211,7 +211,7 @@ typedef struct nnfi_search_cfg {
     nnfi_watch criterion;      /* sdc (default), critical_sdc, accuracy_drop (with threshold), due */
     double threshold;          /* accuracy_drop: the drop that counts */
     uint64_t pilot;            /* elements per site classified exhaustively first (default 4; 0: rules assumed) */
-    double safety;             /* factor between the pilot's evidence and a prediction (default 2) */
+    uint64_t pool;             /* largest group test of side-top flips (default 32; 1: every flip alone) */
 } nnfi_search_cfg;
 
 typedef struct nnfi_experiment_cfg {

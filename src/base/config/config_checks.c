@@ -308,10 +308,10 @@ static nnfi_status check_search(nnfi_campaign *c, unsigned xi)
     if (s->pilot > 100000)
         return fail_path(c, SAT("search.pilot"), "0 to 100000 pilot elements per site", "pilot %llu out of range",
                          (unsigned long long)s->pilot);
-    if (!nnfi_cfg_index_has(c->index, SAT("search.safety"))) s->safety = 2;
-    if (!(s->safety >= 1 && s->safety <= 1e6))
-        return fail_path(c, SAT("search.safety"), "a factor of at least 1 (1: trust the pilot exactly; default 2)",
-                         "safety %g out of range", s->safety);
+    if (!nnfi_cfg_index_has(c->index, SAT("search.pool"))) s->pool = 32;
+    if (s->pool < 1 || s->pool > 64)
+        return fail_path(c, SAT("search.pool"), "1 (every flip evaluated alone) to 64 flips per group test (default 32)",
+                         "pool %llu out of range", (unsigned long long)s->pool);
     if (x->sweep) return fail_path(c, SAT("sweep"), "a search has no sweep: drop it", "'sweep' with 'search'");
     if (x->groups_count != 1)
         return fail_path(c, SAT("groups"), "a search takes one group: the sites whose bits it classifies",

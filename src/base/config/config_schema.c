@@ -118,7 +118,7 @@ static const cyaml_schema_field_t search_fields[] = {
     ENUM_FIELD("criterion", OPT, nnfi_search_cfg, criterion, nnfi_cfg_watch_strings),
     CYAML_FIELD_FLOAT("threshold", OPT, nnfi_search_cfg, threshold),
     CYAML_FIELD_UINT("pilot", OPT, nnfi_search_cfg, pilot),
-    CYAML_FIELD_FLOAT("safety", OPT, nnfi_search_cfg, safety),
+    CYAML_FIELD_UINT("pool", OPT, nnfi_search_cfg, pool),
     CYAML_FIELD_END};
 
 static const cyaml_schema_field_t experiment_fields[] = {

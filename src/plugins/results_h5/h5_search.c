@@ -151,7 +151,7 @@ static nnfi_status write_summary(hid_t f, const char *path, const nnfi_campaign 
     H5_TRY(attr_str(g, "model", x->model), path, "write model");
     H5_TRY(attr_str(g, "criterion", nnfi_watch_name(s->criterion)), path, "write criterion");
     H5_TRY(attr_f64(g, "threshold", s->threshold), path, "write threshold");
-    H5_TRY(attr_f64(g, "safety", s->safety), path, "write safety");
+    H5_TRY(attr_u64(g, "pool", s->pool), path, "write pool");
     H5_TRY(attr_u64(g, "pilot", s->pilot), path, "write pilot");
     H5_TRY(attr_u64(g, "elements", r->elements), path, "write elements");
     H5_TRY(attr_u64(g, "checked", r->checked), path, "write checked");
