@@ -212,6 +212,8 @@ typedef struct nnfi_search_cfg {
     double threshold;          /* accuracy_drop: the drop that counts */
     uint64_t pilot;            /* elements per site classified exhaustively first (default 4; 0: rules assumed) */
     uint64_t pool;             /* largest group test of side-top flips (default 32; 1: every flip alone) */
+    double strata_width;       /* > 0: the stratified estimator, each (site, bit) interval at most this wide */
+    uint64_t strata_max;       /* its draws per stratum at most (default 400) */
 } nnfi_search_cfg;
 
 typedef struct nnfi_experiment_cfg {

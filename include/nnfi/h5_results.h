@@ -171,6 +171,20 @@ typedef struct nnfi_search_sites {
 nnfi_status nnfi_h5_write_search(const char *path, const nnfi_campaign *c, const nnfi_search_result *r, size_t n,
                                  const nnfi_search_sites *sites, int force);
 
+/* What `nnfi inspect` prints of a search file: one summary per experiment
+ * (its /search/<name> attributes; critical: its critical search labels). */
+typedef struct nnfi_search_summary {
+    char name[96], model[96], criterion[32];
+    uint64_t index, elements, checked, pilot_elements, bits, evals_search, evals_search_checked, evals_exhaustive;
+    uint64_t predicted, tp, fp, fn, sites, nonmonotone_sites, critical;
+    double recall, precision, seconds;
+} nnfi_search_summary;
+
+/* The summaries of the search file PATH (malloc'd array in *out, the
+ * caller frees it); *n = 0 and NNFI_OK when PATH is an HDF5 file of
+ * another kind (a run's result file). */
+nnfi_status nnfi_h5_search_summaries(const char *path, nnfi_search_summary **out, size_t *n);
+
 /* Read a whole /trials column as checkpointed (the file with its journal laid
  * over it; its native type, one value per planned trial) into out. Buffered
  * rows are not included: call after resume() or checkpoint(). */

@@ -60,8 +60,10 @@ typedef struct nnfi_bit_label {
     uint8_t evaluations; /* 1: this configuration was evaluated; 0: predicted */
 } nnfi_bit_label;
 
-/* One (site, bit) stratum of the searched elements: the fraction of them
- * whose bit is critical (search labels), with a Wilson interval. */
+/* One (site, bit) stratum: the fraction of the site's elements whose bit
+ * is critical, with a Wilson interval: from the stratified estimator's
+ * sampled evaluations (search_cfg.strata_width > 0: unbiased), else tallied
+ * from the search's labels of the drawn elements (predictions included). */
 typedef struct nnfi_search_stratum {
     uint32_t site;
     uint8_t bit;
@@ -82,6 +84,8 @@ typedef struct nnfi_search_result {
     uint64_t evals_search_checked; /* of those, on the checked elements */
     uint64_t evals_exhaustive;     /* evaluations of the exhaustive check */
     uint64_t predicted;            /* search labels given without evaluation */
+    int strata_sampled;            /* strata from the stratified estimator (strata_width), else tallies of the labels */
+    uint64_t evals_strata;         /* evaluations of the stratified estimator */
     uint64_t tp, fp, fn;           /* checked elements: search vs exhaustive labels */
     double recall, precision;      /* tp / (tp + fn), tp / (tp + fp); 1 when the denominator is 0 */
     uint32_t sites, nonmonotone_sites;

@@ -18,6 +18,7 @@
 
 #include "nnfi/h5_reader.h"
 #include "inspect_patterns.h"
+#include "inspect_search.h"
 
 static const char *usage = "nnfi inspect OUT.h5 [--format table|json] [--verify]";
 
@@ -436,6 +437,18 @@ int cmd_inspect(int argc, char **argv)
     if (!path) return cli_usage_error("inspect", usage, "no result file given");
     if (verify) return verify_file(path);
 
+    struct stat sb;
+    if (stat(path, &sb) == 0) { /* a file of `nnfi search`: its own summary */
+        nnfi_search_summary *ss = NULL;
+        size_t ns = 0;
+        nnfi_status sst = nnfi_h5_search_summaries(path, &ss, &ns);
+        if (sst != NNFI_OK) return cli_fail(sst);
+        if (ns) {
+            inspect_search_print(path, ss, ns, fmt);
+            free(ss);
+            return CLI_OK;
+        }
+    }
     inspect in;
     memset(&in, 0, sizeof in);
     in.path = path;

@@ -71,6 +71,16 @@ int cmd_search(int argc, char **argv)
         }
     }
     if (!campaign) return cli_usage_error("search", usage, "no campaign file given");
+    static const char *const world[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE"};
+    for (size_t i = 0; i < sizeof world / sizeof *world; i++) {
+        const char *v = getenv(world[i]);
+        if (v && atoi(v) > 1) {
+            fprintf(stderr, "nnfi: search runs on one process (%s=%s): every rank would write %s\n  hint: run "
+                            "'nnfi search' without mpirun/srun; split a large search into experiments with their own "
+                            "-o instead\n", world[i], v, out ? out : "the same file");
+            return CLI_USAGE;
+        }
+    }
     nnfi_campaign *c = NULL;
     nnfi_status st = nnfi_campaign_load(campaign, &c);
     if (st != NNFI_OK) return cli_fail(st);

@@ -16,6 +16,7 @@
 #include "nnfi/sampler.h"
 
 typedef struct site_state {
+    uint64_t drawn; /* elements drawn from the site */
     uint64_t pilot; /* pilot elements seen */
     int monotone;   /* no pilot element went from critical back to harmless as a change grew */
     /* per side (0: -, 1: +): largest flips tested so far and how many were critical (pool sizes) */
@@ -321,7 +322,7 @@ static nnfi_status check_and_emit(search_ctx *sc, book *bk, uint64_t n, nnfi_sea
     out->checked = checked;
     out->recall = out->tp + out->fn ? (double)out->tp / (double)(out->tp + out->fn) : 1;
     out->precision = out->tp + out->fp ? (double)out->tp / (double)(out->tp + out->fp) : 1;
-    return tally_strata(out, n_search);
+    return sc->s->strata_width > 0 ? NNFI_OK : tally_strata(out, n_search);
 }
 
 nnfi_status nnfi_search_run(nnfi_worker *w, const nnfi_campaign *c, unsigned e, nnfi_search_result *out)
@@ -345,12 +346,15 @@ nnfi_status nnfi_search_run(nnfi_worker *w, const nnfi_campaign *c, unsigned e, 
         if (!ss || !is_pilot) st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
     }
     for (size_t i = 0; i < n_sites && ss; i++) ss[i].monotone = 1; /* pilot 0: assumed, as BinFI does */
-    /* 1. the pilot: the last `pilot` drawn elements of each site, exhaustively
+    for (uint64_t k = 0; st == NNFI_OK && k < n; k++) ss[bk.xs[k].site].drawn++;
+    /* 1. the pilot: the last drawn elements of each site (a sixteenth of
+     * them, at least 1, at most `pilot`), exhaustively
      * (the last, so that the exhaustive check, on the first ones, measures
      * the search on elements the pilot did not see) */
     for (uint64_t k = n; st == NNFI_OK && k-- > 0;) {
         site_state *v = &ss[bk.xs[k].site];
-        if (v->pilot >= s->pilot) continue;
+        uint64_t want = v->drawn / 16 > 1 ? v->drawn / 16 : 1; /* a sixteenth of the site's elements, 1 to `pilot` */
+        if (v->pilot >= (want < s->pilot ? want : s->pilot)) continue;
         is_pilot[k] = 1;
         v->pilot++;
         out->pilot_elements++;
@@ -368,7 +372,7 @@ nnfi_status nnfi_search_run(nnfi_worker *w, const nnfi_campaign *c, unsigned e, 
         }
     }
     for (size_t i = 0; i < n_sites && ss; i++) {
-        out->sites += ss[i].pilot > 0;
+        out->sites += ss[i].drawn > 0;
         out->nonmonotone_sites += ss[i].pilot > 0 && !ss[i].monotone;
     }
     /* 2. the search: non-monotone sites flip by flip; monotone ones by
@@ -382,6 +386,14 @@ nnfi_status nnfi_search_run(nnfi_worker *w, const nnfi_campaign *c, unsigned e, 
     out->elements = n;
     /* 3. the exhaustive check, the rows, the strata */
     if (st == NNFI_OK) st = check_and_emit(&sc, &bk, n, out);
+    if (st == NNFI_OK && s->strata_width > 0) {
+        const nnfi_group_plan *gp;
+        uint8_t *searched = calloc(n_sites ? n_sites : 1, 1);
+        st = searched ? nnfi_worker_group_plan(w, e, 0, &gp) : NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+        for (size_t i = 0; st == NNFI_OK && i < n_sites; i++) searched[i] = ss[i].drawn > 0;
+        if (st == NNFI_OK) st = search_strata(&sc, sites, gp, searched, c->seed, out);
+        free(searched);
+    }
     out->seconds = now_s() - t0;
     free(bk.xs);
     free(bk.lab);

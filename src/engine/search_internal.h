@@ -52,4 +52,9 @@ nnfi_status eval_single(search_ctx *sc, elem *x, unsigned b, int *critical, int 
  * group testing); *critical as for one flip. */
 nnfi_status eval_group(search_ctx *sc, elem *const *xs, const unsigned *bits, unsigned n, int *critical);
 
+/* The stratified estimator (search_strata.c): out->strata from sampled
+ * single-bit evaluations of the searched sites (searched[site] != 0). */
+nnfi_status search_strata(search_ctx *sc, const nnfi_site *sites, const nnfi_group_plan *gp, const uint8_t *searched,
+                          uint64_t seed, nnfi_search_result *out);
+
 #endif /* NNFI_SEARCH_INTERNAL_H */

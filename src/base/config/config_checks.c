@@ -312,6 +312,13 @@ static nnfi_status check_search(nnfi_campaign *c, unsigned xi)
     if (s->pool < 1 || s->pool > 64)
         return fail_path(c, SAT("search.pool"), "1 (every flip evaluated alone) to 64 flips per group test (default 32)",
                          "pool %llu out of range", (unsigned long long)s->pool);
+    if (!(s->strata_width >= 0 && s->strata_width < 1))
+        return fail_path(c, SAT("search.strata_width"), "an interval width in (0, 1), e.g. 0.2 (0: no estimator)",
+                         "strata_width %g out of range", s->strata_width);
+    if (!nnfi_cfg_index_has(c->index, SAT("search.strata_max"))) s->strata_max = 400;
+    if (s->strata_max < 8 || s->strata_max > 1000000)
+        return fail_path(c, SAT("search.strata_max"), "8 to 1000000 draws per stratum (default 400)",
+                         "strata_max %llu out of range", (unsigned long long)s->strata_max);
     if (x->sweep) return fail_path(c, SAT("sweep"), "a search has no sweep: drop it", "'sweep' with 'search'");
     if (x->groups_count != 1)
         return fail_path(c, SAT("groups"), "a search takes one group: the sites whose bits it classifies",

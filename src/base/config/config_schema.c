@@ -119,6 +119,8 @@ static const cyaml_schema_field_t search_fields[] = {
     CYAML_FIELD_FLOAT("threshold", OPT, nnfi_search_cfg, threshold),
     CYAML_FIELD_UINT("pilot", OPT, nnfi_search_cfg, pilot),
     CYAML_FIELD_UINT("pool", OPT, nnfi_search_cfg, pool),
+    CYAML_FIELD_FLOAT("strata_width", OPT, nnfi_search_cfg, strata_width),
+    CYAML_FIELD_UINT("strata_max", OPT, nnfi_search_cfg, strata_max),
     CYAML_FIELD_END};
 
 static const cyaml_schema_field_t experiment_fields[] = {

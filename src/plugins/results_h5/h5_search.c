@@ -106,6 +106,21 @@ static nnfi_status write_strata(hid_t f, const char *path, const nnfi_search_res
     H5_TRY(g = H5Gcreate2(f, "critical_strata", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), path,
            "create /critical_strata");
     H5_TRY(attr_f64(g, "confidence", n ? r[0].confidence : 0.95), path, "write /critical_strata@confidence");
+    {
+        uint8_t *src = malloc(m);
+        if (!src) {
+            st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+            goto out;
+        }
+        at = 0;
+        for (size_t i = 0; i < n; i++)
+            for (uint64_t k = 0; k < r[i].n_strata; k++) src[at++] = (uint8_t)r[i].strata_sampled;
+        herr_t rc = put_column(g, "sampled", NNFI_COL_U8, total, src, "1",
+                               "1: the stratified estimator's sampled evaluations (unbiased); 0: tallied from the "
+                               "search's labels of the drawn elements (predictions included)", NNFI_CAT_YESNO);
+        free(src);
+        H5_TRY(rc, path, "write /critical_strata/sampled");
+    }
     H5_TRY(put_column(g, "experiment", NNFI_COL_U32, total, xp, "1", "experiment index", NNFI_CAT_NONE), path,
            "write /critical_strata/experiment");
     H5_TRY(put_column(g, "site", NNFI_COL_U32, total, site, "1", "site index", NNFI_CAT_NONE), path,
@@ -161,6 +176,8 @@ static nnfi_status write_summary(hid_t f, const char *path, const nnfi_campaign 
     H5_TRY(attr_u64(g, "evaluations_search_checked", r->evals_search_checked), path, "write evaluations");
     H5_TRY(attr_u64(g, "evaluations_exhaustive", r->evals_exhaustive), path, "write evaluations_exhaustive");
     H5_TRY(attr_u64(g, "predicted", r->predicted), path, "write predicted");
+    H5_TRY(attr_f64(g, "strata_width", s->strata_width), path, "write strata_width");
+    H5_TRY(attr_u64(g, "evaluations_strata", r->evals_strata), path, "write evaluations_strata");
     H5_TRY(attr_u64(g, "true_positives", r->tp), path, "write true_positives");
     H5_TRY(attr_u64(g, "false_positives", r->fp), path, "write false_positives");
     H5_TRY(attr_u64(g, "false_negatives", r->fn), path, "write false_negatives");
@@ -213,4 +230,100 @@ out:
     else unlink(tmp);
     free(tmp);
     return st;
+}
+
+typedef struct collect {
+    nnfi_search_summary *v;
+    size_t n, cap;
+    nnfi_status st;
+} collect;
+
+static herr_t one_summary(hid_t g, const char *name, const H5L_info_t *info, void *data)
+{
+    (void)info;
+    collect *c = data;
+    hid_t x = H5Gopen2(g, name, H5P_DEFAULT);
+    if (x < 0) return 0;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? 2 * c->cap : 4;
+        nnfi_search_summary *v = realloc(c->v, cap * sizeof *v);
+        if (!v) {
+            H5Gclose(x);
+            c->st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+            return -1;
+        }
+        c->v = v;
+        c->cap = cap;
+    }
+    nnfi_search_summary *s = &c->v[c->n++];
+    memset(s, 0, sizeof *s);
+    snprintf(s->name, sizeof s->name, "%s", name);
+    attr_read_str(x, "model", s->model, sizeof s->model);
+    attr_read_str(x, "criterion", s->criterion, sizeof s->criterion);
+    static const char *const u64[] = {"index", "elements", "checked", "pilot_elements", "bits", "evaluations_search",
+                                      "evaluations_search_checked", "evaluations_exhaustive", "predicted",
+                                      "true_positives", "false_positives", "false_negatives", "sites",
+                                      "nonmonotone_sites"};
+    uint64_t *dst[] = {&s->index, &s->elements, &s->checked, &s->pilot_elements, &s->bits, &s->evals_search,
+                       &s->evals_search_checked, &s->evals_exhaustive, &s->predicted, &s->tp, &s->fp, &s->fn,
+                       &s->sites, &s->nonmonotone_sites};
+    for (size_t i = 0; i < sizeof u64 / sizeof *u64; i++) attr_read(x, u64[i], H5T_NATIVE_UINT64, dst[i]);
+    attr_read(x, "recall", H5T_NATIVE_DOUBLE, &s->recall);
+    attr_read(x, "precision", H5T_NATIVE_DOUBLE, &s->precision);
+    attr_read(x, "seconds", H5T_NATIVE_DOUBLE, &s->seconds);
+    H5Gclose(x);
+    return 0;
+}
+
+nnfi_status nnfi_h5_search_summaries(const char *path, nnfi_search_summary **out, size_t *n)
+{
+    *out = NULL;
+    *n = 0;
+    hid_t f = open_file_unlocked(path);
+    if (f < 0) return open_fail(path, "open the file");
+    char kind[32] = "";
+    attr_read_str(f, "kind", kind, sizeof kind);
+    nnfi_status st = NNFI_OK;
+    collect c = {NULL, 0, 0, NNFI_OK};
+    uint32_t *xp = NULL;
+    uint64_t *crit = NULL;
+    if (strcmp(kind, "critical_bits") != 0) goto out;
+    hid_t g = H5Gopen2(f, "search", H5P_DEFAULT);
+    if (g < 0) {
+        st = h5_fail(path, "open /search");
+        goto out;
+    }
+    H5Literate(g, H5_INDEX_NAME, H5_ITER_INC, NULL, one_summary, &c);
+    H5Gclose(g);
+    if ((st = c.st) != NNFI_OK) goto out;
+    int64_t len = ds_length(f, "critical_strata/critical");
+    if (len < 0) {
+        st = h5_fail(path, "read /critical_strata");
+        goto out;
+    }
+    xp = malloc((size_t)(len ? len : 1) * sizeof *xp);
+    crit = malloc((size_t)(len ? len : 1) * sizeof *crit);
+    if (!xp || !crit) {
+        st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+        goto out;
+    }
+    if (len && (read_all(f, "critical_strata/experiment", H5T_NATIVE_UINT32, (hsize_t)len, xp) < 0 ||
+                read_all(f, "critical_strata/critical", H5T_NATIVE_UINT64, (hsize_t)len, crit) < 0)) {
+        st = h5_fail(path, "read /critical_strata");
+        goto out;
+    }
+    for (int64_t i = 0; i < len; i++)
+        for (size_t k = 0; k < c.n; k++)
+            if (c.v[k].index == xp[i]) c.v[k].critical += crit[i];
+out:
+    H5Fclose(f);
+    free(xp);
+    free(crit);
+    if (st != NNFI_OK) {
+        free(c.v);
+        return st;
+    }
+    *out = c.v;
+    *n = c.n;
+    return NNFI_OK;
 }
