@@ -18,7 +18,7 @@ Modules, in dependency order (no cycles):
   cli       `python3 -m nnfi_analysis`
 The file layout is described in load.py and include/nnfi/h5_results.h.
 """
-from . import patterns, plots, stats, strata
+from . import critical_bits, patterns, plots, stats, strata
 from .load import (
     Golden,
     NnfiFileError,

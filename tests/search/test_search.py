@@ -20,11 +20,15 @@ import os
 import subprocess
 from pathlib import Path
 
+import sys
+
 import h5py
 import numpy as np
 import pytest
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1] / "analysis"))
+from nnfi_analysis import critical_bits  # noqa: E402
 NNFI = os.environ.get("NNFI_BIN", str(HERE.parents[1] / "build" / "src" / "nnfi"))
 WORK = Path(os.environ.get("NNFI_WORK", "/tmp/nnfi-search-tests"))
 SEARCH_FIX = Path(os.environ.get("NNFI_SEARCH_FIXTURES", ""))
@@ -198,6 +202,17 @@ def test_file_layout_and_determinism():
     assert "exhaustive check on 16 elements" in out
     p = run("inspect", a)
     assert "critical bits" in p.stdout and "recall" in p.stdout
+    # the analysis package reads the same file
+    lab = critical_bits.labels(a)
+    assert len(lab) == (48 + 16) * 32 and set(lab["method"].cat.categories) == {"search", "exhaustive"}
+    assert lab.loc[lab.method == "search", "evaluations"].sum() == s["evaluations_search"]
+    summ = critical_bits.summary(a)
+    assert summ.loc[0, "recall"] == pytest.approx(s["recall"]) and summ.loc[0, "fewer_evaluations"] > 0
+    per = critical_bits.per_layer_bit(a)
+    assert set(per["site"]) == {"fc1.weight"} and len(per) == 32
+    fig = critical_bits.figure(a)
+    critical_bits.plots.save(fig, WORK / "critical_bits.png")
+    assert (WORK / "critical_bits.png").stat().st_size > 1000
 
 
 def test_strata_cover_the_truth():
