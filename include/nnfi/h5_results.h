@@ -63,7 +63,7 @@
 #include "nnfi/plan.h"
 #include "nnfi/results.h"
 #include "nnfi/sampler.h"
-#include "nnfi/search.h"
+#include "nnfi/search_result.h"
 #include "nnfi/site.h"
 #include "nnfi/status.h"
 

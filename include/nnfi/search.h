@@ -9,26 +9,32 @@
  * or a logit is NaN/Inf; critical_sdc; accuracy_drop above a threshold;
  * due). Methods:
  *
- *  - exhaustive: every bit flipped and evaluated (the truth).
- *  - search: per site, the last `pilot` drawn elements are classified
- *    exhaustively; they decide whether the site is monotone (on each side of
- *    the value, a flip that changes the element by more is never less
- *    critical than one that changes it by less) and give the site's evidence:
- *    the smallest change found critical and the largest found harmless. Every
- *    other element then gets, for each bit: critical without evaluation when
- *    the flip makes the value NaN, Inf or at least 2^64 in magnitude;
- *    harmless without evaluation when its change is below the site's
- *    smallest critical change / safety; critical without evaluation when
- *    above the site's largest harmless change x safety; and, in between, a
- *    binary search over the element's flips on each side sorted by change
- *    (monotone sites), or every flip evaluated (sites whose pilot broke
- *    monotonicity: the rule is verified per site, not assumed).
+ *  - exhaustive: every bit flipped and evaluated alone (the truth).
+ *  - search: a float flip whose value becomes NaN, Inf or at least 2^64 in
+ *    magnitude is critical without evaluation. Per site, the last drawn
+ *    elements (a sixteenth of its draws, 1 to `pilot`) are classified
+ *    exhaustively; a site where one of them is not monotone (on a side of
+ *    the value, a flip changing it more is harmless where one changing it
+ *    less is critical) has every flip of its other elements evaluated: the
+ *    rule is verified per site, not assumed (`pilot: 0` assumes it, as
+ *    BinFI). On monotone sites, each side's largest flip bounds the side:
+ *    these side tops are group-tested (several elements' flips in one
+ *    configuration; pools of about 1/sqrt(p), p the fraction of tops found
+ *    critical so far, at most `pool`; binary splitting of critical pools),
+ *    a harmless top makes its whole side harmless, and below a critical top
+ *    a binary search over the side's flips sorted by change finds the first
+ *    critical one.
+ *  - the stratified estimator (`strata_width` > 0, search_strata.c): per
+ *    (site, bit), elements drawn with replacement have that bit evaluated
+ *    alone until the Wilson interval is narrow enough; /critical_strata
+ *    then holds these unbiased estimates instead of tallies of the labels.
  *
  * The first `exhaustive_check` drawn elements are also classified
  * exhaustively; recall and precision of the search against them, and the
- * evaluations of both, are in the result. An evaluation is one single-bit
+ * evaluations of both, are in the result. An evaluation is one
  * configuration evaluated over the eval set (however the engine shortened
- * it); a label predicted without evaluating counts zero.
+ * it): a single flip, or a group test (charged to its first member); a
+ * label predicted without evaluating counts zero.
  *
  * Lifecycle: nnfi_search_run fills a result the caller frees with
  * nnfi_search_result_free. Single-threaded; deterministic: the same campaign
@@ -39,8 +45,8 @@
 
 #include <stdint.h>
 
-#include "nnfi/categories.h"
 #include "nnfi/config.h"
+#include "nnfi/search_result.h"
 #include "nnfi/status.h"
 #include "nnfi/worker.h"
 
@@ -48,52 +54,9 @@
 extern "C" {
 #endif
 
-typedef enum nnfi_method { NNFI_METHOD_VALUES(NNFI_ENUM_MEMBER) } nnfi_method;
-
-/* One row of /critical_bits: one bit of one element, by one method. */
-typedef struct nnfi_bit_label {
-    uint64_t element;    /* element index within the site */
-    uint32_t site;       /* index into the model's site table */
-    uint8_t bit;         /* bit position (0 = least significant) */
-    uint8_t critical;    /* 1: flipping it meets the criterion */
-    uint8_t method;      /* nnfi_method */
-    uint8_t evaluations; /* 1: this configuration was evaluated; 0: predicted */
-} nnfi_bit_label;
-
-/* One (site, bit) stratum: the fraction of the site's elements whose bit
- * is critical, with a Wilson interval: from the stratified estimator's
- * sampled evaluations (search_cfg.strata_width > 0: unbiased), else tallied
- * from the search's labels of the drawn elements (predictions included). */
-typedef struct nnfi_search_stratum {
-    uint32_t site;
-    uint8_t bit;
-    uint64_t elements, critical;
-    double fraction, lo, hi;
-} nnfi_search_stratum;
-
-typedef struct nnfi_search_result {
-    unsigned experiment;
-    nnfi_bit_label *labels; /* every drawn element's bits by search, then the checked ones' by exhaustive */
-    uint64_t n_labels;
-    nnfi_search_stratum *strata;
-    uint64_t n_strata;
-    double confidence; /* of the strata's intervals (0.95) */
-    uint64_t elements, checked, pilot_elements;
-    uint64_t bits;                 /* candidate bits over all drawn elements (the exhaustive cost of all) */
-    uint64_t evals_search;         /* evaluations of the search, all elements (pilot included) */
-    uint64_t evals_search_checked; /* of those, on the checked elements */
-    uint64_t evals_exhaustive;     /* evaluations of the exhaustive check */
-    uint64_t predicted;            /* search labels given without evaluation */
-    int strata_sampled;            /* strata from the stratified estimator (strata_width), else tallies of the labels */
-    uint64_t evals_strata;         /* evaluations of the stratified estimator */
-    uint64_t tp, fp, fn;           /* checked elements: search vs exhaustive labels */
-    double recall, precision;      /* tp / (tp + fn), tp / (tp + fp); 1 when the denominator is 0 */
-    uint32_t sites, nonmonotone_sites;
-    double seconds;
-} nnfi_search_result;
-
+/* Run the search of experiment e (it has a `search:` block) on worker w's
+ * model; *out is filled (freed with nnfi_search_result_free, also on error). */
 nnfi_status nnfi_search_run(nnfi_worker *w, const nnfi_campaign *c, unsigned e, nnfi_search_result *out);
-void nnfi_search_result_free(nnfi_search_result *r);
 
 #ifdef __cplusplus
 }

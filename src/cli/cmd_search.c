@@ -38,6 +38,11 @@ static void print_result(const nnfi_campaign *c, const nnfi_search_result *r)
                (unsigned long long)r->fp, (unsigned long long)r->fn, (unsigned long long)r->evals_search_checked,
                (unsigned long long)r->evals_exhaustive,
                r->evals_search_checked ? (double)r->evals_exhaustive / (double)r->evals_search_checked : 0);
+    if (r->strata_sampled)
+        printf("  stratified estimator: %llu (site, bit) strata, %llu evaluations (intervals at most %g wide, at "
+               "most %llu draws each)\n",
+               (unsigned long long)r->n_strata, (unsigned long long)r->evals_strata, x->search->strata_width,
+               (unsigned long long)x->search->strata_max);
     printf("  %.1f s\n", r->seconds);
 }
 

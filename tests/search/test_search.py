@@ -301,6 +301,6 @@ experiments:
   - name: resnet18-bits
     model: resnet18
     groups: [{{target: weight, regex: "(conv[0-9]|fc|downsample\\\\.0)\\\\.weight$", op: flip}}]
-    search: {{find: critical_bits, elements: 2048, exhaustive_check: 48}}
+    search: {{find: critical_bits, elements: 2048, exhaustive_check: 32}}
 """)
     assert_recall_and_ratio(path, "resnet18-bits")
