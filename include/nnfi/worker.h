@@ -121,12 +121,10 @@ nnfi_status nnfi_worker_group_plan(nnfi_worker *w, unsigned e, unsigned gi, cons
  * the eval set, with the shortcuts that apply to permanent faults (the
  * forward starts at the latest kept cut before the faulted sites), and
  * restore the model bit-exactly. *o gets the finished outcome against the
- * golden logits; *failed = 1 when the forward failed (a DUE, not an error);
- * logits (NULL: not kept) gets every sample's faulty logits (samples x
- * positions x classes, as the golden ones of nnfi_worker_model_facts).
+ * golden logits; *failed = 1 when the forward failed (a DUE, not an error).
  * Errors: what ends the run (the model cannot be opened or restored). */
 nnfi_status nnfi_worker_eval_faults(nnfi_worker *w, unsigned e, const nnfi_fault *faults, uint64_t n, nnfi_outcome *o,
-                                    int *failed, float *logits);
+                                    int *failed);
 
 void nnfi_worker_destroy(nnfi_worker *w);
 

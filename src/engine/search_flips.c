@@ -91,7 +91,7 @@ nnfi_status eval_group(search_ctx *sc, elem *const *xs, const unsigned *bits, un
     for (unsigned i = 0; i < n; i++) f[i] = flip_fault(xs[i], bits[i]);
     nnfi_outcome o;
     int failed = 0;
-    NNFI_TRY(nnfi_worker_eval_faults(sc->w, sc->e, f, n, &o, &failed, NULL));
+    NNFI_TRY(nnfi_worker_eval_faults(sc->w, sc->e, f, n, &o, &failed));
     *critical = meets(sc, &o, failed);
     return NNFI_OK;
 }

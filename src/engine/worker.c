@@ -378,7 +378,7 @@ static nnfi_status plan_trial(nnfi_worker *w, model_state *m, uint32_t e, uint32
 }
 
 nnfi_status nnfi_worker_eval_faults(nnfi_worker *w, unsigned e, const nnfi_fault *faults, uint64_t n, nnfi_outcome *o,
-                                    int *failed, float *logits)
+                                    int *failed)
 {
     NNFI_TRY(prepare_experiment(w, e));
     unsigned mi = w->experiments[e].model;
@@ -391,10 +391,7 @@ nnfi_status nnfi_worker_eval_faults(nnfi_worker *w, unsigned e, const nnfi_fault
     f.n = n;
     if (!w->full_eval && m->shortcuts_ok) f.from_cut = sabotaged_from(m, list_from(m, faults, n));
     nnfi_pass_result r;
-    nnfi_pass_probe probe;
-    memset(&probe, 0, sizeof probe);
-    probe.all_logits = logits;
-    NNFI_TRY(nnfi_trial_pass(&m->pass, &f, logits ? &probe : NULL, &r));
+    NNFI_TRY(nnfi_trial_pass(&m->pass, &f, NULL, &r));
     if (r.restore_status != NNFI_OK && r.restore_status != NNFI_E_TIMEOUT) return r.restore_status;
     *o = r.outcome;
     *failed = r.forward_status != NNFI_OK || r.restore_status != NNFI_OK;

@@ -327,7 +327,7 @@ static nnfi_status check_search(nnfi_campaign *c, unsigned xi)
     if (!target_is_param(g->target) || g->fault_model || g->op != NNFI_OP_FLIP ||
         g->persistence != NNFI_PERMANENT)
         return fail_path(c, SAT("groups[0]"),
-                         "a search flips single bits of parameters or buffers: target weight, bias, param or buffer, "
+                         "a search flips single bits of parameters or buffers: target weight, bias or param, "
                          "op flip, permanent, no fault_model",
                          "this group cannot be searched");
     return NNFI_OK;
