@@ -18,10 +18,18 @@ struct nnfi_comm_state {
     int rank, size;
     char *buf;
     size_t cap;
-    /* rank 0: a report being received (matched by MPI_Improbe, received by
-     * MPI_Imrecv) that has not completed yet: its request, sender, size */
-    MPI_Request pending;
-    int pending_src, pending_bytes;
+    /* rank 0: per sender, a report being received (matched by MPI_Improbe,
+     * received by MPI_Imrecv) that may not have completed yet: its request,
+     * its buffer, its size. A sender has at most one report in flight (its
+     * MPI_Send blocks until it is received). */
+    MPI_Request *pending;
+    char **rbuf;
+    size_t *rcap;
+    int *rbytes;
+    /* a sender's next report, matched while its previous one was still
+     * pending: received once that one has been handed out */
+    MPI_Message *held;
+    int *held_bytes;
 };
 
 #define MPI_CHECK(c, call)                                                                                     \
@@ -47,7 +55,26 @@ static nnfi_status mpi_init(int *argc, char ***argv, nnfi_comm_state **out)
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
     MPI_Comm_rank(MPI_COMM_WORLD, &c->rank);
     MPI_Comm_size(MPI_COMM_WORLD, &c->size);
-    c->pending = MPI_REQUEST_NULL;
+    c->pending = malloc((size_t)c->size * sizeof *c->pending);
+    c->rbuf = calloc((size_t)c->size, sizeof *c->rbuf);
+    c->rcap = calloc((size_t)c->size, sizeof *c->rcap);
+    c->rbytes = calloc((size_t)c->size, sizeof *c->rbytes);
+    c->held = malloc((size_t)c->size * sizeof *c->held);
+    c->held_bytes = calloc((size_t)c->size, sizeof *c->held_bytes);
+    if (!c->pending || !c->rbuf || !c->rcap || !c->rbytes || !c->held || !c->held_bytes) {
+        free(c->pending);
+        free(c->rbuf);
+        free(c->rcap);
+        free(c->rbytes);
+        free(c->held);
+        free(c->held_bytes);
+        free(c);
+        return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+    }
+    for (int r = 0; r < c->size; r++) {
+        c->pending[r] = MPI_REQUEST_NULL;
+        c->held[r] = MPI_MESSAGE_NULL;
+    }
     *out = c;
     return NNFI_OK;
 }
@@ -141,44 +168,77 @@ static nnfi_status mpi_recv_range(nnfi_comm_state *c, uint64_t *lo, uint64_t *hi
     return NNFI_OK;
 }
 
+/* Receive the matched report msg of sender r (bytes long) into r's buffer. */
+static nnfi_status start_recv(nnfi_comm_state *c, int r, MPI_Message *msg, int bytes)
+{
+    if ((size_t)bytes > c->rcap[r]) {
+        char *b = realloc(c->rbuf[r], (size_t)bytes);
+        if (!b) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+        c->rbuf[r] = b;
+        c->rcap[r] = (size_t)bytes;
+    }
+    MPI_CHECK(c, MPI_Imrecv(c->rbuf[r], bytes, MPI_BYTE, msg, &c->pending[r]));
+    c->rbytes[r] = bytes;
+    return NNFI_OK;
+}
+
+/* Hand out sender r's received report. */
+static void deliver(nnfi_comm_state *c, int r, int *got, int *src, const nnfi_trial_row **rows, size_t *n,
+                    unsigned *flags)
+{
+    uint64_t f;
+    memcpy(&f, c->rbuf[r], sizeof f);
+    *flags = (unsigned)f;
+    *n = ((size_t)c->rbytes[r] - sizeof f) / sizeof **rows;
+    *rows = (const nnfi_trial_row *)(void *)(c->rbuf[r] + sizeof f);
+    *src = r;
+    *got = 1;
+}
+
 /* Non-blocking all the way: a report larger than the eager limit needs its
  * sender to take part in the transfer, and a sender that was stopped (a hung
  * node, SIGSTOP) right after its envelope arrived would block a plain
- * MPI_Recv forever, out of reach of the coordinator's stop deadline. So the
- * report is matched (MPI_Improbe), received with MPI_Imrecv, and tested on
- * each call; until it completes, *got = 0 and nothing else is matched. */
+ * MPI_Recv forever, out of reach of the coordinator's stop deadline. So each
+ * report is matched (MPI_Improbe), received with MPI_Imrecv into its
+ * sender's buffer and tested on each call; a receive that has not completed
+ * stays pending without holding up the other senders. A sender whose next
+ * report is matched while its previous one is pending must have finished
+ * sending that one (a report it could send again after is eager, or its
+ * MPI_Send returned once the transfer completed), so waiting for it is
+ * prompt; the next one is held and received after the previous one is
+ * handed out. */
 static nnfi_status mpi_poll_report(nnfi_comm_state *c, int *got, int *src, const nnfi_trial_row **rows, size_t *n,
                                   unsigned *flags)
 {
     *got = 0;
-    if (c->pending == MPI_REQUEST_NULL) {
-        int flag = 0;
-        MPI_Message msg;
-        MPI_Status status;
-        MPI_CHECK(c, MPI_Improbe(MPI_ANY_SOURCE, TAG_REPORT, MPI_COMM_WORLD, &flag, &msg, &status));
-        if (!flag) return NNFI_OK;
-        int bytes = 0;
-        MPI_Get_count(&status, MPI_BYTE, &bytes);
-        if ((size_t)bytes > c->cap) {
-            char *b = realloc(c->buf, (size_t)bytes);
-            if (!b) return NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
-            c->buf = b;
-            c->cap = (size_t)bytes;
+    for (int r = 0; r < c->size; r++)
+        if (c->held[r] != MPI_MESSAGE_NULL && c->pending[r] == MPI_REQUEST_NULL)
+            NNFI_TRY(start_recv(c, r, &c->held[r], c->held_bytes[r])); /* sets held[r] to MPI_MESSAGE_NULL */
+    for (int pass = 0; pass < 2; pass++) {
+        int idx = MPI_UNDEFINED, done = 0;
+        MPI_CHECK(c, MPI_Testany(c->size, c->pending, &idx, &done, MPI_STATUS_IGNORE));
+        if (done && idx != MPI_UNDEFINED) {
+            deliver(c, idx, got, src, rows, n, flags);
+            return NNFI_OK;
         }
-        MPI_CHECK(c, MPI_Imrecv(c->buf, bytes, MPI_BYTE, &msg, &c->pending));
-        c->pending_src = status.MPI_SOURCE;
-        c->pending_bytes = bytes;
+        for (int more = 1; pass == 0 && more;) { /* start receiving every report that has arrived */
+            MPI_Message msg;
+            MPI_Status status;
+            MPI_CHECK(c, MPI_Improbe(MPI_ANY_SOURCE, TAG_REPORT, MPI_COMM_WORLD, &more, &msg, &status));
+            if (!more) break;
+            int r = status.MPI_SOURCE, bytes = 0;
+            MPI_Get_count(&status, MPI_BYTE, &bytes);
+            if (c->pending[r] == MPI_REQUEST_NULL) {
+                NNFI_TRY(start_recv(c, r, &msg, bytes));
+                continue;
+            }
+            MPI_CHECK(c, MPI_Wait(&c->pending[r], MPI_STATUS_IGNORE));
+            c->held[r] = msg;
+            c->held_bytes[r] = bytes;
+            deliver(c, r, got, src, rows, n, flags);
+            return NNFI_OK;
+        }
     }
-    int done = 0;
-    MPI_CHECK(c, MPI_Test(&c->pending, &done, MPI_STATUS_IGNORE));
-    if (!done) return NNFI_OK;
-    uint64_t f;
-    memcpy(&f, c->buf, sizeof f);
-    *flags = (unsigned)f;
-    *n = ((size_t)c->pending_bytes - sizeof f) / sizeof **rows;
-    *rows = (const nnfi_trial_row *)(void *)(c->buf + sizeof f);
-    *src = c->pending_src;
-    *got = 1;
     return NNFI_OK;
 }
 
@@ -193,6 +253,13 @@ static void mpi_finalize(nnfi_comm_state *c)
 {
     if (!c) return;
     free(c->buf);
+    for (int r = 0; r < c->size; r++) free(c->rbuf[r]);
+    free(c->rbuf);
+    free(c->rcap);
+    free(c->rbytes);
+    free(c->pending);
+    free(c->held);
+    free(c->held_bytes);
     free(c);
     MPI_Finalize();
 }
