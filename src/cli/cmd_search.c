@@ -106,8 +106,6 @@ int cmd_search(int argc, char **argv)
     nnfi_worker *w = NULL;
     nnfi_search_result *res = calloc(n, sizeof *res);
     nnfi_search_sites *names = calloc(n, sizeof *names);
-    const char **strs = NULL;
-    size_t n_strs = 0;
     unsigned done = 0;
     int rc = CLI_FAIL;
     if (!res || !names) {
@@ -121,20 +119,20 @@ int cmd_search(int argc, char **argv)
         const nnfi_site *sites;
         size_t ns;
         if ((st = nnfi_worker_sites(w, e, &sites, &ns)) != NNFI_OK) goto fail;
-        const char **more = realloc(strs, (n_strs + ns + 1) * sizeof *more);
-        if (!more) {
+        const char **site_names = malloc((ns ? ns : 1) * sizeof *site_names); /* borrowed from the worker */
+        if (!site_names) {
             st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
             goto fail;
         }
-        strs = more;
-        if ((st = nnfi_search_run(w, c, e, &res[done])) != NNFI_OK) goto fail;
-        names[done].n = ns;
-        names[done].names = (const char *const *)(uintptr_t)n_strs; /* an offset until strs stops moving */
-        for (size_t i = 0; i < ns; i++) strs[n_strs++] = sites[i].name;
+        for (size_t i = 0; i < ns; i++) site_names[i] = sites[i].name;
+        names[done] = (nnfi_search_sites){site_names, ns};
+        if ((st = nnfi_search_run(w, c, e, &res[done])) != NNFI_OK) {
+            free(site_names);
+            goto fail;
+        }
         if (!quiet) print_result(c, &res[done]);
         done++;
     }
-    for (unsigned i = 0; i < done; i++) names[i].names = strs + (uintptr_t)names[i].names;
     if ((st = nnfi_h5_write_search(out, c, res, done, names, force)) != NNFI_OK) goto fail;
     if (!quiet) printf("wrote %s\n", out);
     rc = CLI_OK;
@@ -142,10 +140,12 @@ int cmd_search(int argc, char **argv)
 fail:
     rc = cli_fail(st);
 end:
-    for (unsigned i = 0; i < done; i++) nnfi_search_result_free(&res[i]);
+    for (unsigned i = 0; i < done; i++) {
+        nnfi_search_result_free(&res[i]);
+        free((void *)names[i].names);
+    }
     free(res);
     free(names);
-    free(strs);
     nnfi_worker_destroy(w);
     nnfi_campaign_free(c);
     return rc;

@@ -63,8 +63,8 @@ static nnfi_status classify_all(search_ctx *sc, book *bk, uint64_t k, uint8_t *l
     elem *x = &bk->xs[k];
     for (unsigned b = 0; b < 64; b++) {
         if (!(x->mask >> b & 1)) continue;
-        int c, fresh;
-        NNFI_TRY(eval_single(sc, x, b, &c, &fresh));
+        int c;
+        NNFI_TRY(eval_single(sc, x, b, &c));
         lab[b] = (uint8_t)c;
         if (charge_it) charge(bk, k, b);
         (*evals)++;
@@ -93,8 +93,7 @@ static nnfi_status group_test(search_ctx *sc, book *bk, site_state *ss, const ui
         elem *xs[64];
         for (unsigned i = 0; i < n; i++) xs[i] = &bk->xs[ks[i]];
         if (n == 1) {
-            int fresh;
-            NNFI_TRY(eval_single(sc, xs[0], bits[0], &c, &fresh));
+            NNFI_TRY(eval_single(sc, xs[0], bits[0], &c));
         } else {
             NNFI_TRY(eval_group(sc, xs, bits, n, &c));
         }
@@ -142,8 +141,8 @@ static nnfi_status search_below(search_ctx *sc, book *bk, uint64_t k, int side)
     unsigned lo = 0, hi = n;
     while (lo < hi) {
         unsigned mid = (lo + hi) / 2;
-        int c, fresh;
-        NNFI_TRY(eval_single(sc, x, band[mid], &c, &fresh));
+        int c;
+        NNFI_TRY(eval_single(sc, x, band[mid], &c));
         charge(bk, k, band[mid]);
         if (c) hi = mid;
         else lo = mid + 1;
@@ -184,8 +183,8 @@ static nnfi_status search_all(search_ctx *sc, book *bk, uint64_t k)
     elem *x = &bk->xs[k];
     for (unsigned b = 0; b < 64; b++) {
         if (!(x->mask >> b & 1) || bk->lab[64 * k + b] != UNKNOWN) continue;
-        int c, fresh;
-        NNFI_TRY(eval_single(sc, x, b, &c, &fresh));
+        int c;
+        NNFI_TRY(eval_single(sc, x, b, &c));
         charge(bk, k, b);
         bk->lab[64 * k + b] = (uint8_t)c;
     }

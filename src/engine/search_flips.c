@@ -96,11 +96,10 @@ nnfi_status eval_group(search_ctx *sc, elem *const *xs, const unsigned *bits, un
     return NNFI_OK;
 }
 
-nnfi_status eval_single(search_ctx *sc, elem *x, unsigned b, int *critical, int *fresh)
+nnfi_status eval_single(search_ctx *sc, elem *x, unsigned b, int *critical)
 {
     uint64_t bit = UINT64_C(1) << b;
-    *fresh = !(x->known & bit);
-    if (*fresh) {
+    if (!(x->known & bit)) {
         int c;
         NNFI_TRY(eval_group(sc, &x, &b, 1, &c));
         x->known |= bit;

@@ -44,9 +44,8 @@ void sort_by_change(const elem *x, unsigned *flips, unsigned n);
  * left out) never go from critical back to harmless? */
 int side_monotone(const elem *x, const uint8_t lab[64], int side);
 
-/* Evaluate flip b of x alone (once per run: a repeat reads the cache and
- * sets *fresh = 0). */
-nnfi_status eval_single(search_ctx *sc, elem *x, unsigned b, int *critical, int *fresh);
+/* Evaluate flip b of x alone (once per run: a repeat reads the cache). */
+nnfi_status eval_single(search_ctx *sc, elem *x, unsigned b, int *critical);
 
 /* Evaluate n flips of n distinct elements at once (one configuration:
  * group testing); *critical as for one flip. */

@@ -52,8 +52,8 @@ nnfi_status search_strata(search_ctx *sc, const nnfi_site *sites, const nnfi_gro
             for (uint64_t j = 0; j < s->strata_max; j++) {
                 uint64_t el = draw_element(gp, i, b, j, seed, sc->e);
                 elem x = {site, el, st->dtype, nnfi_elem_load(st->data, st->dtype, el), mask, 0, 0};
-                int c, fresh;
-                NNFI_TRY(eval_single(sc, &x, b, &c, &fresh));
+                int c;
+                NNFI_TRY(eval_single(sc, &x, b, &c));
                 out->evals_strata++;
                 z->elements++;
                 z->critical += (uint64_t)c;
