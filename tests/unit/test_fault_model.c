@@ -493,6 +493,15 @@ static void test_fill(void **state)
 
 /* ---------------------------------------------------------- shares -- */
 
+/* Print an observed share next to the model's (the figures RESULTS.md quotes)
+ * and check it is within tol. */
+static void share_within(const char *what, double observed, double model, double tol)
+{
+    printf("%s: observed %.5f, model %g\n", what, observed, model);
+    fflush(stdout);
+    assert_true(fabs(observed - model) < tol);
+}
+
 static void test_shares_million(void **state)
 {
     (void)state;
@@ -533,17 +542,18 @@ static void test_shares_million(void **state)
         }
     }
     const double tol = 0.01;
-    assert_true(fabs(pat[0] / (double)N - 0.5) < tol);
-    assert_true(fabs(pat[1] / (double)N - 0.3) < tol);
-    assert_true(fabs(pat[2] / (double)N - 0.2) < tol);
-    assert_true(fabs(set[0] / (double)pat[1] - 0.7) < tol);
-    assert_true(fabs(cls0[NNFI_FM_BITFLIP] / (double)n0 - 0.4) < tol);
-    assert_true(fabs(cls0[NNFI_FM_RANDOM_IN_RANGE] / (double)n0 - 0.3) < tol);
-    assert_true(fabs(cls0[NNFI_FM_ZERO] / (double)n0 - 0.2) < tol);
-    assert_true(fabs(cls0[NNFI_FM_NAN] / (double)n0 - 0.1) < tol);
+    share_within("pattern 0 single", pat[0] / (double)N, 0.5, tol);
+    share_within("pattern 1 bullet_wake", pat[1] / (double)N, 0.3, tol);
+    share_within("pattern 2 single", pat[2] / (double)N, 0.2, tol);
+    share_within("bullet_wake parameter set 0 (channels 1)", set[0] / (double)pat[1], 0.7, tol);
+    share_within("bullet_wake parameter set 1 (channels 2)", set[1] / (double)pat[1], 0.3, tol);
+    share_within("pattern 0 class bitflip", cls0[NNFI_FM_BITFLIP] / (double)n0, 0.4, tol);
+    share_within("pattern 0 class random_in_range", cls0[NNFI_FM_RANDOM_IN_RANGE] / (double)n0, 0.3, tol);
+    share_within("pattern 0 class zero", cls0[NNFI_FM_ZERO] / (double)n0, 0.2, tol);
+    share_within("pattern 0 class nan", cls0[NNFI_FM_NAN] / (double)n0, 0.1, tol);
     assert_int_equal(cls0[NNFI_FM_OUT_OF_RANGE] + cls0[NNFI_FM_INF], 0);
     /* the ranged zero share is uniform in [20, 40] %: 30 % on average */
-    assert_true(fabs(zero_ranged / (double)nr - 0.3) < tol);
+    share_within("bullet_wake mix 1 class zero (ranged [20, 40] %)", zero_ranged / (double)nr, 0.3, tol);
     assert_int_equal(zero_ranged + inf_ranged, nr);
     nnfi_fm_free(fm);
 }
