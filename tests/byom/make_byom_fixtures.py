@@ -8,7 +8,10 @@ input_shape attribute of [1, 28, 28] (to check that a mismatch with the eval
 set is refused) with its own 1x28x28 eval set (eval28.h5: two models on two
 eval sets in one campaign), and a bfloat16 MLP (bf16mlp.pt, weights and
 input in bf16) with an eval set whose images carry dtype "bfloat16"
-(evalbf16.h5: the input dtype comes from the data).
+(evalbf16.h5: the input dtype comes from the data), and an MLP that takes
+float16 input and computes in float32 (f16in.pt: `x.float()` first, as
+libtorch 1.13 has no CPU Half kernels for linear/addmm) with an eval set of
+native 16-bit floats that also carry dtype "float16" (evalf16.h5).
 
 Usage: make_byom_fixtures.py OUTDIR   (Debian's python3-torchvision; exit 77
 when torchvision is not installed)."""
@@ -35,6 +38,18 @@ class Attr28(torch.nn.Module):
 
     def forward(self, x):
         return self.fc(torch.relu(self.conv(x)).flatten(1))
+
+
+class F16In(torch.nn.Module):
+    """Takes float16, computes in float32 (a float16 model cannot run on the CPU)."""
+
+    def __init__(self):
+        super().__init__()
+        self.fc1 = torch.nn.Linear(16, 32)
+        self.fc2 = torch.nn.Linear(32, 10)
+
+    def forward(self, x):
+        return self.fc2(torch.relu(self.fc1(x.float())))
 
 
 def main(out):
@@ -80,8 +95,18 @@ def main(out):
         f["images"] = xb.float().numpy()
         f["images"].attrs["dtype"] = "bfloat16"
         f["labels"] = yb
-    print(f"make_byom_fixtures: resnet18.pt, mobilenet_v2.pt, attr28.pt, bf16mlp.pt, eval32.h5, eval28.h5, "
-          f"evalbf16.h5 in {out}")
+    f16 = torch.jit.script(F16In().eval())
+    f16.save(os.path.join(out, "f16in.pt"))
+    xh = torch.randn(40, 16, generator=gen).to(torch.float16)
+    with torch.no_grad():
+        yh = f16(xh).argmax(1).numpy().astype(np.int64)
+    yh[1::3] = (yh[1::3] + 1) % 10
+    with h5py.File(os.path.join(out, "evalf16.h5"), "w") as f:
+        f["images"] = xh.numpy()  # HDF5 16-bit IEEE floats
+        f["images"].attrs["dtype"] = "float16"
+        f["labels"] = yh
+    print(f"make_byom_fixtures: resnet18.pt, mobilenet_v2.pt, attr28.pt, bf16mlp.pt, f16in.pt, eval32.h5, "
+          f"eval28.h5, evalbf16.h5, evalf16.h5 in {out}")
 
 
 if __name__ == "__main__":

@@ -10,7 +10,10 @@ take their 3x32x32 input shape from the campaign's eval set:
     refused, naming both shapes and the campaign's line:column of the model;
   * models[].eval: ResNet-18 on 3x32x32 and a small CNN on 1x28x28 in one
     campaign, each on its own eval set (1 and 2 ranks identical); an eval
-    set that does not exist is refused at the model's eval entry.
+    set that does not exist is refused at the model's eval entry;
+  * a bfloat16 MLP (bf16 input and weights) and an MLP that takes float16
+    input (and computes in float32): golden == PyTorch, the input site's
+    dtype, faults on it, shortcuts == --full-eval.
 Fixtures: make_byom_fixtures.py in NNFI_BYOM_FIXTURES (CTest byom_fixtures)."""
 import os
 import re
@@ -223,3 +226,67 @@ def test_bf16_model_takes_bf16_input(nnfi_bin, fixtures, work_dir, check):
         check(int(f["trials/done"][()].sum()) == 12, "bf16: every trial done")
     out = run([nnfi_bin, "sites", fixtures / "bf16mlp.pt", "--input-shape", "16", "--input-dtype", "bfloat16"]).stdout
     check("bf16" in out.split("\n", 2)[-1], "nnfi sites --input-dtype bfloat16")
+
+
+F16 = """name: byom-f16
+seed: 5
+models:
+  - {{name: mlp, host: torch, path: {d}/f16in.pt, threads: 1}}
+eval: {{path: {d}/evalf16.h5, samples: 40, batch: 16}}
+experiments:
+  - {{name: w, model: mlp, groups: [{{target: weight, bits: {{preset: exponent}}, op: flip, count: 1}}], trials: 6}}
+  - {{name: in, model: mlp, groups: [{{target: input, bits: {{preset: exponent}}, op: flip, persistence: transient, scope: sample, count: 1}}], trials: 8}}
+  - {{name: in-perm, model: mlp, groups: [{{target: input, op: flip, count: 2}}], trials: 4}}
+"""
+
+
+def test_f16_input(nnfi_bin, fixtures, work_dir, check):
+    """A model that takes float16 (and computes in float32: libtorch 1.13 has
+    no CPU Half kernels for linear/addmm): the eval images (HDF5 16-bit floats,
+    dtype attribute "float16") make the input site fp16, the golden run equals
+    PyTorch's, input faults flip bits of the fp16 values (replayed in PyTorch),
+    and the shortcuts equal --full-eval."""
+    import torch
+    cfg = work_dir / "f16.yaml"
+    cfg.write_text(F16.format(d=fixtures))
+    full_h5, fast_h5 = work_dir / "f16_full.h5", work_dir / "f16.h5"
+    run([nnfi_bin, "run", cfg, "-o", full_h5, "--force", "--quiet", "--progress", "off", "--full-eval"])
+    run([nnfi_bin, "run", cfg, "-o", fast_h5, "--force", "--quiet", "--progress", "off"])
+    diffs = [d for d in compare_h5.compare(str(fast_h5), str(full_h5)) if not volatile(d)]
+    check(diffs == [], f"f16: shortcuts == --full-eval: {diffs[:5]}")
+    m = torch.jit.load(str(fixtures / "f16in.pt"))
+    with h5py.File(fixtures / "evalf16.h5", "r") as f:
+        check(f["images"].dtype == np.float16, f"evalf16.h5 images are 16-bit floats: {f['images'].dtype}")
+        x = torch.from_numpy(f["images"][()])
+    with torch.no_grad():
+        golden = torch.cat([m(x[s:s + 16]) for s in range(0, 40, 16)])
+    with h5py.File(full_h5, "r") as f:
+        check(np.array_equal(f["golden/mlp/logits"][()], golden.numpy()), "f16: golden logits == PyTorch's, bit for bit")
+        st = f["sites/mlp"]
+        names = [n.decode() if isinstance(n, bytes) else n for n in st["name"][()]]
+        dt = dict(zip(names, [d.decode() if isinstance(d, bytes) else d for d in st["dtype"][()]]))
+        check(dt.get("input") == "fp16" and dt.get("fc1.weight") == "fp32", f"f16 sites: {dt}")
+        tr = f["trials"]
+        exp, err = tr["experiment"][()], tr["max_abs_err"][()]
+        check(int(tr["done"][()].sum()) == 18, "f16: every trial done")
+        fl = {k: f["faults"][k][()] for k in ("trial", "site", "element", "mask", "when")}
+    # replay the transient input faults: flip the mask in the sample's fp16 bits
+    replayed = 0
+    for i in np.nonzero(exp[fl["trial"]] == 1)[0]:
+        t, s, e, mask = (int(fl[k][i]) for k in ("trial", "when", "element", "mask"))
+        ok = names[int(fl["site"][i])] == "input" and 0 < mask < (1 << 16)
+        s0 = s // 16 * 16  # the batch --full-eval ran it in
+        xb = x[s0:s0 + 16].clone()
+        xb[s - s0].view(torch.int16)[e] ^= int(np.uint16(mask).view(np.int16))
+        with torch.no_grad():
+            out = m(xb)[s - s0]
+        want = float((out - golden[s]).abs().max())
+        ok = ok and (np.isclose(err[t], want, rtol=1e-5, atol=1e-6) or not np.isfinite(want))
+        check(ok, f"f16: trial {t} flips {mask:#x} of sample {s}'s input element {e}: "
+                  f"max |err| {err[t]:.6g}, PyTorch {want:.6g}")
+        replayed += 1
+    check(replayed == 8 and (err[exp == 1] > 0).any(), f"f16: {replayed} input faults replayed, some change the logits")
+    check(((err[exp == 2] > 0) | ~np.isfinite(err[exp == 2])).any(), "f16: permanent input faults run")
+    out = run([nnfi_bin, "sites", fixtures / "f16in.pt", "--input-shape", "16", "--input-dtype", "float16"]).stdout
+    line = next((ln for ln in out.splitlines() if ln.startswith("input ")), "")
+    check("fp16" in line and "[16]" in line, f"nnfi sites --input-dtype float16: {line}")
