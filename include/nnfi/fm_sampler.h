@@ -24,9 +24,9 @@
  * input and state sites (and parameters not in host memory). The model's
  * scope maps onto persistence/scope: per_call -> transient, scope call;
  * per_sample -> transient, scope sample (scope call on parameters, which the
- * whole batch shares); per_step -> transient, scope call, one step of the
- * group's time_steps window (duration 1; no window: every step); permanent
- * -> permanent.
+ * whole batch shares); both hit every step of the group's time_steps window;
+ * per_step -> transient, scope call, one step of the window (duration 1; no
+ * window: every step); permanent -> permanent.
  *
  * Ownership: nnfi_fm_group_resolve() fills g->fm (borrowed from the
  * campaign), g->fm_shape and g->fm_range (owned by the plan, freed by

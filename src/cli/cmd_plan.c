@@ -6,9 +6,12 @@
  * loading, eval set, resolution and budgets), so the two always agree. */
 #include "cli.h"
 
+#include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nnfi/fault_model.h"
 #include "nnfi/worker.h"
 
 static const char *usage = "nnfi plan CAMPAIGN.yaml";
@@ -42,6 +45,19 @@ static void print_experiment(const nnfi_campaign *c, const nnfi_plan *plan, nnfi
         const nnfi_group_cfg *gc = &x->groups[g];
         const nnfi_group_plan *gp = NULL;
         nnfi_worker_group_plan(w, e, g, &gp); /* resolved already: cannot fail here */
+        if (gp->fm) { /* a fault-model group: no op/bits of its own; its scope as the plan maps it */
+            char steps[64] = "";
+            if (gp->transient && gp->t_to != UINT32_MAX && gp->duration == gp->t_to - gp->t_from + 1)
+                snprintf(steps, sizeof steps, ", every step of %u..%u", gp->t_from, gp->t_to);
+            else if (gp->transient && gp->t_to != UINT32_MAX)
+                snprintf(steps, sizeof steps, ", %u step(s) of %u..%u", gp->duration, gp->t_from, gp->t_to);
+            printf("  group %-10s target %-10s %u site(s), %llu elements; fault model '%s' (%u pattern(s)), "
+                   "scope %s: %s%s%s\n",
+                   gc->name, nnfi_target_name(gc->target), gp->n_sites, (unsigned long long)gp->total, gp->fm->name,
+                   gp->fm->n_patterns, nnfi_fm_scope_name(gp->fm->scope), gp->transient ? "transient" : "permanent",
+                   gp->transient ? (gp->scope == NNFI_SCOPE_SAMPLE ? " per sample" : " per call") : "", steps);
+            continue;
+        }
         printf("  group %-10s target %-10s %u site(s), %llu elements%s%s; op %s; bits %s%s x%u; %s%s\n", gc->name,
                nnfi_target_name(gc->target), gp->n_sites, (unsigned long long)gp->total,
                gc->values != NNFI_VALUES_ANY ? " " : "", gc->values != NNFI_VALUES_ANY ? nnfi_values_name(gc->values) : "",

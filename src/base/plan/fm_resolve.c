@@ -115,7 +115,11 @@ nnfi_status nnfi_fm_group_resolve(const nnfi_campaign *c, unsigned xi, unsigned 
         any_param |= k == NNFI_SITE_PARAM || k == NNFI_SITE_BUFFER;
     }
     if (g->fm->scope == NNFI_FM_PER_SAMPLE && !any_param) out->scope = NNFI_SCOPE_SAMPLE;
+    /* per_step: one step of the time_steps window; per_call / per_sample: the
+     * whole window (the group's duration is the config default 1 otherwise,
+     * which would make them one step too) */
     if (g->fm->scope == NNFI_FM_PER_STEP) out->duration = 1;
+    else if (out->transient && out->t_to != UINT32_MAX) out->duration = out->t_to - out->t_from + 1;
     if (!out->transient) out->t_from = 0, out->t_to = UINT32_MAX;
     return NNFI_OK;
 }
