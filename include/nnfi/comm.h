@@ -31,7 +31,7 @@ typedef struct nnfi_comm_state nnfi_comm_state; /* a plug-in's own state */
 #define NNFI_REPORT_STOPPING 2u   /* this rank got a stop signal */
 #define NNFI_REPORT_FAILED 4u     /* this rank hit an error and leaves; rows[] empty */
 
-#define NNFI_COMM_ABI 1
+#define NNFI_COMM_ABI 2 /* 2: gather_bytes */
 
 /* A comm plug-in. Every slot is required. Semantics: see the nnfi_comm_*
  * wrappers below, which call them. */
@@ -46,6 +46,7 @@ typedef struct nnfi_comm_backend {
     nnfi_status (*local_rank)(nnfi_comm_state *s, int *local_rank, const char **source);
     nnfi_status (*bcast_bytes)(nnfi_comm_state *s, char **buf, uint64_t *len);
     nnfi_status (*all_ok)(nnfi_comm_state *s, int ok, int *all_ok);
+    nnfi_status (*gather_bytes)(nnfi_comm_state *s, const uint8_t *buf, uint64_t len, uint8_t **all, uint64_t *lens);
     nnfi_status (*send_report)(nnfi_comm_state *s, const nnfi_trial_row *rows, size_t n, unsigned flags);
     nnfi_status (*recv_range)(nnfi_comm_state *s, uint64_t *lo, uint64_t *hi);
     nnfi_status (*poll_report)(nnfi_comm_state *s, int *got, int *src, const nnfi_trial_row **rows, size_t *n,
@@ -73,6 +74,12 @@ nnfi_status nnfi_comm_bcast_bytes(nnfi_comm *c, char **buf, uint64_t *len);
 
 /* All ranks: logical AND of ok (1/0) across ranks. */
 nnfi_status nnfi_comm_all_ok(nnfi_comm *c, int ok, int *all_ok);
+
+/* Collective: every rank's buf[0..len) to rank 0, which gets them one
+ * after another in rank order in *all (malloc'd, the caller frees it) and
+ * each rank's length in lens[0..size); on other ranks *all = NULL and lens
+ * is not touched. */
+nnfi_status nnfi_comm_gather_bytes(nnfi_comm *c, const uint8_t *buf, uint64_t len, uint8_t **all, uint64_t *lens);
 
 /* worker -> rank 0 */
 nnfi_status nnfi_comm_send_report(nnfi_comm *c, const nnfi_trial_row *rows, size_t n, unsigned flags);

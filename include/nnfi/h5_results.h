@@ -155,6 +155,19 @@ typedef struct nnfi_search_sites {
     size_t n;
 } nnfi_search_sites;
 
+/* How far a search got, and its units as packed records (search.h:
+ * nnfi_search_unit_pack, one after another in (experiment, site) order).
+ * Units are counted over the campaign (units_total: every site of every
+ * search experiment), this file's share (units_wanted: all, or a shard's)
+ * and done (units); the file is complete when units == units_wanted. */
+typedef struct nnfi_search_archive {
+    const uint8_t *records;
+    uint64_t bytes;
+    uint64_t units, units_wanted, units_total;
+    uint64_t shard_index, shard_count; /* 0 and 1 without --shard */
+    uint64_t config_hash;              /* the campaign text's (nnfi_campaign.hash) */
+} nnfi_search_archive;
+
 /* Write the result file of `nnfi search` at PATH (whole, as PATH.ckpt then
  * renamed over PATH; an existing PATH is refused unless force):
  *   /                 kind = "critical_bits", provenance (nnfi_version,
@@ -167,16 +180,36 @@ typedef struct nnfi_search_sites {
  *   /search/<name>    per experiment: attributes (criterion, elements,
  *                     checked, evaluations_search, evaluations_exhaustive,
  *                     recall, precision, ...) and site_names
+ *   /search_units     records (the archive's) and attributes units,
+ *                     units_wanted, units_total, shard_index, shard_count,
+ *                     config_hash
  * r[i] and sites[i] belong together; n experiments. */
 nnfi_status nnfi_h5_write_search(const char *path, const nnfi_campaign *c, const nnfi_search_result *r, size_t n,
-                                 const nnfi_search_sites *sites, int force);
+                                 const nnfi_search_sites *sites, const nnfi_search_archive *archive, int force);
+
+/* Read /search_units of the search file PATH: *a (a->records points into
+ * *records, malloc'd, the caller frees it) and, when config is not NULL,
+ * the campaign text stored in the file (malloc'd, or NULL). */
+nnfi_status nnfi_h5_read_search_archive(const char *path, nnfi_search_archive *a, uint8_t **records, char **config);
+
+/* PATH.units, the journal of a running search: rank 0 appends each finished
+ * unit's record (CRC-32-checked, fsynced) so a killed search resumes with
+ * only the units in flight lost. Read returns the whole records one after
+ * another (*recs malloc'd; *recs NULL and 0 units when there is no
+ * journal), cuts a torn tail off the file, and refuses a journal of another
+ * campaign text (config_hash). */
+nnfi_status nnfi_search_journal_append(const char *path, uint64_t config_hash, const uint8_t *rec, size_t len);
+nnfi_status nnfi_search_journal_read(const char *path, uint64_t config_hash, uint8_t **recs, uint64_t *bytes,
+                                     uint64_t *units);
+int nnfi_search_journal_exists(const char *path);
+void nnfi_search_journal_remove(const char *path);
 
 /* What `nnfi inspect` prints of a search file: one summary per experiment
  * (its /search/<name> attributes; critical: its critical search labels). */
 typedef struct nnfi_search_summary {
     char name[96], model[96], criterion[32];
     uint64_t index, elements, checked, pilot_elements, bits, evals_search, evals_search_checked, evals_exhaustive;
-    uint64_t predicted, tp, fp, fn, sites, nonmonotone_sites, critical;
+    uint64_t predicted, tp, fp, fn, sites, nonmonotone_sites, unpooled_sites, critical;
     double recall, precision, seconds;
 } nnfi_search_summary;
 

@@ -18,10 +18,11 @@ static nnfi_status check(const nnfi_comm_backend *b)
     NNFI_TRY(nnfi_plugin_check("comm", b->name, b->abi, b->size, NNFI_COMM_ABI, sizeof *b, NULL, NULL, 0));
 #define SLOT(x) (const void *)(b->x)
     const void *const slots[] = {SLOT(init), SLOT(rank), SLOT(world_size), SLOT(library), SLOT(local_rank),
-                                 SLOT(bcast_bytes), SLOT(all_ok), SLOT(send_report), SLOT(recv_range),
+                                 SLOT(bcast_bytes), SLOT(all_ok), SLOT(gather_bytes), SLOT(send_report), SLOT(recv_range),
                                  SLOT(poll_report), SLOT(send_range), SLOT(finalize), SLOT(abort)};
 #undef SLOT
     static const char *const names[] = {"init", "rank", "world_size", "library", "local_rank", "bcast_bytes", "all_ok",
+                                        "gather_bytes",
                                         "send_report", "recv_range", "poll_report", "send_range", "finalize", "abort"};
     return nnfi_plugin_check("comm", b->name, b->abi, b->size, NNFI_COMM_ABI, sizeof *b, slots, names,
                              sizeof names / sizeof names[0]);
@@ -54,6 +55,11 @@ nnfi_status nnfi_comm_local_rank(nnfi_comm *c, int *local_rank, const char **sou
 
 nnfi_status nnfi_comm_bcast_bytes(nnfi_comm *c, char **buf, uint64_t *len) { return c->b->bcast_bytes(c->s, buf, len); }
 nnfi_status nnfi_comm_all_ok(nnfi_comm *c, int ok, int *all_ok) { return c->b->all_ok(c->s, ok, all_ok); }
+
+nnfi_status nnfi_comm_gather_bytes(nnfi_comm *c, const uint8_t *buf, uint64_t len, uint8_t **all, uint64_t *lens)
+{
+    return c->b->gather_bytes(c->s, buf, len, all, lens);
+}
 
 nnfi_status nnfi_comm_send_report(nnfi_comm *c, const nnfi_trial_row *rows, size_t n, unsigned flags)
 {

@@ -2,7 +2,8 @@
  * the shard files of `nnfi run --shard I/N` into one result file equal to a
  * single run of the whole campaign (the file-level work and every refusal are
  * in src/plugins/results_h5/h5_merge.c and h5_merge_check.c, nnfi_h5_merge()
- * in nnfi/h5_results.h).
+ * in nnfi/h5_results.h), and the shard files of `nnfi search --shard I/N`
+ * (search_file.c).
  * Exit 0 on success, 1 when a check refuses the shards or I/O fails, 2 on
  * usage errors. */
 #include "cli.h"
@@ -13,6 +14,7 @@
 #include <string.h>
 
 #include "nnfi/h5_results.h"
+#include "search_file.h"
 
 static const char *usage = "nnfi merge SHARD.h5... -o OUT.h5 [--force] [--quiet]";
 
@@ -20,7 +22,8 @@ static void print_help(void)
 {
     printf("%s\n\n"
            "Join the shard files of 'nnfi run CAMPAIGN.yaml --shard I/N' (every I of one N, any order)\n"
-           "into one result file, identical in every /trials column to a single run of the campaign.\n\n"
+           "into one result file, identical in every /trials column to a single run of the campaign;\n"
+           "or those of 'nnfi search CAMPAIGN.yaml --shard I/N' into the file of a single search.\n\n"
            "  -o, --output OUT.h5   the merged file (required)\n"
            "  --force               overwrite an existing OUT.h5\n"
            "  --quiet               no summary line\n\n"
@@ -62,6 +65,11 @@ int cmd_merge(int argc, char **argv)
     }
     if (rc < 0 && n == 0) rc = cli_usage_error("merge", usage, "no shard files given");
     if (rc < 0 && !out) rc = cli_usage_error("merge", usage, "no output file: -o OUT.h5 is required");
+    nnfi_search_summary *ss = NULL;
+    size_t nss = 0;
+    if (rc < 0 && nnfi_h5_search_summaries(shards[0], &ss, &nss) == NNFI_OK && nss > 0) /* shards of nnfi search */
+        rc = search_merge(shards, n, out, force, quiet);
+    free(ss);
     if (rc < 0) {
         nnfi_h5_merge_info info;
         signal(SIGXFSZ, SIG_IGN); /* a file-size limit: an error message (EFBIG), not death by signal */

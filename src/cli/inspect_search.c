@@ -37,9 +37,10 @@ void inspect_search_print(const char *path, const nnfi_search_summary *s, size_t
                (unsigned long long)x->elements, (unsigned long long)x->sites, (unsigned long long)x->bits,
                (unsigned long long)x->critical, x->bits ? (double)x->critical / (double)x->bits : 0);
         printf("  search: %llu evaluations (%.3f per element, %.1fx fewer than exhaustive; %llu pilot elements, "
-               "%llu non-monotone site(s))\n",
+               "%llu site(s) flip by flip, %llu without pools)\n",
                (unsigned long long)x->evals_search, per, x->evals_search ? (double)x->bits / (double)x->evals_search : 0,
-               (unsigned long long)x->pilot_elements, (unsigned long long)x->nonmonotone_sites);
+               (unsigned long long)x->pilot_elements, (unsigned long long)x->nonmonotone_sites,
+               (unsigned long long)x->unpooled_sites);
         if (x->checked)
             printf("  exhaustive check on %llu elements (%llu evaluations): recall %.4f, precision %.4f "
                    "(tp %llu, fp %llu, fn %llu)\n",

@@ -129,7 +129,7 @@ def test_planted_nonmonotone(planted):
     assert naive["nonmonotone_sites"] == 0  # it never looked
     assert ours["nonmonotone_sites"] == 1
     assert ours["false_negatives"] == 0 and ours["recall"] == 1.0
-    assert "1 non-monotone site(s)" in out
+    assert "1 site(s) searched flip by flip" in out
 
 
 def test_spot_check_against_run(planted):
@@ -259,10 +259,136 @@ def test_errors():
     out.write_text("keep me")
     p = run("search", good, "-o", out, ok=False)
     assert p.returncode != 0 and "--force" in p.stderr and out.read_text() == "keep me"
-    env = dict(os.environ, OMPI_COMM_WORLD_SIZE="2")
-    p = subprocess.run([NNFI, "search", str(good), "-o", str(WORK / "mpi.h5")], capture_output=True, text=True,
-                       env=env)
-    assert p.returncode != 0 and "one process" in p.stderr
+    p = run("search", good, "-o", WORK / "nothing.h5", "--resume", ok=False)
+    assert p.returncode != 0 and "nothing to resume" in p.stderr and "hint:" in p.stderr
+    p = run("search", good, "-o", WORK / "x.h5", "--resume", "--force", ok=False)
+    assert p.returncode == 2 and "choose one" in p.stderr
+    p = run("search", good, "-o", WORK / "x.h5", "--shard", "2/2", ok=False)
+    assert p.returncode == 2 and "--shard" in p.stderr
+
+
+# ------------------------------------- ranks, shards, resume (item 5) --
+
+UNITS = NULL.replace('groups: [{{target: weight, sites: ["fc1.weight"], op: flip}}]',
+                     'groups: [{{target: param, op: flip}}]') + """  - name: strata
+    model: mlp
+    groups: [{{target: weight, op: flip}}]
+    search: {{find: critical_bits, elements: 24, exhaustive_check: 4, strata_width: 0.4}}
+"""
+
+
+def same_search(a, b):
+    """Every dataset and attribute of two search files equal, but the times."""
+    with h5py.File(a, "r") as f, h5py.File(b, "r") as g:
+        names = []
+        f.visit(names.append)
+        other = []
+        g.visit(other.append)
+        assert sorted(names) == sorted(other)
+        for n in names:
+            x, y = f[n], g[n]
+            skip = {"created", "seconds"}
+            assert {k for k in x.attrs if k not in skip} == {k for k in y.attrs if k not in skip}, n
+            for k in x.attrs:
+                if k not in skip:
+                    assert np.array_equal(np.asarray(x.attrs[k]), np.asarray(y.attrs[k])), (n, k)
+            if isinstance(x, h5py.Dataset):
+                assert np.array_equal(x[()], y[()]), n
+
+
+def mpi_search(n, cfg, out, *extra):
+    sys.path.insert(0, str(HERE.parents[1] / "tests" / "common"))
+    import nnfitest
+    launcher = nnfitest.MpiLauncher.from_env()
+    if launcher is None:
+        pytest.skip("no MPI launcher")
+    p = subprocess.run(launcher.cmd(n, NNFI, "search", cfg, "-o", out, "--force", *extra), capture_output=True,
+                       text=True, env=nnfitest.mpi_env())
+    assert p.returncode == 0, p.stdout + p.stderr
+    return p
+
+
+def test_ranks_shards_resume():
+    """One file whatever the rank count, the shards merged, or the search
+    stopped (--units, SIGTERM, kill -9) and resumed."""
+    cfg = write("units.yaml", UNITS.format(seed=7, elements=64, check=8))
+    whole, out = search("units", UNITS.format(seed=7, elements=64, check=8))
+    with h5py.File(whole, "r") as f:
+        u = f["search_units"].attrs
+        assert u["units"] == u["units_wanted"] == u["units_total"] and u["units"] >= 8
+        assert u["shard_count"] == 1 and len(f["search_units/records"]) > 0
+        sites = [s.decode() if isinstance(s, bytes) else s for s in f["search/fc1/site_names"][:]]
+        assert "fc1.weight" in sites and "fc1.bias" in sites
+    for n in (2, 3):
+        out = WORK / f"units-np{n}.h5"
+        mpi_search(n, cfg, out)
+        same_search(whole, out)
+    # shards, merged in any order
+    parts = [WORK / f"units-shard{i}.h5" for i in range(3)]
+    for i, part in enumerate(parts):
+        run("search", cfg, "-o", part, "--force", "--shard", f"{i}/3")
+    p = run("merge", parts[1], parts[0], ok=False)
+    assert p.returncode == 2  # no -o
+    p = run("merge", parts[0], parts[1], "-o", WORK / "units-merged.h5", "--force", ok=False)
+    assert p.returncode != 0 and "missing" in p.stderr
+    p = run("merge", parts[0], parts[0], parts[1], parts[2], "-o", WORK / "units-merged.h5", "--force", ok=False)
+    assert p.returncode != 0 and "twice" in p.stderr
+    run("merge", parts[2], parts[0], parts[1], "-o", WORK / "units-merged.h5", "--force")
+    same_search(whole, WORK / "units-merged.h5")
+    # stopped after 2 sites, resumed one site at a time, then to the end
+    part = WORK / "units-resumed.h5"
+    p = run("search", cfg, "-o", part, "--force", "--units", "2")
+    assert "resume with" in p.stderr
+    with h5py.File(part, "r") as f:
+        assert f["search_units"].attrs["units"] == 2
+    assert run("inspect", part).returncode == 0
+    p = run("search", cfg, "-o", part, ok=False)
+    assert p.returncode != 0 and "--resume" in p.stderr  # not overwritten by a fresh start
+    run("search", cfg, "-o", part, "--resume", "--units", "1")
+    run("search", cfg, "-o", part, "--resume")
+    same_search(whole, part)
+    # a shard stopped and resumed, under 2 ranks
+    part = WORK / "units-shard-resumed.h5"
+    mpi_search(2, cfg, part, "--shard", "1/3", "--units", "1")
+    run("search", cfg, "-o", part, "--shard", "1/3", "--resume")
+    same_search(parts[1], part)
+    # another campaign text is refused
+    other = write("units-other.yaml", UNITS.format(seed=8, elements=64, check=8))
+    p = run("search", other, "-o", part, "--shard", "1/3", "--resume", ok=False)
+    assert p.returncode != 0 and "another campaign text" in p.stderr
+
+
+def test_kill_and_resume():
+    """kill -9 at random moments: the journal (OUT.h5.units) keeps every
+    finished site; --resume gives the file of an uninterrupted search."""
+    text = UNITS.format(seed=11, elements=256, check=32)
+    whole, _ = search("kill-whole", text)
+    cfg = write("kill.yaml", text)
+    import random
+    import signal
+    import time
+    rng = random.Random(3)
+    for attempt in range(3):
+        out = WORK / f"kill-{attempt}.h5"
+        for suffix in ("", ".units"):
+            Path(str(out) + suffix).unlink(missing_ok=True)
+        p = subprocess.Popen([NNFI, "search", str(cfg), "-o", str(out), "--quiet"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+        journal = Path(str(out) + ".units")
+        while p.poll() is None and not journal.exists():  # a site finished
+            time.sleep(0.005)
+        time.sleep(rng.uniform(0, 0.3))
+        p.send_signal(signal.SIGKILL if attempt != 1 else signal.SIGTERM)
+        p.wait()
+        killed = p.returncode == -signal.SIGKILL
+        print(f"attempt {attempt}: exit {p.returncode}, journal {journal.exists()}, file {out.exists()}")
+        if killed:
+            assert journal.exists() or out.exists()  # finished sites are in the journal until the file has them
+        resumed = subprocess.run([NNFI, "search", str(cfg), "-o", str(out), "--resume", "--quiet"],
+                                 capture_output=True, text=True)
+        assert resumed.returncode == 0, resumed.stderr
+        same_search(whole, out)
+        assert not Path(str(out) + ".units").exists()
 
 
 # ----------------------------------------------------- the real models --

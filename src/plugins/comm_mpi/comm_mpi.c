@@ -143,6 +143,63 @@ static nnfi_status mpi_all_ok(nnfi_comm_state *c, int ok, int *all_ok)
     return NNFI_OK;
 }
 
+/* Lengths first (MPI_Gather), then the bytes in slices of at most 1 GiB per
+ * rank (int counts), rank 0 placing each rank's slice at its offset. */
+static nnfi_status mpi_gather_bytes(nnfi_comm_state *c, const uint8_t *buf, uint64_t len, uint8_t **all,
+                                    uint64_t *lens)
+{
+    int size = c->size;
+    uint64_t *l = c->rank == 0 ? lens : NULL;
+    MPI_CHECK(c, MPI_Gather(&len, 1, MPI_UINT64_T, l, 1, MPI_UINT64_T, 0, MPI_COMM_WORLD));
+    uint64_t most = len;
+    MPI_CHECK(c, MPI_Allreduce(MPI_IN_PLACE, &most, 1, MPI_UINT64_T, MPI_MAX, MPI_COMM_WORLD));
+    int *counts = NULL, *displs = NULL;
+    uint64_t total = 0, *start = NULL;
+    nnfi_status st = NNFI_OK;
+    if (c->rank == 0) {
+        for (int r = 0; r < size; r++) total += lens[r];
+        *all = malloc(total ? total : 1);
+        counts = calloc((size_t)size, sizeof *counts);
+        displs = calloc((size_t)size, sizeof *displs);
+        start = calloc((size_t)size, sizeof *start);
+        if (!*all || !counts || !displs || !start) st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+        for (int r = 1; st == NNFI_OK && r < size; r++) start[r] = start[r - 1] + lens[r - 1];
+    } else {
+        *all = NULL;
+    }
+    const uint64_t slice = 1u << 30;
+    for (uint64_t off = 0; off < most; off += slice) { /* every rank takes part in every round */
+        int mine = len > off ? (int)(len - off < slice ? len - off : slice) : 0;
+        uint8_t *recv = NULL;
+        if (c->rank == 0 && st == NNFI_OK) {
+            /* one receive buffer per round: the slices packed, then moved into place */
+            int at = 0;
+            for (int r = 0; r < size; r++) {
+                uint64_t left = lens[r] > off ? lens[r] - off : 0;
+                counts[r] = (int)(left < slice ? left : slice);
+                displs[r] = at;
+                at += counts[r];
+            }
+            recv = malloc(at ? (size_t)at : 1);
+            if (!recv) st = NNFI_FAIL(NNFI_E_NOMEM, "out of memory");
+        }
+        int rc = MPI_Gatherv(mine ? buf + off : NULL, mine, MPI_BYTE, recv, counts, displs, MPI_BYTE, 0,
+                             MPI_COMM_WORLD);
+        if (rc != MPI_SUCCESS && st == NNFI_OK) st = NNFI_FAIL(NNFI_E_BACKEND, "MPI_Gatherv failed (%d)", rc);
+        if (c->rank == 0 && recv && st == NNFI_OK)
+            for (int r = 0; r < size; r++) memcpy(*all + start[r] + off, recv + displs[r], (size_t)counts[r]);
+        free(recv);
+    }
+    free(counts);
+    free(displs);
+    free(start);
+    if (st != NNFI_OK && c->rank == 0) {
+        free(*all);
+        *all = NULL;
+    }
+    return st;
+}
+
 static nnfi_status mpi_send_report(nnfi_comm_state *c, const nnfi_trial_row *rows, size_t n, unsigned flags)
 {
     size_t bytes = sizeof(uint64_t) + n * sizeof *rows;
@@ -282,6 +339,7 @@ const nnfi_comm_backend *nnfi_comm_mpi(void)
         mpi_local_rank,
         mpi_bcast_bytes,
         mpi_all_ok,
+        mpi_gather_bytes,
         mpi_send_report,
         mpi_recv_range,
         mpi_poll_report,

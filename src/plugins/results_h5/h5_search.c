@@ -185,6 +185,7 @@ static nnfi_status write_summary(hid_t f, const char *path, const nnfi_campaign 
     H5_TRY(attr_f64(g, "precision", r->precision), path, "write precision");
     H5_TRY(attr_u64(g, "sites", r->sites), path, "write sites");
     H5_TRY(attr_u64(g, "nonmonotone_sites", r->nonmonotone_sites), path, "write nonmonotone_sites");
+    H5_TRY(attr_u64(g, "unpooled_sites", r->unpooled_sites), path, "write unpooled_sites");
     H5_TRY(attr_f64(g, "seconds", r->seconds), path, "write seconds");
     H5_TRY(write_strs(g, "site_names", ss->n, ss->names), path, "write site_names");
 out:
@@ -193,8 +194,28 @@ out:
     return st;
 }
 
+/* /search_units: the units' records (resume, merge) and how far the search got. */
+static herr_t write_archive(hid_t f, const nnfi_search_archive *a)
+{
+    hid_t g = H5Gcreate2(f, "search_units", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) return -1;
+    herr_t rc = put_column(g, "records", NNFI_COL_U8, a->bytes, a->records, "1",
+                           "packed unit records (src/engine/search_units.c), native byte order", NNFI_CAT_NONE);
+    if (rc >= 0) rc = attr_u64(g, "units", a->units);
+    if (rc >= 0) rc = attr_u64(g, "units_wanted", a->units_wanted);
+    if (rc >= 0) rc = attr_u64(g, "units_total", a->units_total);
+    if (rc >= 0) rc = attr_u64(g, "shard_index", a->shard_index);
+    if (rc >= 0) rc = attr_u64(g, "shard_count", a->shard_count);
+    if (rc >= 0) rc = attr_u64(g, "config_hash", a->config_hash);
+    if (rc >= 0)
+        rc = attr_str(g, "description", "the search's units (one per experiment and site), read back by nnfi "
+                                        "search --resume and nnfi merge; complete when units == units_wanted");
+    KEEP_ERRORS(rc < 0, H5Gclose(g));
+    return rc;
+}
+
 nnfi_status nnfi_h5_write_search(const char *path, const nnfi_campaign *c, const nnfi_search_result *r, size_t n,
-                                 const nnfi_search_sites *sites, int force)
+                                 const nnfi_search_sites *sites, const nnfi_search_archive *archive, int force)
 {
     if (!force && access(path, F_OK) == 0)
         return NNFI_FAIL(NNFI_E_IO, "%s exists\n  hint: pass --force to replace it, or choose another -o", path);
@@ -220,6 +241,7 @@ nnfi_status nnfi_h5_write_search(const char *path, const nnfi_campaign *c, const
     if ((st = write_strata(f, path, r, n)) != NNFI_OK) goto out;
     for (size_t i = 0; i < n; i++)
         if ((st = write_summary(f, path, c, &r[i], &sites[i])) != NNFI_OK) goto out;
+    H5_TRY(write_archive(f, archive), path, "write /search_units");
 out:
     if (f >= 0 && H5Fclose(f) < 0 && st == NNFI_OK) st = h5_fail(path, "close the file");
     if (st == NNFI_OK) st = sync_file(tmp, path);
@@ -263,10 +285,10 @@ static herr_t one_summary(hid_t g, const char *name, const H5L_info_t *info, voi
     static const char *const u64[] = {"index", "elements", "checked", "pilot_elements", "bits", "evaluations_search",
                                       "evaluations_search_checked", "evaluations_exhaustive", "predicted",
                                       "true_positives", "false_positives", "false_negatives", "sites",
-                                      "nonmonotone_sites"};
+                                      "nonmonotone_sites", "unpooled_sites"};
     uint64_t *dst[] = {&s->index, &s->elements, &s->checked, &s->pilot_elements, &s->bits, &s->evals_search,
                        &s->evals_search_checked, &s->evals_exhaustive, &s->predicted, &s->tp, &s->fp, &s->fn,
-                       &s->sites, &s->nonmonotone_sites};
+                       &s->sites, &s->nonmonotone_sites, &s->unpooled_sites};
     for (size_t i = 0; i < sizeof u64 / sizeof *u64; i++) attr_read(x, u64[i], H5T_NATIVE_UINT64, dst[i]);
     attr_read(x, "recall", H5T_NATIVE_DOUBLE, &s->recall);
     attr_read(x, "precision", H5T_NATIVE_DOUBLE, &s->precision);
