@@ -4,6 +4,7 @@
 #ifndef NNFI_CLI_H
 #define NNFI_CLI_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -25,6 +26,10 @@ int cli_usage_error(const char *cmd, const char *usage, const char *fmt, ...)
 /* Print the library's last error; returns CLI_FAIL (or CLI_USAGE for st ==
  * NNFI_E_INVALID raised by argument checks, never here). */
 int cli_fail(nnfi_status st);
+
+/* SIGTERM, SIGUSR1 and SIGINT set the returned flag to the signal's number
+ * (for long commands: finish the work in hand, write a checkpoint, exit 0). */
+volatile sig_atomic_t *cli_stop_signals(void);
 
 /* Parse a whole unsigned number; 0 on success. */
 int cli_parse_u64(const char *s, uint64_t *out);

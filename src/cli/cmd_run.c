@@ -13,22 +13,6 @@
 #include "nnfi/registry.h"
 #include "nnfi/run.h"
 
-/* The process's signals: set the run's stop flag (nnfi_run_options.stop). */
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig) { stop_signal = sig; }
-
-static void install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-}
-
 static const char *usage =
     "nnfi run CAMPAIGN.yaml [-o OUT.h5] [--resume | --force] [--checkpoint-every S] [--progress bar|lines|off] [--quiet] [--shard I/N] [--full-eval]";
 
@@ -154,8 +138,8 @@ int cmd_run(int argc, char **argv)
     nnfi_comm *comm = NULL;
     nnfi_status st = nnfi_comm_init(nnfi_registry_comm(), &argc, &argv, &comm);
     if (st != NNFI_OK) return cli_fail(st);
-    install_signals();
-    opt.stop = &stop_signal;
+    volatile sig_atomic_t *stop_signal = cli_stop_signals();
+    opt.stop = stop_signal;
     progress pg = {progress_mode >= 0 ? progress_mode : (isatty(2) ? 1 : 2), 0};
     opt.on_progress = show_progress;
     opt.progress_user = &pg;

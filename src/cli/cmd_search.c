@@ -28,21 +28,6 @@
 static const char *usage = "nnfi search CAMPAIGN.yaml [-o OUT.h5] [--resume | --force] [--shard I/N] [--units K] "
                            "[--full-eval] [--quiet]";
 
-static volatile sig_atomic_t stop_signal;
-
-static void on_signal(int sig) { stop_signal = sig; }
-
-static void install_signals(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGUSR1, &sa, NULL);
-    sigaction(SIGINT, &sa, NULL);
-}
-
 static double wall_s(void)
 {
     struct timespec ts;
@@ -237,7 +222,7 @@ int cmd_search(int argc, char **argv)
     nnfi_comm *comm = NULL;
     nnfi_status st = nnfi_comm_init(nnfi_registry_comm(), &argc, &argv, &comm);
     if (st != NNFI_OK) return cli_fail(st);
-    install_signals();
+    volatile sig_atomic_t *stop_signal = cli_stop_signals();
     int rank = nnfi_comm_rank(comm), size = nnfi_comm_size(comm);
     nnfi_campaign *c = NULL;
     nnfi_worker *w = NULL;
@@ -316,7 +301,7 @@ int cmd_search(int argc, char **argv)
             free(recs);
             free(lens);
             searched += (uint64_t)size;
-            int go = !stop_signal;
+            int go = !*stop_signal;
             if (nnfi_comm_all_ok(comm, go, &all) != NNFI_OK) ok = 0;
             if (ok && !all && base + (size_t)size < n_todo) {
                 interrupted = 1;
@@ -356,7 +341,7 @@ end:
         } else if (ok && !complete) {
             fprintf(stderr, "nnfi: search stopped after %zu of %llu sites%s; checkpoint written to %s\n"
                             "  resume with: nnfi search %s -o %s%s --resume\n",
-                    done.n, (unsigned long long)(hi - lo), interrupted && stop_signal ? " (signal)" : "", o.out,
+                    done.n, (unsigned long long)(hi - lo), interrupted && *stop_signal ? " (signal)" : "", o.out,
                     o.campaign, o.out, o.shard_count > 1 ? " --shard I/N" : "");
         }
         search_units_results_free(res, names, n_res);

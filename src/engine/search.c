@@ -511,7 +511,7 @@ nnfi_status nnfi_search_run(nnfi_worker *w, const nnfi_campaign *c, unsigned e, 
             v->crit_tops[side > 0] += lab[top];
         }
     }
-    /* the pools the search will use, tried on the pilot's side tops */
+    /* the pools the search will use, tried on the pilot's own flips */
     for (size_t i = 0; st == NNFI_OK && i < n_sites; i++) {
         for (int side = -1; st == NNFI_OK && side <= 1 && ss[i].pilot && ss[i].monotone; side += 2)
             st = verify_pools(&sc, &bk, &ss[i], (uint32_t)i, side, 0, is_pilot, n);
@@ -523,8 +523,9 @@ nnfi_status nnfi_search_run(nnfi_worker *w, const nnfi_campaign *c, unsigned e, 
         out->nonmonotone_sites += ss[i].drawn > 0 && !ss[i].monotone;
         out->unpooled_sites += ss[i].drawn > 0 && ss[i].unpooled;
     }
-    /* 2. the search: non-monotone sites flip by flip; monotone ones by
-     * group tests of each side's largest flip and binary searches below */
+    /* 2. the search: non-monotone and integer sites flip by flip (group
+     * tests per bit position); monotone ones by group tests of each side's
+     * largest flip and binary searches below */
     for (size_t i = 0; st == NNFI_OK && i < n_sites; i++) {
         if (!ss[i].drawn) continue;
         if (!ss[i].monotone) st = search_flips(&sc, &bk, &ss[i], (uint32_t)i, is_pilot, n);
