@@ -200,6 +200,8 @@ typedef struct nnfi_stop_cfg {
     uint64_t max;      /* hard cap (required) */
 } nnfi_stop_cfg;
 
+#define NNFI_SEARCH_POOL_MAX 256 /* the largest group test of a critical-bit search */
+
 /* A critical-bit search (`nnfi search`, search.h): instead of trials, the
  * experiment's one group selects parameter or buffer sites; `elements` of
  * their elements are drawn (counter-based) and every candidate bit of each
@@ -211,7 +213,7 @@ typedef struct nnfi_search_cfg {
     nnfi_watch criterion;      /* sdc (default), critical_sdc, accuracy_drop (with threshold), due */
     double threshold;          /* accuracy_drop: the drop that counts */
     uint64_t pilot;            /* elements per site classified exhaustively first (default 4; 0: rules assumed) */
-    uint64_t pool;             /* largest group test of side-top flips (default 32; 1: every flip alone) */
+    uint64_t pool;             /* largest group test (default 64, at most NNFI_SEARCH_POOL_MAX; 1: every flip alone) */
     double strata_width;       /* > 0: the stratified estimator, each (site, bit) interval at most this wide */
     uint64_t strata_max;       /* its draws per stratum at most (default 400) */
 } nnfi_search_cfg;

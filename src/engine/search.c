@@ -98,7 +98,7 @@ static nnfi_status group_test(search_ctx *sc, book *bk, site_state *ss, const ui
 {
     int c = 1;
     if (!positive || n == 1) {
-        elem *xs[64];
+        elem *xs[NNFI_SEARCH_POOL_MAX];
         for (unsigned i = 0; i < n; i++) xs[i] = &bk->xs[ks[i]];
         if (n == 1) {
             NNFI_TRY(eval_single(sc, xs[0], bits[0], &c));
@@ -137,13 +137,15 @@ static unsigned pool_size(const site_state *ss, int side, uint64_t pool)
     return (unsigned)k;
 }
 
-/* The pool size for bit b in the flip-by-flip mode: about 1/sqrt(p), p the
- * fraction of the site's flips of bit b found critical so far. */
+/* The pool size for bit b in the flip-by-flip mode: about ln 2 / (2p), p
+ * the fraction of the site's flips of bit b found critical so far (the
+ * size that minimises 1/k + 2p log2 k, the tests per flip of a pool with
+ * binary splitting, when few flips are critical). */
 static unsigned bit_pool(const site_state *ss, unsigned b, uint64_t pool)
 {
     if (ss->unpooled) return 1;
     double p = ((double)ss->crit_bit[b] + 0.5) / ((double)ss->seen_bit[b] + 1);
-    double k = floor(1 / sqrt(p));
+    double k = floor(0.35 / p);
     return k < 1 ? 1 : k > (double)pool ? (unsigned)pool : (unsigned)k;
 }
 
@@ -190,8 +192,8 @@ static nnfi_status verify_pools(search_ctx *sc, book *bk, site_state *ss, uint32
 {
     unsigned g = side ? pool_size(ss, side, sc->s->pool) : bit_pool(ss, bit, sc->s->pool), m = 0, crit = 0;
     if (g < 2) return NNFI_OK;
-    elem *xs[64];
-    unsigned bits[64];
+    elem *xs[NNFI_SEARCH_POOL_MAX];
+    unsigned bits[NNFI_SEARCH_POOL_MAX];
     uint64_t first = 0;
     for (uint64_t k = 0; k <= n && !ss->unpooled; k++) {
         if (k < n) {
@@ -243,8 +245,8 @@ static nnfi_status search_below(search_ctx *sc, book *bk, uint64_t k, int side)
 static nnfi_status search_side(search_ctx *sc, book *bk, site_state *ss, uint32_t site, int side,
                                const uint8_t *is_pilot, uint64_t n)
 {
-    uint64_t ks[64];
-    unsigned bits[64], m = 0;
+    uint64_t ks[NNFI_SEARCH_POOL_MAX];
+    unsigned bits[NNFI_SEARCH_POOL_MAX], m = 0;
     for (uint64_t k = 0; k <= n; k++) {
         int flush = k == n;
         if (!flush) {
@@ -274,7 +276,7 @@ static nnfi_status flip_group_test(search_ctx *sc, book *bk, const uint64_t *ks,
 {
     int c = 1;
     if (!positive || n == 1) {
-        elem *xs[64];
+        elem *xs[NNFI_SEARCH_POOL_MAX];
         for (unsigned i = 0; i < n; i++) xs[i] = &bk->xs[ks[i]];
         if (n == 1) {
             NNFI_TRY(eval_single(sc, xs[0], bits[0], &c));
@@ -302,8 +304,8 @@ static nnfi_status search_flips(search_ctx *sc, book *bk, site_state *ss, uint32
                                 uint64_t n)
 {
     for (unsigned b = 0; b < 64; b++) {
-        uint64_t ks[64];
-        unsigned bits[64], m = 0;
+        uint64_t ks[NNFI_SEARCH_POOL_MAX];
+        unsigned bits[NNFI_SEARCH_POOL_MAX], m = 0;
         for (uint64_t k = 0; k <= n; k++) {
             int flush = k == n;
             if (!flush) {

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #define HUGE_VALUE 18446744073709551616.0 /* 2^64 */
-#define GROUP_MAX 64
+#define GROUP_MAX NNFI_SEARCH_POOL_MAX
 
 double flip_change(const elem *x, unsigned b, double *after)
 {

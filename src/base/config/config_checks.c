@@ -308,9 +308,9 @@ static nnfi_status check_search(nnfi_campaign *c, unsigned xi)
     if (s->pilot > 100000)
         return fail_path(c, SAT("search.pilot"), "0 to 100000 pilot elements per site", "pilot %llu out of range",
                          (unsigned long long)s->pilot);
-    if (!nnfi_cfg_index_has(c->index, SAT("search.pool"))) s->pool = 32;
-    if (s->pool < 1 || s->pool > 64)
-        return fail_path(c, SAT("search.pool"), "1 (every flip evaluated alone) to 64 flips per group test (default 32)",
+    if (!nnfi_cfg_index_has(c->index, SAT("search.pool"))) s->pool = 64;
+    if (s->pool < 1 || s->pool > NNFI_SEARCH_POOL_MAX)
+        return fail_path(c, SAT("search.pool"), "1 (every flip evaluated alone) to 256 flips per group test (default 64)",
                          "pool %llu out of range", (unsigned long long)s->pool);
     if (!(s->strata_width >= 0 && s->strata_width < 1))
         return fail_path(c, SAT("search.strata_width"), "an interval width in (0, 1), e.g. 0.2 (0: no estimator)",
