@@ -31,7 +31,7 @@
  *    BinFI). Group tests are verified too: before the search, the pilot's
  *    own flips are pooled as the search would pool them, and a group that
  *    holds a known critical flip but tests harmless (masking) turns the
- *    site's pools off.
+ *    site's pools off; so do fewer than 64 draws from the site.
  *  - the stratified estimator (`strata_width` > 0, search_strata.c): per
  *    (site, bit), elements drawn with replacement have that bit evaluated
  *    alone until the Wilson interval is narrow enough; /critical_strata

@@ -55,7 +55,7 @@ typedef struct nnfi_search_result {
     uint64_t tp, fp, fn;           /* checked elements: search vs exhaustive labels */
     double recall, precision;      /* tp / (tp + fn), tp / (tp + fp); 1 when the denominator is 0 */
     uint32_t sites, nonmonotone_sites;
-    uint32_t unpooled_sites; /* monotone sites whose pilot showed a group test masking a critical flip: no pools */
+    uint32_t unpooled_sites; /* sites searched without pools: masking in the pilot, or under 64 draws */
     double seconds;
 } nnfi_search_result;
 

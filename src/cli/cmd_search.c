@@ -46,7 +46,7 @@ static void print_result(const nnfi_campaign *c, const nnfi_search_result *r)
            (unsigned long long)r->bits);
     printf("  search: %llu evaluations (%.3f per element; exhaustive: %.1f per element -> %.1fx fewer), %llu labels "
            "predicted, %u site(s) searched flip by flip (not monotone in the pilot, or integer), %u without pools "
-           "(masking)\n",
+           "(masking, or under 64 draws)\n",
            (unsigned long long)r->evals_search, per_el, exh_el, per_el > 0 ? exh_el / per_el : 0,
            (unsigned long long)r->predicted, r->nonmonotone_sites, r->unpooled_sites);
     uint64_t crit = 0;

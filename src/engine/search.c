@@ -30,6 +30,8 @@ typedef struct site_state {
     uint64_t tops[2], crit_tops[2];
 } site_state;
 
+#define POOL_MIN_DRAWN 64 /* fewer draws from a site: no pools there */
+
 /* The labels and evaluation counts of every drawn element: 64 per element. */
 typedef struct book {
     elem *xs;
@@ -513,8 +515,11 @@ nnfi_status nnfi_search_run(nnfi_worker *w, const nnfi_campaign *c, unsigned e, 
             v->crit_tops[side > 0] += lab[top];
         }
     }
-    /* the pools the search will use, tried on the pilot's own flips */
+    /* the pools the search will use, tried on the pilot's own flips; a
+     * site with few draws is searched without pools (they would save little,
+     * and its pilot is too small to try them) */
     for (size_t i = 0; st == NNFI_OK && i < n_sites; i++) {
+        if (ss[i].drawn && ss[i].drawn < POOL_MIN_DRAWN) ss[i].unpooled = 1;
         for (int side = -1; st == NNFI_OK && side <= 1 && ss[i].pilot && ss[i].monotone; side += 2)
             st = verify_pools(&sc, &bk, &ss[i], (uint32_t)i, side, 0, is_pilot, n);
         for (unsigned b = 0; st == NNFI_OK && b < 64 && ss[i].pilot && !ss[i].monotone; b++)
