@@ -210,6 +210,7 @@ typedef struct nnfi_search_summary {
     char name[96], model[96], criterion[32];
     uint64_t index, elements, checked, pilot_elements, bits, evals_search, evals_search_checked, evals_exhaustive;
     uint64_t predicted, tp, fp, fn, sites, nonmonotone_sites, unpooled_sites, critical;
+    uint64_t units, units_wanted, shard_index, shard_count; /* the file's /search_units (units < units_wanted: partial) */
     double recall, precision, seconds;
 } nnfi_search_summary;
 

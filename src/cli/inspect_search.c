@@ -29,6 +29,12 @@ void inspect_search_print(const char *path, const nnfi_search_summary *s, size_t
         return;
     }
     printf("file        %s (nnfi search: critical bits)\n", path);
+    if (n && s[0].shard_count > 1)
+        printf("shard       %llu/%llu (nnfi merge joins the shards)\n", (unsigned long long)s[0].shard_index,
+               (unsigned long long)s[0].shard_count);
+    if (n && s[0].units < s[0].units_wanted)
+        printf("partial     %llu of %llu units (sites) searched: complete it with nnfi search CAMPAIGN.yaml -o %s "
+               "--resume\n", (unsigned long long)s[0].units, (unsigned long long)s[0].units_wanted, path);
     for (size_t i = 0; i < n; i++) {
         const nnfi_search_summary *x = &s[i];
         double per = x->elements ? (double)x->evals_search / (double)x->elements : 0;

@@ -341,6 +341,15 @@ nnfi_status nnfi_h5_search_summaries(const char *path, nnfi_search_summary **out
     for (int64_t i = 0; i < len; i++)
         for (size_t k = 0; k < c.n; k++)
             if (c.v[k].index == xp[i]) c.v[k].critical += crit[i];
+    H5E_BEGIN_TRY { g = H5Gopen2(f, "search_units", H5P_DEFAULT); }
+    H5E_END_TRY
+    for (size_t k = 0; g >= 0 && k < c.n; k++) {
+        attr_read(g, "units", H5T_NATIVE_UINT64, &c.v[k].units);
+        attr_read(g, "units_wanted", H5T_NATIVE_UINT64, &c.v[k].units_wanted);
+        attr_read(g, "shard_index", H5T_NATIVE_UINT64, &c.v[k].shard_index);
+        attr_read(g, "shard_count", H5T_NATIVE_UINT64, &c.v[k].shard_count);
+    }
+    if (g >= 0) H5Gclose(g);
 out:
     H5Fclose(f);
     free(xp);
