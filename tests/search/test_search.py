@@ -411,7 +411,7 @@ experiments:
 
 
 @pytest.mark.parametrize("name,extra,elements,check", [("cnn", "", 1536, 96),
-                                                      ("qcnn", ", qengine: qnnpack", 1024, 96)])
+                                                      ("qcnn", ", qengine: qnnpack", 4096, 96)])
 def test_zoo(name, extra, elements, check):
     if not (MODELS / f"{name}.pt").exists():
         pytest.skip(f"no {name}.pt in {MODELS} (the zoo)")
