@@ -301,10 +301,10 @@ int cmd_search(int argc, char **argv)
             free(recs);
             free(lens);
             searched += (uint64_t)size;
-            int go = !*stop_signal;
-            if (nnfi_comm_all_ok(comm, go, &all) != NNFI_OK) ok = 0;
-            if (ok && !all && base + (size_t)size < n_todo) {
-                interrupted = 1;
+            /* every rank goes on, or none (a stop signal, or an error on rank 0 after the gather) */
+            if (nnfi_comm_all_ok(comm, ok && !*stop_signal, &all) != NNFI_OK) ok = 0;
+            if (!all) {
+                interrupted = ok && base + (size_t)size < n_todo;
                 break;
             }
         }
