@@ -182,9 +182,8 @@ static int pilot_top(const elem *x, int side)
 
 /* Verify on the pilot that the site's group tests do not mask: the pilot
  * elements' flips the search would pool (each side's largest flip on
- * monotone sites, side = -1 or +1; in the flip-by-flip mode, side = 0,
- * flips of bit `bit` % 64 that decrease the value (bit < 64) or increase
- * it), in draw order, in groups of the pool size the search
+ * monotone sites, side = -1 or +1; flips of bit `bit` in the flip-by-flip
+ * mode, side = 0), in draw order, in groups of the pool size the search
  * starts with; each group holding a critical flip (known from the pilot) is
  * evaluated whole, and if one comes out harmless (flips that cancel, or
  * saturate together: quantized requantization clamps) the site is searched
@@ -193,7 +192,7 @@ static int pilot_top(const elem *x, int side)
 static nnfi_status verify_pools(search_ctx *sc, book *bk, site_state *ss, uint32_t site, int side, unsigned bit,
                                 const uint8_t *is_pilot, uint64_t n)
 {
-    unsigned g = side ? pool_size(ss, side, sc->s->pool) : bit_pool(ss, bit % 64, sc->s->pool), m = 0, crit = 0;
+    unsigned g = side ? pool_size(ss, side, sc->s->pool) : bit_pool(ss, bit, sc->s->pool), m = 0, crit = 0;
     if (g < 2) return NNFI_OK;
     elem *xs[NNFI_SEARCH_POOL_MAX];
     unsigned bits[NNFI_SEARCH_POOL_MAX];
@@ -201,10 +200,8 @@ static nnfi_status verify_pools(search_ctx *sc, book *bk, site_state *ss, uint32
     for (uint64_t k = 0; k <= n && !ss->unpooled; k++) {
         if (k < n) {
             if (!is_pilot[k] || bk->xs[k].site != site) continue;
-            int top = side ? pilot_top(&bk->xs[k], side) : (bk->xs[k].mask >> (bit % 64) & 1) ? (int)(bit % 64) : -1;
-            if (top < 0 || (!side && (certain_critical(&bk->xs[k], bit % 64) ||
-                                      flip_side(&bk->xs[k], bit % 64) != (bit < 64 ? -1 : 1))))
-                continue;
+            int top = side ? pilot_top(&bk->xs[k], side) : (bk->xs[k].mask >> bit & 1) ? (int)bit : -1;
+            if (top < 0 || (!side && certain_critical(&bk->xs[k], bit))) continue;
             if (!m) first = k;
             xs[m] = &bk->xs[k];
             bits[m++] = (unsigned)top;
@@ -303,22 +300,19 @@ static nnfi_status flip_group_test(search_ctx *sc, book *bk, const uint64_t *ks,
 /* The flip-by-flip mode (sites not monotone in the pilot, and integer
  * sites, whose rounding and clamps make criticality non-monotone in the
  * change): every undecided flip of the site's non-pilot elements is
- * decided by group tests of flips of one bit position and one sign of
- * change across elements (flips that push a weight the same way do not
- * cancel through it; pools per bit, learned from the pilot and as the
- * search goes). */
+ * decided by group tests of flips of one bit position across elements
+ * (pools per bit, learned from the pilot and as the search goes). */
 static nnfi_status search_flips(search_ctx *sc, book *bk, site_state *ss, uint32_t site, const uint8_t *is_pilot,
                                 uint64_t n)
 {
-    for (unsigned pass = 0; pass < 128; pass++) { /* per bit: flips that decrease the value, then increase it */
+    for (unsigned b = 0; b < 64; b++) {
         uint64_t ks[NNFI_SEARCH_POOL_MAX];
-        unsigned bits[NNFI_SEARCH_POOL_MAX], m = 0, b = pass % 64;
-        int side = pass < 64 ? -1 : 1;
+        unsigned bits[NNFI_SEARCH_POOL_MAX], m = 0;
         for (uint64_t k = 0; k <= n; k++) {
             int flush = k == n;
             if (!flush) {
                 if (is_pilot[k] || bk->xs[k].site != site || !(bk->xs[k].mask >> b & 1) ||
-                    bk->lab[64 * k + b] != UNKNOWN || flip_side(&bk->xs[k], b) != side)
+                    bk->lab[64 * k + b] != UNKNOWN)
                     continue;
                 ks[m] = k;
                 bits[m++] = b;
@@ -528,8 +522,8 @@ nnfi_status nnfi_search_run(nnfi_worker *w, const nnfi_campaign *c, unsigned e, 
         if (ss[i].drawn && ss[i].drawn < POOL_MIN_DRAWN) ss[i].unpooled = 1;
         for (int side = -1; st == NNFI_OK && side <= 1 && ss[i].pilot && ss[i].monotone; side += 2)
             st = verify_pools(&sc, &bk, &ss[i], (uint32_t)i, side, 0, is_pilot, n);
-        for (unsigned pass = 0; st == NNFI_OK && pass < 128 && ss[i].pilot && !ss[i].monotone; pass++)
-            st = verify_pools(&sc, &bk, &ss[i], (uint32_t)i, 0, pass, is_pilot, n); /* bit pass % 64, a sign */
+        for (unsigned b = 0; st == NNFI_OK && b < 64 && ss[i].pilot && !ss[i].monotone; b++)
+            st = verify_pools(&sc, &bk, &ss[i], (uint32_t)i, 0, b, is_pilot, n);
     }
     for (size_t i = 0; i < n_sites && ss; i++) {
         out->sites += ss[i].drawn > 0;
