@@ -31,6 +31,7 @@ typedef struct site_state {
 } site_state;
 
 #define POOL_MIN_DRAWN 64 /* fewer draws from a site: no pools there */
+#define BIT_POOL_MIN 16   /* the flip-by-flip mode pools a bit only in groups of at least this many */
 
 /* The labels and evaluation counts of every drawn element: 64 per element. */
 typedef struct book {
@@ -148,6 +149,7 @@ static unsigned bit_pool(const site_state *ss, unsigned b, uint64_t pool)
     if (ss->unpooled) return 1;
     double p = ((double)ss->crit_bit[b] + 0.5) / ((double)ss->seen_bit[b] + 1);
     double k = floor(0.35 / p);
+    if (k < BIT_POOL_MIN) return 1; /* a dense bit: pools would save little and mask more */
     return k < 1 ? 1 : k > (double)pool ? (unsigned)pool : (unsigned)k;
 }
 
