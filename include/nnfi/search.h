@@ -26,7 +26,9 @@
  *    site (a pilot element not monotone, or an integer dtype: quantized
  *    rounding and clamps make criticality non-monotone) is searched flip by
  *    flip: every flip decided by group tests of one bit position across
- *    elements (pools per bit from the pilot's labels). The rule is verified
+ *    elements (pools per bit from the pilot's labels; a dense bit, whose
+ *    pools would hold fewer than 16 flips, has each flip evaluated alone).
+ *    The rule is verified
  *    per site, not assumed (`pilot: 0` assumes monotonicity everywhere, as
  *    BinFI). Group tests are verified too: before the search, the pilot's
  *    own flips are pooled as the search would pool them, and a group that
